@@ -1,0 +1,177 @@
+//! The single warp filter in front of the route table: request id, logging span, CORS, body
+//! limit, routing, panic capture and metrics, in that order.
+
+use std::{
+    panic::AssertUnwindSafe,
+    pin::Pin,
+    sync::Arc,
+    time::Instant,
+};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{FutureExt as _, Stream, StreamExt as _, TryStreamExt as _};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use tracing::Instrument as _;
+use warp::{Filter, filters::BoxedFilter, path::FullPath};
+
+use super::{
+    AppState,
+    cors,
+    error::error_response,
+    router::{Incoming, Lookup},
+};
+use crate::service::{Error, ErrorKind};
+
+type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, warp::Error>> + Send>>;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Builds the filter that serves every request of the client listener.
+pub fn filter(state: AppState) -> BoxedFilter<(http::Response<Bytes>,)> {
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    let body = warp::body::stream()
+        .map(box_body)
+        .or(warp::any().map(|| Box::pin(futures_util::stream::empty()) as BodyStream))
+        .unify();
+    warp::any()
+        .and(warp::any().map(move || state.clone()))
+        .and(warp::method())
+        .and(warp::path::full())
+        .and(query)
+        .and(warp::header::headers_cloned())
+        .and(body)
+        .then(handle)
+        .boxed()
+}
+
+async fn handle(
+    state: AppState,
+    method: Method,
+    path: FullPath,
+    query: String,
+    headers: HeaderMap,
+    body: BodyStream,
+) -> http::Response<Bytes> {
+    let request_id: Arc<str> = Arc::from(new_request_id());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        path = %path.as_str(),
+    );
+    let started = Instant::now();
+    let (endpoint, mut response) = route(&state, method.clone(), path, query, headers, body, &request_id)
+        .instrument(span.clone())
+        .await;
+    cors::add_headers(response.headers_mut());
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    super::ops::record_request(endpoint, method.as_str(), status, elapsed);
+    span.in_scope(|| {
+        tracing::info!(status, endpoint, latency_ms = elapsed.as_secs_f64() * 1000.0, "request finished");
+    });
+    response
+}
+
+/// Routes the request; returns the endpoint label for metrics and the response.
+async fn route(
+    state: &AppState,
+    method: Method,
+    path: FullPath,
+    query: String,
+    headers: HeaderMap,
+    body: BodyStream,
+    request_id: &Arc<str>,
+) -> (&'static str, http::Response<Bytes>) {
+    if method == Method::OPTIONS {
+        // CORS preflight: the spec forbids running endpoint logic for OPTIONS.
+        let mut response = http::Response::new(Bytes::new());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        return ("OPTIONS", response);
+    }
+    let router = state.router.clone();
+    let matched = match router.lookup(&method, path.as_str()) {
+        Lookup::Found(m) => m,
+        Lookup::WrongMethod { template } => {
+            let error = Error::new(ErrorKind::MethodNotAllowed, "Method not allowed on this endpoint");
+            return (template, error_response(&error));
+        }
+        Lookup::NotFound => {
+            let error = Error::new(ErrorKind::Unrecognized, "Unrecognized request");
+            return ("unknown", error_response(&error));
+        }
+    };
+    let limit = state.config.limits.max_request_bytes;
+    let body = match read_body(&headers, body, limit).await {
+        Ok(body) => body,
+        Err(error) => return (matched.template, error_response(&error)),
+    };
+    let uri = if query.is_empty() { path.as_str().to_owned() } else { format!("{}?{query}", path.as_str()) };
+    let mut request = http::Request::new(body);
+    *request.method_mut() = method;
+    *request.headers_mut() = headers;
+    match uri.parse() {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(_) => {
+            let error = Error::new(ErrorKind::InvalidParam, "Malformed request URI");
+            return (matched.template, error_response(&error));
+        }
+    }
+    let incoming = Incoming { request, path_args: matched.path_args, request_id: request_id.clone() };
+    let handler = matched.handler.clone();
+    let state = state.clone();
+    let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(state, incoming))) {
+        Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+        Err(panic) => Err(panic),
+    };
+    let response = match outcome {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => error_response(&error),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            error_response(&Error::internal(format!("handler panicked: {what}")))
+        }
+    };
+    (matched.template, response)
+}
+
+/// Reads the body up to `limit` bytes. Content-Length is checked first so an honest oversized
+/// request is refused before it is read; a chunked one is cut off as soon as it passes the limit.
+async fn read_body(headers: &HeaderMap, mut body: BodyStream, limit: u64) -> Result<Bytes, Error> {
+    let too_large = || Error::new(ErrorKind::TooLarge, format!("Request body is over {limit} bytes"));
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| Error::new(ErrorKind::BadJson, format!("Reading body: {e}")))?;
+        if buffer.len() as u64 + chunk.len() as u64 > limit {
+            return Err(too_large());
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(buffer.freeze())
+}
+
+fn box_body<S, B>(stream: S) -> BodyStream
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
+    B: bytes::Buf,
+{
+    Box::pin(stream.map_ok(|mut buf| buf.copy_to_bytes(buf.remaining())))
+}
+
+fn new_request_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}

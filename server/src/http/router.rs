@@ -1,0 +1,194 @@
+//! The route table: one boxed handler per (path template, method), looked up with `matchit`.
+//!
+//! Routes for Matrix endpoints are registered from ruma's endpoint metadata
+//! ([`Router::endpoint`]): every path ruma knows for the endpoint (unstable, r0, v3, …) and its
+//! method. A table lookup replaces warp's `.or()` chains, whose types grow with each route and
+//! make compile times explode.
+
+use std::{collections::HashMap, future::Future, panic::AssertUnwindSafe, pin::Pin, sync::Arc};
+
+use bytes::Bytes;
+use http::Method;
+use ruma::api::{IncomingRequest, IncomingRequestExt as _, OutgoingResponseExt as _, path_builder::PathBuilder as _};
+
+use super::{AppState, error::from_request_error};
+use crate::service::{Error, ErrorKind};
+
+/// What a handler gets: the request with its body read, and the decoded path arguments.
+pub struct Incoming {
+    pub request: http::Request<Bytes>,
+    pub path_args: Vec<String>,
+    pub request_id: Arc<str>,
+}
+
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<http::Response<Bytes>, Error>> + Send>>;
+pub type Handler = Arc<dyn Fn(AppState, Incoming) -> HandlerFuture + Send + Sync>;
+
+/// A matched route: its template (the metrics label) and the handler for the method.
+pub struct Matched<'a> {
+    pub template: &'static str,
+    pub handler: &'a Handler,
+    pub path_args: Vec<String>,
+}
+
+pub enum Lookup<'a> {
+    Found(Matched<'a>),
+    /// The path exists, with other methods.
+    WrongMethod { template: &'static str },
+    NotFound,
+}
+
+struct RouteEntry {
+    template: &'static str,
+    methods: HashMap<Method, Handler>,
+}
+
+#[derive(Default)]
+pub struct Router {
+    matcher: matchit::Router<usize>,
+    entries: Vec<RouteEntry>,
+}
+
+impl Router {
+    /// Registers `handler` for every path of the ruma endpoint `R`.
+    pub fn endpoint<R, F, Fut>(&mut self, handler: F)
+    where
+        R: IncomingRequest + Send + 'static,
+        R::OutgoingResponse: Send,
+        F: Fn(AppState, R) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R::OutgoingResponse, Error>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let boxed: Handler = Arc::new(move |state: AppState, incoming: Incoming| {
+            let handler = handler.clone();
+            let args: Vec<&str> = incoming.path_args.iter().map(String::as_str).collect();
+            let (parts, body) = incoming.request.into_parts();
+            // ruma's parsers are network-facing and have been seen to panic on odd input:
+            // a panic here becomes a 400, not a dropped connection.
+            let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                R::try_from_http_request(http::Request::from_parts(parts, body.as_ref()), &args)
+            }));
+            Box::pin(async move {
+                let request = match parsed {
+                    Ok(Ok(request)) => request,
+                    Ok(Err(e)) => return Err(from_request_error(e)),
+                    Err(_) => {
+                        return Err(Error::new(ErrorKind::BadJson, "Request could not be parsed"));
+                    }
+                };
+                let response = handler(state, request).await?;
+                response
+                    .try_into_http_response::<Vec<u8>>()
+                    .map(|r| r.map(Bytes::from))
+                    .map_err(|e| Error::internal(format!("serialising response: {e}")))
+            })
+        });
+        for path in R::PATH_BUILDER.all_paths() {
+            self.insert(R::METHOD, path, boxed.clone());
+        }
+    }
+
+    /// Registers a handler that is not a ruma endpoint (operations routes).
+    pub fn raw<F, Fut>(&mut self, method: Method, path: &'static str, handler: F)
+    where
+        F: Fn(AppState, Incoming) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<http::Response<Bytes>, Error>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.insert(method, path, Arc::new(move |state, incoming| Box::pin(handler(state, incoming))));
+    }
+
+    fn insert(&mut self, method: Method, template: &'static str, handler: Handler) {
+        let key = normalise(template);
+        let index = match self.matcher.at(&key) {
+            Ok(m) if self.entries[*m.value].template_key() == key => *m.value,
+            _ => {
+                let index = self.entries.len();
+                self.matcher
+                    .insert(key.clone(), index)
+                    .unwrap_or_else(|e| panic!("route {template} conflicts: {e}"));
+                self.entries.push(RouteEntry { template, methods: HashMap::new() });
+                index
+            }
+        };
+        let previous = self.entries[index].methods.insert(method.clone(), handler);
+        assert!(previous.is_none(), "route {method} {template} registered twice");
+    }
+
+    pub fn lookup(&self, method: &Method, path: &str) -> Lookup<'_> {
+        let Ok(matched) = self.matcher.at(path) else {
+            return Lookup::NotFound;
+        };
+        let entry = &self.entries[*matched.value];
+        let handler = entry.methods.get(method).or_else(|| {
+            // HEAD is GET without a body; hyper drops the body.
+            (*method == Method::HEAD).then(|| entry.methods.get(&Method::GET)).flatten()
+        });
+        match handler {
+            Some(handler) => Lookup::Found(Matched {
+                template: entry.template,
+                handler,
+                path_args: matched.params.iter().map(|(_, v)| percent_decode(v)).collect(),
+            }),
+            None => Lookup::WrongMethod { template: entry.template },
+        }
+    }
+
+    /// Every registered (method, template), for tests and the route listing.
+    pub fn routes(&self) -> Vec<(Method, &'static str)> {
+        let mut all: Vec<_> = self
+            .entries
+            .iter()
+            .flat_map(|e| e.methods.keys().map(move |m| (m.clone(), e.template)))
+            .collect();
+        all.sort_by(|a, b| (a.1, a.0.as_str()).cmp(&(b.1, b.0.as_str())));
+        all
+    }
+}
+
+impl RouteEntry {
+    fn template_key(&self) -> String {
+        normalise(self.template)
+    }
+}
+
+/// Renames path variables by position (`{roomId}` → `{p0}`): matchit refuses two routes that
+/// name the same segment differently, and handlers take arguments by position anyway.
+fn normalise(template: &str) -> String {
+    let mut n = 0;
+    template
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') && segment.ends_with('}') {
+                let name = if segment.starts_with("{*") { format!("{{*p{n}}}") } else { format!("{{p{n}}}") };
+                n += 1;
+                name
+            } else {
+                segment.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_are_normalised_by_position() {
+        assert_eq!(
+            normalise("/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}"),
+            "/_matrix/client/v3/rooms/{p0}/send/{p1}/{p2}"
+        );
+    }
+
+    #[test]
+    fn path_arguments_are_percent_decoded() {
+        assert_eq!(percent_decode("%21room%3Aexample.org"), "!room:example.org");
+    }
+}

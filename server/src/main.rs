@@ -1,0 +1,116 @@
+//! The `rechain` command line: thin, everything lives in the library.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use rechain_server::{app, config::Config, telemetry};
+
+#[derive(Parser)]
+#[command(name = "rechain", version, about = "REChain, a Matrix homeserver")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (with no --config: server name `localhost`, data in ./data, SQLite,
+    /// client API on 127.0.0.1:8008).
+    Serve {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Print a commented configuration file with every option and its default.
+    GenerateConfig,
+    /// Apply pending database migrations and exit.
+    Migrate {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
+    match path {
+        Some(path) => Config::from_file(path).map_err(|e| e.to_string()),
+        None => Ok(Config::default()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::GenerateConfig => {
+            print!("{}", rechain_server::config::SAMPLE_CONFIG);
+            Ok(())
+        }
+        Command::Serve { config } => load_config(config.as_ref()).and_then(serve),
+        Command::Migrate { config } => load_config(config.as_ref()).and_then(migrate),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("rechain: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    telemetry::init_logging(&config.log);
+    runtime()?.block_on(async {
+        let mut server = app::start(config).await.map_err(|e| e.to_string())?;
+        let stop = server.take_shutdown();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            if let Some(stop) = stop {
+                let _ = stop.send(());
+            }
+        });
+        server.wait().await;
+        Ok(())
+    })
+}
+
+fn migrate(config: Config) -> Result<(), String> {
+    telemetry::init_logging(&config.log);
+    runtime()?.block_on(async {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("data directory {}: {e}", config.data_dir.display()))?;
+        let db = app::open_database(&config).await.map_err(|e| e.to_string())?;
+        let pending = tokio::task::spawn_blocking(move || db.run_migrations())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        eprintln!("database is up to date ({} migration(s) were pending; applied at open)", pending.len());
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,56 @@
+use crate::storage;
+
+/// Why a request failed, in domain terms. `http::error` maps each kind to exactly one
+/// (errcode, status) pair: that table is the only place status codes are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No endpoint at this path.
+    Unrecognized,
+    /// The path exists but not with this method.
+    MethodNotAllowed,
+    /// The body is not JSON at all.
+    NotJson,
+    /// The body is JSON of the wrong shape.
+    BadJson,
+    /// A query or path parameter is malformed.
+    InvalidParam,
+    /// The body exceeds the configured limit.
+    TooLarge,
+    NotFound,
+    Forbidden,
+    MissingToken,
+    UnknownToken,
+    LimitExceeded { retry_after_ms: u64 },
+    /// A dependency (database, Redis) is down; the request may succeed later.
+    Unavailable,
+    /// A bug. The message is logged, never sent to the caller.
+    Internal,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+}
+
+impl From<storage::Error> for Error {
+    fn from(e: storage::Error) -> Self {
+        let kind = match e.kind {
+            storage::ErrorKind::Unavailable => ErrorKind::Unavailable,
+            // A conflict the service did not anticipate is a bug in the service.
+            storage::ErrorKind::Conflict | storage::ErrorKind::Internal => ErrorKind::Internal,
+        };
+        Self::new(kind, e.message)
+    }
+}

@@ -1,0 +1,38 @@
+//! Domain logic. Invariant: services know nothing of warp, diesel or HTTP status codes; they
+//! talk to storage only through the traits in `storage` and report failures as
+//! [`Error`], which `http::error` alone turns into a status and an errcode.
+
+pub mod discovery;
+mod error;
+pub mod health;
+pub mod server_keys;
+
+use std::sync::Arc;
+
+pub use error::{Error, ErrorKind};
+
+use crate::{cache::RedisCache, config::Config, core::signing::SigningKey, storage::Stores};
+
+/// Every service, built once at start and shared by all requests.
+pub struct Services {
+    pub discovery: discovery::DiscoveryService,
+    pub health: health::HealthService,
+    pub signing_key: Arc<SigningKey>,
+    pub stores: Stores,
+}
+
+impl Services {
+    pub fn new(
+        config: &Config,
+        stores: Stores,
+        redis: Option<RedisCache>,
+        signing_key: SigningKey,
+    ) -> Self {
+        Self {
+            discovery: discovery::DiscoveryService::new(config),
+            health: health::HealthService::new(stores.health.clone(), redis),
+            signing_key: Arc::new(signing_key),
+            stores,
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The connection type over both backends and the r2d2 manager that opens it.
+
+use ::diesel::{
+    Connection as _, PgConnection, SqliteConnection, connection::SimpleConnection as _,
+    r2d2::R2D2Connection as _,
+};
+
+use crate::config::DatabaseUrl;
+
+#[derive(::diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+/// Settings applied to every new SQLite connection. `busy_timeout` comes first so that every
+/// later statement waits for locks instead of failing.
+const SQLITE_SETUP: &str = "PRAGMA busy_timeout = 10000;
+PRAGMA synchronous = FULL;
+PRAGMA foreign_keys = ON;";
+
+/// Switches the database file to WAL. The mode is stored in the file, so this runs once, on a
+/// lone connection before the pool exists: switching takes an exclusive lock, and SQLite does
+/// not wait on its busy handler for it, so the pool's concurrent first connections would fail
+/// with "database is locked".
+pub fn prepare_sqlite_file(path: &str) -> Result<(), ::diesel::r2d2::Error> {
+    use ::diesel::r2d2::Error as E;
+    let mut conn = SqliteConnection::establish(path).map_err(E::ConnectionError)?;
+    conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
+        .map_err(E::QueryError)
+}
+
+/// Opens connections for the backend named by the URL. diesel's own `ConnectionManager` would
+/// try each backend in turn, and SQLite accepts any string as a file name, so a mistyped
+/// PostgreSQL URL would silently create a file.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl Manager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self { url }
+    }
+}
+
+impl ::diesel::r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = ::diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        use ::diesel::r2d2::Error as E;
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let path = path.to_str().ok_or_else(|| {
+                    E::ConnectionError(::diesel::ConnectionError::BadConnection(
+                        "SQLite path is not UTF-8".to_owned(),
+                    ))
+                })?;
+                let mut conn = SqliteConnection::establish(path).map_err(E::ConnectionError)?;
+                conn.batch_execute(SQLITE_SETUP).map_err(E::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => {
+                let conn = PgConnection::establish(url).map_err(E::ConnectionError)?;
+                Ok(DbConnection::Postgres(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(::diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// Opens and closes one PostgreSQL connection.
+pub fn check_postgres(url: &str) -> Result<(), ::diesel::ConnectionError> {
+    PgConnection::establish(url).map(drop)
+}

@@ -1,0 +1,191 @@
+//! Store contract tests: written once against the traits, run on SQLite always and on
+//! PostgreSQL when `REC_TEST_POSTGRES_URL` is set (each test gets a database of its own, dropped
+//! afterwards). A set but unreachable URL fails the test rather than skipping it.
+
+use ::diesel::{Connection as _, PgConnection, RunQueryDsl as _};
+use ruma::{OwnedUserId, user_id};
+
+use super::{Backend, Database};
+use crate::{
+    config::DatabaseUrl,
+    storage::{ErrorKind, NewUser, Stores},
+};
+
+struct TestDatabase {
+    stores: Stores,
+    db: Database,
+    backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+    pg_drop: Option<(String, String)>,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = &self.pg_drop
+            && let Ok(mut conn) = PgConnection::establish(admin_url)
+        {
+            let _ = ::diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn);
+        }
+    }
+}
+
+fn sqlite() -> TestDatabase {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::Sqlite(dir.path().join("test.db"));
+    let db = Database::open(&url, 0).unwrap();
+    TestDatabase {
+        stores: Stores::from_database(db.clone()),
+        db,
+        backend: Backend::Sqlite,
+        _dir: Some(dir),
+        pg_drop: None,
+    }
+}
+
+fn postgres(admin_url: &str) -> TestDatabase {
+    let name = format!(
+        "rechain_test_{}_{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    );
+    let mut admin = PgConnection::establish(admin_url)
+        .unwrap_or_else(|e| panic!("REC_TEST_POSTGRES_URL={admin_url} is unreachable: {e}"));
+    ::diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).unwrap();
+    let (base, query) = admin_url.split_once('?').map_or((admin_url, ""), |(b, q)| (b, q));
+    let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
+    let mut url = format!("{prefix}/{name}");
+    if !query.is_empty() {
+        url = format!("{url}?{query}");
+    }
+    let db = Database::open(&DatabaseUrl::Postgres(url), 4).unwrap();
+    TestDatabase {
+        stores: Stores::from_database(db.clone()),
+        db,
+        backend: Backend::Postgres,
+        _dir: None,
+        pg_drop: Some((admin_url.to_owned(), name)),
+    }
+}
+
+fn backends() -> Vec<TestDatabase> {
+    let mut all = vec![sqlite()];
+    if let Ok(url) = std::env::var("REC_TEST_POSTGRES_URL")
+        && !url.is_empty()
+    {
+        all.push(postgres(&url));
+    }
+    all
+}
+
+fn new_user(id: &str) -> NewUser {
+    NewUser {
+        user_id: OwnedUserId::try_from(id).unwrap(),
+        password_hash: Some("$argon2id$fake".to_owned()),
+        is_guest: false,
+        is_admin: false,
+        created_ts: 1_700_000_000_000,
+    }
+}
+
+#[tokio::test]
+async fn created_user_is_read_back_with_every_field() {
+    for t in backends() {
+        let mut user = new_user("@alice:example.org");
+        user.is_admin = true;
+        t.stores.users.create_user(user).await.unwrap();
+        let got = t.stores.users.get_user(user_id!("@alice:example.org")).await.unwrap().unwrap();
+        assert_eq!(got.user_id, "@alice:example.org", "{:?}", t.backend);
+        assert_eq!(got.password_hash.as_deref(), Some("$argon2id$fake"));
+        assert!(got.is_admin && !got.is_guest && !got.deactivated);
+        assert_eq!(got.created_ts, 1_700_000_000_000);
+    }
+}
+
+#[tokio::test]
+async fn missing_user_is_none() {
+    for t in backends() {
+        assert_eq!(t.stores.users.get_user(user_id!("@nobody:example.org")).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn duplicate_user_is_a_conflict() {
+    for t in backends() {
+        t.stores.users.create_user(new_user("@bob:example.org")).await.unwrap();
+        let err = t.stores.users.create_user(new_user("@bob:example.org")).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Conflict, "{:?}: {err}", t.backend);
+        assert_eq!(t.stores.users.count_users().await.unwrap(), 1);
+    }
+}
+
+#[tokio::test]
+async fn deactivation_clears_the_password_and_reports_missing_users() {
+    for t in backends() {
+        t.stores.users.create_user(new_user("@carol:example.org")).await.unwrap();
+        assert!(t.stores.users.deactivate_user(user_id!("@carol:example.org")).await.unwrap());
+        let got = t.stores.users.get_user(user_id!("@carol:example.org")).await.unwrap().unwrap();
+        assert!(got.deactivated);
+        assert_eq!(got.password_hash, None);
+        assert!(!t.stores.users.deactivate_user(user_id!("@dan:example.org")).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_writes_all_land() {
+    for t in backends() {
+        let tasks: Vec<_> = (0..32)
+            .map(|i| {
+                let users = t.stores.users.clone();
+                tokio::spawn(async move {
+                    users.create_user(new_user(&format!("@u{i}:example.org"))).await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(t.stores.users.count_users().await.unwrap(), 32, "{:?}", t.backend);
+    }
+}
+
+#[tokio::test]
+async fn health_ping_succeeds_and_pool_state_is_reported() {
+    for t in backends() {
+        t.stores.health.ping().await.unwrap();
+        let state = t.stores.health.pool_state();
+        assert!(state.max_size >= 1 && state.connections <= state.max_size);
+        let expected = match t.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        assert_eq!(t.stores.health.backend_name(), expected);
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    for t in backends() {
+        assert_eq!(t.db.run_migrations().unwrap(), Vec::<String>::new());
+    }
+}
+
+#[tokio::test]
+async fn data_survives_reopening_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::Sqlite(dir.path().join("reopen.db"));
+    {
+        let db = Database::open(&url, 0).unwrap();
+        let stores = Stores::from_database(db);
+        stores.users.create_user(new_user("@erin:example.org")).await.unwrap();
+    }
+    let stores = Stores::from_database(Database::open(&url, 0).unwrap());
+    assert!(stores.users.get_user(user_id!("@erin:example.org")).await.unwrap().is_some());
+}
+
+#[test]
+fn unreachable_postgres_is_reported_not_hung() {
+    let url = DatabaseUrl::Postgres("postgres://nobody@127.0.0.1:1/none".to_owned());
+    let err = Database::open(&url, 1).err().expect("port 1 has no PostgreSQL");
+    assert_eq!(err.kind, ErrorKind::Unavailable);
+}

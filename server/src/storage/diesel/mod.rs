@@ -1,0 +1,182 @@
+//! The diesel implementation of the storage traits: the only place with SQL.
+//!
+//! One `DbConnection` (a diesel `MultiConnection`) covers SQLite and PostgreSQL; the backend is
+//! picked from the URL. diesel is blocking, so every query runs on tokio's blocking pool via
+//! [`Database::read`] / [`Database::write`].
+//!
+//! Durability: SQLite runs in WAL mode with `synchronous = FULL`, so a transaction is on disk
+//! (WAL fsynced) before its commit returns, and an acknowledged write survives a power cut, not
+//! only a process crash (`NORMAL` would only survive the latter). PostgreSQL keeps its default
+//! `synchronous_commit = on`. Writes to SQLite are serialised in-process (one writer) so they
+//! queue on a semaphore instead of spinning on SQLite's lock.
+
+mod connection;
+mod schema;
+mod users;
+
+#[cfg(test)]
+mod contract_tests;
+
+use std::{sync::Arc, time::Duration};
+
+use ::diesel::{connection::SimpleConnection as _, result::DatabaseErrorKind};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use tokio::sync::Semaphore;
+
+pub use self::connection::DbConnection;
+use self::connection::Manager;
+use super::{DatabaseHealth, Error, ErrorKind, PoolState};
+use crate::config::DatabaseUrl;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+type Pool = ::diesel::r2d2::Pool<Manager>;
+
+/// A connection pool plus the write discipline of its backend.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+    backend: Backend,
+    /// SQLite has one writer: writers wait here rather than on the database lock.
+    write_gate: Option<Arc<Semaphore>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Database {
+    /// Opens a pool (creating the SQLite file and its directory if needed) and applies pending
+    /// migrations. Blocking: call it from `spawn_blocking` or before the runtime is busy.
+    pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<Self, Error> {
+        let backend = match url {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        Error::new(
+                            ErrorKind::Unavailable,
+                            format!("cannot create {}: {e}", parent.display()),
+                        )
+                    })?;
+                }
+                let path_str = path.to_str().ok_or_else(|| {
+                    Error::new(ErrorKind::Unavailable, "SQLite path is not UTF-8")
+                })?;
+                connection::prepare_sqlite_file(path_str).map_err(unavailable)?;
+                Backend::Sqlite
+            }
+            DatabaseUrl::Postgres(url) => {
+                // One direct attempt first: it reports the server's own error (refused, no such
+                // database, auth) at once, where the pool would retry until its timeout.
+                connection::check_postgres(url).map_err(unavailable)?;
+                Backend::Postgres
+            }
+        };
+        let size = match (pool_size, backend) {
+            (0, Backend::Sqlite) => 4,
+            (0, Backend::Postgres) => 16,
+            (n, _) => n,
+        };
+        let pool = ::diesel::r2d2::Pool::builder()
+            .max_size(size)
+            .connection_timeout(Duration::from_secs(10))
+            .build(Manager::new(url.clone()))
+            .map_err(|e| Error::new(ErrorKind::Unavailable, e.to_string()))?;
+        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1)));
+        let db = Self { pool, backend, write_gate };
+        db.run_migrations()?;
+        Ok(db)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies every pending migration; returns the names of those applied.
+    pub fn run_migrations(&self) -> Result<Vec<String>, Error> {
+        let mut conn = self.pool.get().map_err(unavailable)?;
+        let applied = match &mut *conn {
+            DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+            DbConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+        }
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("migration failed: {e}")))?;
+        Ok(applied.into_iter().map(|v| v.to_string()).collect())
+    }
+
+    /// Runs `f` with a pooled connection on the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, ::diesel::result::Error> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(unavailable)?;
+            f(&mut conn).map_err(from_diesel)
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("database task failed: {e}")))?
+    }
+
+    /// Runs `f` in a transaction, one writer at a time on SQLite. Returns once committed.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, ::diesel::result::Error> + Send + 'static,
+    {
+        let _permit = match &self.write_gate {
+            Some(gate) => Some(gate.clone().acquire_owned().await.map_err(|_| {
+                Error::new(ErrorKind::Internal, "write gate closed")
+            })?),
+            None => None,
+        };
+        self.read(move |conn| {
+            use ::diesel::Connection as _;
+            conn.transaction(f)
+        })
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl DatabaseHealth for Database {
+    async fn ping(&self) -> Result<(), Error> {
+        self.read(|conn| conn.batch_execute("SELECT 1")).await
+    }
+
+    fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            connections: state.connections,
+            idle: state.idle_connections,
+            max_size: self.pool.max_size(),
+        }
+    }
+
+    fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Unavailable, format!("no database connection: {e}"))
+}
+
+fn from_diesel(e: ::diesel::result::Error) -> Error {
+    use ::diesel::result::Error as D;
+    match &e {
+        D::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            Error::new(ErrorKind::Conflict, info.message().to_owned())
+        }
+        D::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+            Error::new(ErrorKind::Unavailable, e.to_string())
+        }
+        _ => Error::new(ErrorKind::Internal, e.to_string()),
+    }
+}

@@ -1,0 +1,30 @@
+//! Storage: one trait per aggregate, and `storage::Error`.
+//!
+//! Invariant: nothing outside `storage::diesel` contains SQL or names a diesel type; services see
+//! only these traits. Storage knows nothing about HTTP or Matrix error codes.
+
+pub mod diesel;
+mod error;
+mod health;
+mod users;
+
+use std::sync::Arc;
+
+pub use error::{Error, ErrorKind};
+pub use health::{DatabaseHealth, PoolState};
+pub use users::{NewUser, User, UserStore};
+
+/// The stores a running server uses, as trait objects so services never name a backend.
+#[derive(Clone)]
+pub struct Stores {
+    pub users: Arc<dyn UserStore>,
+    pub health: Arc<dyn DatabaseHealth>,
+}
+
+impl Stores {
+    /// All stores backed by one database.
+    pub fn from_database(db: diesel::Database) -> Self {
+        let db = Arc::new(db);
+        Self { users: db.clone(), health: db }
+    }
+}
