@@ -1,0 +1,15 @@
+//! The cases, one module per spec area. Each case is written from the spec's text; where a
+//! widely used server deviates, the case says so.
+
+mod api_standards;
+mod discovery;
+
+use crate::case::Case;
+
+/// Every case, in report order.
+pub fn all() -> Vec<Case> {
+    let mut cases = Vec::new();
+    cases.extend(discovery::cases());
+    cases.extend(api_standards::cases());
+    cases
+}

@@ -1,0 +1,263 @@
+//! A validating HTTP client for cases: requests name their spec operation, and every response
+//! is checked against that operation's documented statuses and response schema. A violation
+//! fails the case with the JSON pointer of the mismatch.
+
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use http::Method;
+use serde_json::Value;
+
+use crate::{case::CaseError, spec::Spec};
+
+/// Everything a case needs to talk to the server under test.
+#[derive(Clone)]
+pub struct Ctx {
+    pub base_url: String,
+    http: reqwest::Client,
+    /// Registration token to use when the server requires one.
+    pub registration_token: Option<String>,
+    /// Operations this case has exercised (for the coverage report).
+    exercised: Arc<Mutex<BTreeSet<(String, String)>>>,
+}
+
+impl Ctx {
+    pub fn new(base_url: &str, registration_token: Option<String>) -> Result<Self, String> {
+        // reqwest is built without a default crypto provider; ring is the one in the graph.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("building the HTTP client: {e}"))?;
+        Ok(Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            http,
+            registration_token,
+            exercised: Arc::default(),
+        })
+    }
+
+    /// A fresh context for one case: same server, its own record of exercised operations.
+    pub fn for_case(&self) -> Self {
+        Self { exercised: Arc::default(), ..self.clone() }
+    }
+
+    pub fn exercised(&self) -> BTreeSet<(String, String)> {
+        self.exercised.lock().expect("poisoned").clone()
+    }
+
+    /// A request to a spec operation; the response will be validated against it.
+    pub fn op(&self, method: Method, template: &'static str) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), method, template.to_owned(), true)
+    }
+
+    /// A request outside the spec's operations (unknown paths, operations endpoints); only the
+    /// standard error body is checked, when there is one.
+    pub fn raw(&self, method: Method, path: &str) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), method, path.to_owned(), false)
+    }
+}
+
+pub struct RequestBuilder {
+    ctx: Ctx,
+    method: Method,
+    template: String,
+    validate: bool,
+    args: Vec<String>,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    body: Option<(Vec<u8>, String)>,
+    access_token: Option<String>,
+}
+
+impl RequestBuilder {
+    fn new(ctx: Ctx, method: Method, template: String, validate: bool) -> Self {
+        Self {
+            ctx,
+            method,
+            template,
+            validate,
+            args: Vec::new(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+            access_token: None,
+        }
+    }
+
+    /// The next path parameter, in template order; it is percent-encoded here.
+    pub fn arg(mut self, value: &str) -> Self {
+        self.args.push(value.to_owned());
+        self
+    }
+
+    pub fn query(mut self, key: &str, value: &str) -> Self {
+        self.query.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn header(mut self, key: &str, value: &str) -> Self {
+        self.headers.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn json(mut self, body: &Value) -> Self {
+        self.body = Some((body.to_string().into_bytes(), "application/json".to_owned()));
+        self
+    }
+
+    /// A body sent as is, for malformed-input cases.
+    pub fn body(mut self, bytes: impl Into<Vec<u8>>, content_type: &str) -> Self {
+        self.body = Some((bytes.into(), content_type.to_owned()));
+        self
+    }
+
+    pub fn token(mut self, access_token: &str) -> Self {
+        self.access_token = Some(access_token.to_owned());
+        self
+    }
+
+    fn path(&self) -> Result<String, CaseError> {
+        if !self.validate {
+            return Ok(self.template.clone());
+        }
+        let mut args = self.args.iter();
+        let mut out = Vec::new();
+        for segment in self.template.split('/') {
+            if segment.starts_with('{') && segment.ends_with('}') {
+                let value = args.next().ok_or_else(|| {
+                    CaseError::Fail(format!("case bug: no value for {segment} in {}", self.template))
+                })?;
+                out.push(percent_encode(value));
+            } else {
+                out.push(segment.to_owned());
+            }
+        }
+        Ok(out.join("/"))
+    }
+
+    pub async fn send(self) -> Result<Response, CaseError> {
+        let operation = if self.validate {
+            let op = Spec::get().operation(self.method.as_str(), &self.template).ok_or_else(|| {
+                CaseError::Fail(format!(
+                    "case bug: {} {} is not an operation of the spec",
+                    self.method, self.template
+                ))
+            })?;
+            Some(op)
+        } else {
+            None
+        };
+        let url = format!("{}{}", self.ctx.base_url, self.path()?);
+        let mut request = self.ctx.http.request(self.method.clone(), &url);
+        if !self.query.is_empty() {
+            request = request.query(&self.query);
+        }
+        for (k, v) in &self.headers {
+            request = request.header(k, v);
+        }
+        if let Some(token) = &self.access_token {
+            request = request.bearer_auth(token);
+        }
+        if let Some((bytes, content_type)) = self.body {
+            request = request.header(http::header::CONTENT_TYPE, content_type).body(bytes);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| CaseError::Fail(format!("{} {url}: request failed: {e}", self.method)))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| CaseError::Fail(format!("{} {url}: reading body: {e}", self.method)))?;
+        let is_json = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let json = if is_json && !body.is_empty() {
+            Some(serde_json::from_slice::<Value>(&body).map_err(|e| {
+                CaseError::Fail(format!(
+                    "{} {url}: Content-Type is JSON but the body is not: {e}",
+                    self.method
+                ))
+            })?)
+        } else {
+            None
+        };
+        if let Some(op) = operation {
+            self.ctx.exercised.lock().expect("poisoned").insert(op.key());
+            let problems = op.check_response(status, json.as_ref());
+            if !problems.is_empty() {
+                return Err(CaseError::Fail(problems.join("; ")));
+            }
+        } else if status >= 400 {
+            check_error_body(status, json.as_ref(), self.method.as_str(), &url)?;
+        }
+        Ok(Response { status, headers, body: body.to_vec(), json })
+    }
+}
+
+/// Non-operation errors still must use the standard error shape.
+fn check_error_body(status: u16, json: Option<&Value>, method: &str, url: &str) -> Result<(), CaseError> {
+    let errcode = json.and_then(|j| j.get("errcode")).and_then(Value::as_str);
+    match errcode {
+        Some(code) if code.starts_with("M_") || code.contains('.') => Ok(()),
+        _ => Err(CaseError::Fail(format!(
+            "{method} {url}: error {status} has no standard errcode (body: {json:?})"
+        ))),
+    }
+}
+
+fn percent_encode(value: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A response that passed validation.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+    pub json: Option<Value>,
+}
+
+impl Response {
+    pub fn expect_status(self, expected: u16) -> Result<Self, CaseError> {
+        if self.status == expected {
+            Ok(self)
+        } else {
+            Err(CaseError::Fail(format!(
+                "expected status {expected}, got {} with body {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )))
+        }
+    }
+
+    /// The JSON body, or a failure if there is none.
+    pub fn json(&self) -> Result<&Value, CaseError> {
+        self.json.as_ref().ok_or_else(|| CaseError::Fail("response has no JSON body".to_owned()))
+    }
+
+    pub fn errcode(&self) -> Option<&str> {
+        self.json.as_ref()?.get("errcode")?.as_str()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
+    }
+}

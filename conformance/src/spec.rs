@@ -1,0 +1,238 @@
+//! The spec's operations and response schemas, from the bundled OpenAPI documents in
+//! `fixtures/matrix-spec/bundled` (compiled into the binary, so the runner needs no files).
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use serde_json::Value;
+
+/// Which API an operation belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Api {
+    ClientServer,
+    ServerServer,
+    ApplicationService,
+}
+
+impl Api {
+    pub const ALL: [Api; 3] = [Api::ClientServer, Api::ServerServer, Api::ApplicationService];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Api::ClientServer => "Client-Server API",
+            Api::ServerServer => "Server-Server API",
+            Api::ApplicationService => "Application Service API",
+        }
+    }
+
+    fn document(self) -> &'static str {
+        match self {
+            Api::ClientServer => {
+                include_str!("../../fixtures/matrix-spec/bundled/client-server.json")
+            }
+            Api::ServerServer => {
+                include_str!("../../fixtures/matrix-spec/bundled/server-server.json")
+            }
+            Api::ApplicationService => {
+                include_str!("../../fixtures/matrix-spec/bundled/application-service.json")
+            }
+        }
+    }
+}
+
+/// One documented operation: a method on a path template.
+#[derive(Debug)]
+pub struct Operation {
+    pub api: Api,
+    /// Upper-case HTTP method.
+    pub method: String,
+    /// The full path template, e.g. `/_matrix/client/v3/rooms/{roomId}/join`.
+    pub path: String,
+    pub operation_id: String,
+    /// The spec's grouping (its OpenAPI tag, or a path-derived name where it has none).
+    pub area: String,
+    pub deprecated: bool,
+    /// Documented status codes and, for JSON bodies, their schemas.
+    responses: BTreeMap<u16, Option<Value>>,
+    /// Compiled on first use.
+    validators: Mutex<BTreeMap<u16, Arc<jsonschema::Validator>>>,
+}
+
+impl Operation {
+    pub fn key(&self) -> (String, String) {
+        (self.method.clone(), self.path.clone())
+    }
+
+    pub fn documented_statuses(&self) -> Vec<u16> {
+        self.responses.keys().copied().collect()
+    }
+
+    /// Checks a response against the documented statuses and, for JSON, the schema. Returns
+    /// the problems found, each with the JSON pointer of the offending value.
+    pub fn check_response(&self, status: u16, body: Option<&Value>) -> Vec<String> {
+        let Some(schema) = self.responses.get(&status) else {
+            return vec![format!(
+                "status {status} is not documented for {} {} (documented: {:?})",
+                self.method,
+                self.path,
+                self.documented_statuses()
+            )];
+        };
+        let (Some(schema), Some(body)) = (schema, body) else {
+            return Vec::new();
+        };
+        let validator = {
+            let mut cache = self.validators.lock().expect("validator cache poisoned");
+            if let Some(v) = cache.get(&status) {
+                v.clone()
+            } else {
+                match jsonschema::draft202012::new(schema) {
+                    Ok(v) => {
+                        let v = Arc::new(v);
+                        cache.insert(status, v.clone());
+                        v
+                    }
+                    Err(e) => {
+                        return vec![format!(
+                            "the spec's schema for {} {} {status} does not compile: {e}",
+                            self.method, self.path
+                        )];
+                    }
+                }
+            }
+        };
+        validator
+            .iter_errors(body)
+            .map(|e| {
+                let pointer = e.instance_path().to_string();
+                let pointer = if pointer.is_empty() { "/".to_owned() } else { pointer };
+                format!(
+                    "{} {} {status}: schema violation at {pointer}: {e}",
+                    self.method, self.path
+                )
+            })
+            .collect()
+    }
+}
+
+/// Every operation of the three APIs a homeserver takes part in.
+pub struct Spec {
+    pub operations: Vec<Operation>,
+    index: BTreeMap<(String, String), usize>,
+}
+
+impl Spec {
+    /// The parsed spec, built once per process.
+    pub fn get() -> &'static Spec {
+        static SPEC: OnceLock<Spec> = OnceLock::new();
+        SPEC.get_or_init(|| Spec::load().expect("bundled OpenAPI documents parse"))
+    }
+
+    fn load() -> Result<Spec, serde_json::Error> {
+        let mut operations = Vec::new();
+        for api in Api::ALL {
+            let doc: Value = serde_json::from_str(api.document())?;
+            let Some(paths) = doc["paths"].as_object() else { continue };
+            for (path, item) in paths {
+                let Some(item) = item.as_object() else { continue };
+                for (method, op) in item {
+                    if !matches!(method.as_str(), "get" | "put" | "post" | "delete" | "patch" | "head")
+                    {
+                        continue;
+                    }
+                    operations.push(Operation {
+                        api,
+                        method: method.to_uppercase(),
+                        path: path.clone(),
+                        operation_id: op["operationId"].as_str().unwrap_or_default().to_owned(),
+                        area: area_of(api, path, op),
+                        deprecated: op["deprecated"].as_bool().unwrap_or(false),
+                        responses: responses_of(op),
+                        validators: Mutex::new(BTreeMap::new()),
+                    });
+                }
+            }
+        }
+        operations.sort_by(|a, b| (a.api, &a.area, &a.path, &a.method).cmp(&(b.api, &b.area, &b.path, &b.method)));
+        let index = operations.iter().enumerate().map(|(i, op)| (op.key(), i)).collect();
+        Ok(Spec { operations, index })
+    }
+
+    pub fn operation(&self, method: &str, path: &str) -> Option<&Operation> {
+        self.index.get(&(method.to_owned(), path.to_owned())).map(|&i| &self.operations[i])
+    }
+}
+
+fn responses_of(op: &Value) -> BTreeMap<u16, Option<Value>> {
+    let mut out = BTreeMap::new();
+    if let Some(responses) = op["responses"].as_object() {
+        for (status, response) in responses {
+            let Ok(status) = status.parse::<u16>() else { continue };
+            let schema = response["content"]["application/json"]["schema"].clone();
+            out.insert(status, (!schema.is_null()).then_some(schema));
+        }
+    }
+    out
+}
+
+fn area_of(api: Api, path: &str, op: &Value) -> String {
+    if let Some(tag) = op["tags"].as_array().and_then(|t| t.first()).and_then(Value::as_str) {
+        return tag.to_owned();
+    }
+    if path.starts_with("/.well-known/") || path == "/_matrix/client/versions" {
+        return "Server discovery".to_owned();
+    }
+    match api {
+        Api::ApplicationService => "Application service".to_owned(),
+        Api::ClientServer => "Other".to_owned(),
+        Api::ServerServer => {
+            // `/_matrix/federation/v1/make_join/{roomId}/{userId}` → `make_join`
+            let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            match segments.as_slice() {
+                ["_matrix", "key", ..] => "Server keys".to_owned(),
+                ["_matrix", "federation", _version, name, ..] => (*name).to_owned(),
+                _ => "Other".to_owned(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_spec_has_every_operation() {
+        let spec = Spec::get();
+        let count = |api| spec.operations.iter().filter(|o| o.api == api).count();
+        assert_eq!(count(Api::ClientServer), 166);
+        assert_eq!(count(Api::ServerServer), 36);
+        assert_eq!(count(Api::ApplicationService), 9);
+    }
+
+    #[test]
+    fn versions_schema_rejects_a_wrong_shape_with_its_pointer() {
+        let op = Spec::get().operation("GET", "/_matrix/client/versions").unwrap();
+        assert!(op.check_response(200, Some(&serde_json::json!({"versions": ["v1.19"]}))).is_empty());
+        let problems = op.check_response(200, Some(&serde_json::json!({"versions": [1]})));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("/versions/0"), "{problems:?}");
+        let problems = op.check_response(404, None);
+        assert!(problems[0].contains("not documented"), "{problems:?}");
+    }
+
+    #[test]
+    fn every_response_schema_compiles() {
+        for op in &Spec::get().operations {
+            for status in op.documented_statuses() {
+                let problems = op.check_response(status, Some(&Value::Null));
+                assert!(
+                    problems.iter().all(|p| !p.contains("does not compile")),
+                    "{problems:?}"
+                );
+            }
+        }
+    }
+}
