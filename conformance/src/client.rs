@@ -43,7 +43,10 @@ impl Ctx {
 
     /// A fresh context for one case: same server, its own record of exercised operations.
     pub fn for_case(&self) -> Self {
-        Self { exercised: Arc::default(), ..self.clone() }
+        Self {
+            exercised: Arc::default(),
+            ..self.clone()
+        }
     }
 
     pub fn exercised(&self) -> BTreeSet<(String, String)> {
@@ -130,7 +133,10 @@ impl RequestBuilder {
         for segment in self.template.split('/') {
             if segment.starts_with('{') && segment.ends_with('}') {
                 let value = args.next().ok_or_else(|| {
-                    CaseError::Fail(format!("case bug: no value for {segment} in {}", self.template))
+                    CaseError::Fail(format!(
+                        "case bug: no value for {segment} in {}",
+                        self.template
+                    ))
                 })?;
                 out.push(percent_encode(value));
             } else {
@@ -142,12 +148,14 @@ impl RequestBuilder {
 
     pub async fn send(self) -> Result<Response, CaseError> {
         let operation = if self.validate {
-            let op = Spec::get().operation(self.method.as_str(), &self.template).ok_or_else(|| {
-                CaseError::Fail(format!(
-                    "case bug: {} {} is not an operation of the spec",
-                    self.method, self.template
-                ))
-            })?;
+            let op = Spec::get()
+                .operation(self.method.as_str(), &self.template)
+                .ok_or_else(|| {
+                    CaseError::Fail(format!(
+                        "case bug: {} {} is not an operation of the spec",
+                        self.method, self.template
+                    ))
+                })?;
             Some(op)
         } else {
             None
@@ -164,7 +172,9 @@ impl RequestBuilder {
             request = request.bearer_auth(token);
         }
         if let Some((bytes, content_type)) = self.body {
-            request = request.header(http::header::CONTENT_TYPE, content_type).body(bytes);
+            request = request
+                .header(http::header::CONTENT_TYPE, content_type)
+                .body(bytes);
         }
         let response = request
             .send()
@@ -191,7 +201,11 @@ impl RequestBuilder {
             None
         };
         if let Some(op) = operation {
-            self.ctx.exercised.lock().expect("poisoned").insert(op.key());
+            self.ctx
+                .exercised
+                .lock()
+                .expect("poisoned")
+                .insert(op.key());
             let problems = op.check_response(status, json.as_ref());
             if !problems.is_empty() {
                 return Err(CaseError::Fail(problems.join("; ")));
@@ -199,12 +213,22 @@ impl RequestBuilder {
         } else if status >= 400 {
             check_error_body(status, json.as_ref(), self.method.as_str(), &url)?;
         }
-        Ok(Response { status, headers, body: body.to_vec(), json })
+        Ok(Response {
+            status,
+            headers,
+            body: body.to_vec(),
+            json,
+        })
     }
 }
 
 /// Non-operation errors still must use the standard error shape.
-fn check_error_body(status: u16, json: Option<&Value>, method: &str, url: &str) -> Result<(), CaseError> {
+fn check_error_body(
+    status: u16,
+    json: Option<&Value>,
+    method: &str,
+    url: &str,
+) -> Result<(), CaseError> {
     let errcode = json.and_then(|j| j.get("errcode")).and_then(Value::as_str);
     match errcode {
         Some(code) if code.starts_with("M_") || code.contains('.') => Ok(()),
@@ -250,7 +274,9 @@ impl Response {
 
     /// The JSON body, or a failure if there is none.
     pub fn json(&self) -> Result<&Value, CaseError> {
-        self.json.as_ref().ok_or_else(|| CaseError::Fail("response has no JSON body".to_owned()))
+        self.json
+            .as_ref()
+            .ok_or_else(|| CaseError::Fail("response has no JSON body".to_owned()))
     }
 
     pub fn errcode(&self) -> Option<&str> {

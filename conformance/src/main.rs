@@ -6,7 +6,11 @@ use clap::Parser;
 use rechain_conformance::{cases, client::Ctx, report, runner};
 
 #[derive(Parser)]
-#[command(name = "rechain-conformance", version, about = "Matrix conformance suite")]
+#[command(
+    name = "rechain-conformance",
+    version,
+    about = "Matrix conformance suite"
+)]
 struct Cli {
     /// Base URL of the homeserver's client API, e.g. http://127.0.0.1:8008
     #[arg(long)]
@@ -30,7 +34,10 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rechain-conformance: {e}");
@@ -70,13 +77,20 @@ async fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if let Some(path) = &cli.report_md {
-        if let Err(e) = std::fs::write(path, report::to_markdown(&target, &reports)) {
-            eprintln!("rechain-conformance: writing {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = &cli.report_md
+        && let Err(e) = std::fs::write(path, report::to_markdown(&target, &reports))
+    {
+        eprintln!("rechain-conformance: writing {}: {e}", path.display());
+        return ExitCode::FAILURE;
     }
     let s = report::summary(&reports);
-    println!("{} passed, {} failed, {} skipped", s.passed, s.failed, s.skipped);
-    if s.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    println!(
+        "{} passed, {} failed, {} skipped",
+        s.passed, s.failed, s.skipped
+    );
+    if s.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

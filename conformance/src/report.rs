@@ -19,7 +19,11 @@ pub struct Summary {
 
 pub fn summary(reports: &[CaseReport]) -> Summary {
     let count = |o| reports.iter().filter(|r| r.outcome == o).count();
-    Summary { passed: count(Outcome::Pass), failed: count(Outcome::Fail), skipped: count(Outcome::Skip) }
+    Summary {
+        passed: count(Outcome::Pass),
+        failed: count(Outcome::Fail),
+        skipped: count(Outcome::Skip),
+    }
 }
 
 /// Per operation: the cases that went through it.
@@ -95,8 +99,16 @@ pub fn to_markdown(target: &str, reports: &[CaseReport]) -> String {
     for api in Api::ALL {
         let ops: Vec<_> = spec.operations.iter().filter(|o| o.api == api).collect();
         let covered = ops.iter().filter(|o| by_op.contains_key(&o.key())).count();
-        let passing = ops.iter().filter(|o| operation_status(by_op.get(&o.key())) == "pass").count();
-        let _ = writeln!(w, "| {} | {} | {covered} | {passing} |", api.title(), ops.len());
+        let passing = ops
+            .iter()
+            .filter(|o| operation_status(by_op.get(&o.key())) == "pass")
+            .count();
+        let _ = writeln!(
+            w,
+            "| {} | {} | {covered} | {passing} |",
+            api.title(),
+            ops.len()
+        );
     }
     let _ = writeln!(w, "\n## Cases\n");
     let _ = writeln!(w, "| case | spec section | result |");
@@ -107,7 +119,11 @@ pub fn to_markdown(target: &str, reports: &[CaseReport]) -> String {
             (Outcome::Fail, m) => format!("FAIL: {}", escape(m.as_deref().unwrap_or_default())),
             (Outcome::Skip, m) => format!("skipped: {}", escape(m.as_deref().unwrap_or_default())),
         };
-        let _ = writeln!(w, "| `{}` | [{}](https://spec.matrix.org/v1.19/{}) | {result} |", r.name, r.section, r.section);
+        let _ = writeln!(
+            w,
+            "| `{}` | [{}](https://spec.matrix.org/v1.19/{}) | {result} |",
+            r.name, r.section, r.section
+        );
     }
     for api in Api::ALL {
         let _ = writeln!(w, "\n## {}\n", api.title());

@@ -17,7 +17,11 @@ pub enum Api {
 }
 
 impl Api {
-    pub const ALL: [Api; 3] = [Api::ClientServer, Api::ServerServer, Api::ApplicationService];
+    pub const ALL: [Api; 3] = [
+        Api::ClientServer,
+        Api::ServerServer,
+        Api::ApplicationService,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -107,7 +111,11 @@ impl Operation {
             .iter_errors(body)
             .map(|e| {
                 let pointer = e.instance_path().to_string();
-                let pointer = if pointer.is_empty() { "/".to_owned() } else { pointer };
+                let pointer = if pointer.is_empty() {
+                    "/".to_owned()
+                } else {
+                    pointer
+                };
                 format!(
                     "{} {} {status}: schema violation at {pointer}: {e}",
                     self.method, self.path
@@ -134,12 +142,18 @@ impl Spec {
         let mut operations = Vec::new();
         for api in Api::ALL {
             let doc: Value = serde_json::from_str(api.document())?;
-            let Some(paths) = doc["paths"].as_object() else { continue };
+            let Some(paths) = doc["paths"].as_object() else {
+                continue;
+            };
             for (path, item) in paths {
-                let Some(item) = item.as_object() else { continue };
+                let Some(item) = item.as_object() else {
+                    continue;
+                };
                 for (method, op) in item {
-                    if !matches!(method.as_str(), "get" | "put" | "post" | "delete" | "patch" | "head")
-                    {
+                    if !matches!(
+                        method.as_str(),
+                        "get" | "put" | "post" | "delete" | "patch" | "head"
+                    ) {
                         continue;
                     }
                     operations.push(Operation {
@@ -155,13 +169,21 @@ impl Spec {
                 }
             }
         }
-        operations.sort_by(|a, b| (a.api, &a.area, &a.path, &a.method).cmp(&(b.api, &b.area, &b.path, &b.method)));
-        let index = operations.iter().enumerate().map(|(i, op)| (op.key(), i)).collect();
+        operations.sort_by(|a, b| {
+            (a.api, &a.area, &a.path, &a.method).cmp(&(b.api, &b.area, &b.path, &b.method))
+        });
+        let index = operations
+            .iter()
+            .enumerate()
+            .map(|(i, op)| (op.key(), i))
+            .collect();
         Ok(Spec { operations, index })
     }
 
     pub fn operation(&self, method: &str, path: &str) -> Option<&Operation> {
-        self.index.get(&(method.to_owned(), path.to_owned())).map(|&i| &self.operations[i])
+        self.index
+            .get(&(method.to_owned(), path.to_owned()))
+            .map(|&i| &self.operations[i])
     }
 }
 
@@ -169,7 +191,9 @@ fn responses_of(op: &Value) -> BTreeMap<u16, Option<Value>> {
     let mut out = BTreeMap::new();
     if let Some(responses) = op["responses"].as_object() {
         for (status, response) in responses {
-            let Ok(status) = status.parse::<u16>() else { continue };
+            let Ok(status) = status.parse::<u16>() else {
+                continue;
+            };
             let schema = response["content"]["application/json"]["schema"].clone();
             out.insert(status, (!schema.is_null()).then_some(schema));
         }
@@ -178,7 +202,11 @@ fn responses_of(op: &Value) -> BTreeMap<u16, Option<Value>> {
 }
 
 fn area_of(api: Api, path: &str, op: &Value) -> String {
-    if let Some(tag) = op["tags"].as_array().and_then(|t| t.first()).and_then(Value::as_str) {
+    if let Some(tag) = op["tags"]
+        .as_array()
+        .and_then(|t| t.first())
+        .and_then(Value::as_str)
+    {
         return tag.to_owned();
     }
     if path.starts_with("/.well-known/") || path == "/_matrix/client/versions" {
@@ -214,8 +242,13 @@ mod tests {
 
     #[test]
     fn versions_schema_rejects_a_wrong_shape_with_its_pointer() {
-        let op = Spec::get().operation("GET", "/_matrix/client/versions").unwrap();
-        assert!(op.check_response(200, Some(&serde_json::json!({"versions": ["v1.19"]}))).is_empty());
+        let op = Spec::get()
+            .operation("GET", "/_matrix/client/versions")
+            .unwrap();
+        assert!(
+            op.check_response(200, Some(&serde_json::json!({"versions": ["v1.19"]})))
+                .is_empty()
+        );
         let problems = op.check_response(200, Some(&serde_json::json!({"versions": [1]})));
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("/versions/0"), "{problems:?}");

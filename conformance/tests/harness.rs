@@ -36,7 +36,9 @@ fn main() -> ExitCode {
     config.listen.client = "127.0.0.1:0".parse().expect("address");
     config.registration.mode = RegistrationMode::Open;
     config.rate_limits.enabled = false;
-    let server = runtime.block_on(rechain_server::app::start(config)).expect("REChain starts");
+    let server = runtime
+        .block_on(rechain_server::app::start(config))
+        .expect("REChain starts");
     let ctx = Ctx::new(&format!("http://{}", server.client_addr), None).expect("client");
 
     let all = cases::all();
@@ -48,19 +50,22 @@ fn main() -> ExitCode {
             let ctx = ctx.clone();
             let handle = runtime.handle().clone();
             let reports = reports.clone();
-            Trial::test(format!("{}::{}", area_of(case.section), case.name), move || {
-                let report = handle.block_on(runner::run_case(&case, &ctx));
-                let outcome = report.outcome;
-                let message = report.message.clone().unwrap_or_default();
-                reports.lock().expect("poisoned").push(report);
-                match outcome {
-                    Outcome::Pass => Ok(()),
-                    Outcome::Skip => Err(Failed::from(format!(
-                        "skipped against REChain, which should support every case: {message}"
-                    ))),
-                    Outcome::Fail => Err(Failed::from(message)),
-                }
-            })
+            Trial::test(
+                format!("{}::{}", area_of(case.section), case.name),
+                move || {
+                    let report = handle.block_on(runner::run_case(&case, &ctx));
+                    let outcome = report.outcome;
+                    let message = report.message.clone().unwrap_or_default();
+                    reports.lock().expect("poisoned").push(report);
+                    match outcome {
+                        Outcome::Pass => Ok(()),
+                        Outcome::Skip => Err(Failed::from(format!(
+                            "skipped against REChain, which should support every case: {message}"
+                        ))),
+                        Outcome::Fail => Err(Failed::from(message)),
+                    }
+                },
+            )
         })
         .collect();
     let full_run = args.filter.is_none() && args.skip.is_empty() && !args.list;
@@ -79,7 +84,11 @@ fn main() -> ExitCode {
 
 /// `client-server-api/#get_matrixclientversions` → `client_server_api`
 fn area_of(section: &str) -> String {
-    section.split('/').next().unwrap_or("spec").replace('-', "_")
+    section
+        .split('/')
+        .next()
+        .unwrap_or("spec")
+        .replace('-', "_")
 }
 
 fn write_reports(reports: &[CaseReport], full_run: bool) -> Result<(), String> {

@@ -9,13 +9,16 @@ use crate::{
     config::{Config, DatabaseUrl},
     http::{self, AppState},
     service::{Services, server_keys},
-    storage::{self, Stores, diesel::Database},
+    storage::{self, diesel::Database},
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("signing key: {0}")]
     SigningKey(#[from] server_keys::KeyFileError),
     #[error("database: {0}")]
@@ -23,7 +26,10 @@ pub enum StartError {
     #[error("redis.url: {0}")]
     Redis(#[from] CacheError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A server running on the current tokio runtime.
@@ -58,7 +64,10 @@ impl RunningServer {
 /// Opens the database (applying migrations) with the configured URL.
 pub async fn open_database(config: &Config) -> Result<Database, StartError> {
     let url = DatabaseUrl::parse(&config.database_url()).map_err(|reason| {
-        storage::Error::new(storage::ErrorKind::Internal, format!("database.url: {reason}"))
+        storage::Error::new(
+            storage::ErrorKind::Internal,
+            format!("database.url: {reason}"),
+        )
     })?;
     let pool_size = config.database.pool_size;
     let db = tokio::task::spawn_blocking(move || Database::open(&url, pool_size))
@@ -79,7 +88,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         "" => None,
         url => Some(RedisCache::new(url)?),
     };
-    let stores = Stores::from_database(db);
+    let stores = db.into_stores();
     let services = Services::new(&config, stores, redis, signing_key);
     http::ops::metrics_handle();
     Ok(AppState::new(Arc::new(config), Arc::new(services)))
@@ -89,10 +98,18 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let addr = config.listen.client;
     let state = build_state(config).await?;
-    let listener =
-        TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
-    let client_addr =
-        listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    serve(state, listener)
+}
+
+/// Serves `state` (its route table included) on an already bound listener.
+pub fn serve(state: AppState, listener: TcpListener) -> Result<RunningServer, StartError> {
+    let client_addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    })?;
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let filter = http::client_filter(state.clone());
     let task = tokio::spawn(
@@ -104,5 +121,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             .run(),
     );
     tracing::info!(%client_addr, server_name = %state.config.server_name, "listening");
-    Ok(RunningServer { client_addr, state, shutdown: Some(shutdown_tx), task })
+    Ok(RunningServer {
+        client_addr,
+        state,
+        shutdown: Some(shutdown_tx),
+        task,
+    })
 }

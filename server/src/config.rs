@@ -173,13 +173,18 @@ impl Default for RateLimitConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { max_request_bytes: 1024 * 1024 }
+        Self {
+            max_request_bytes: 1024 * 1024,
+        }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".to_owned(), format: LogFormat::Json }
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Json,
+        }
     }
 }
 
@@ -202,7 +207,10 @@ impl fmt::Display for ConfigError {
 
 impl ConfigError {
     fn new(key: &str, reason: impl Into<String>) -> Self {
-        Self { key: key.to_owned(), reason: one_line(&reason.into()) }
+        Self {
+            key: key.to_owned(),
+            reason: one_line(&reason.into()),
+        }
     }
 }
 
@@ -248,9 +256,8 @@ impl Config {
 
     /// Reads a config file; a missing or unreadable file is an error, never a silent default.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new("", format!("cannot read {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("", format!("cannot read {}: {e}", path.display())))?;
         Self::from_toml(&text)
     }
 
@@ -261,14 +268,23 @@ impl Config {
         }
         DatabaseUrl::parse(&self.database_url())
             .map_err(|reason| ConfigError::new("database.url", reason))?;
-        if !self.redis.url.is_empty()
-            && !(self.redis.url.starts_with("redis://") || self.redis.url.starts_with("rediss://"))
-        {
-            return Err(ConfigError::new("redis.url", "must start with redis:// or rediss://"));
+        let redis = &self.redis.url;
+        if !(redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://")) {
+            return Err(ConfigError::new(
+                "redis.url",
+                "must start with redis:// or rediss://",
+            ));
         }
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {
-            let key = if self.tls.cert.is_empty() { "tls.cert" } else { "tls.key" };
-            return Err(ConfigError::new(key, "tls.cert and tls.key must be set together"));
+            let key = if self.tls.cert.is_empty() {
+                "tls.cert"
+            } else {
+                "tls.key"
+            };
+            return Err(ConfigError::new(
+                key,
+                "tls.cert and tls.key must be set together",
+            ));
         }
         if self.registration.mode == RegistrationMode::Token && self.registration.tokens.is_empty()
         {
@@ -278,13 +294,17 @@ impl Config {
             ));
         }
         if self.limits.max_request_bytes < 1024 {
-            return Err(ConfigError::new("limits.max_request_bytes", "must be at least 1024"));
+            return Err(ConfigError::new(
+                "limits.max_request_bytes",
+                "must be at least 1024",
+            ));
         }
-        if !self.well_known.client.is_empty()
-            && !(self.well_known.client.starts_with("http://")
-                || self.well_known.client.starts_with("https://"))
-        {
-            return Err(ConfigError::new("well_known.client", "must be an http(s) URL"));
+        let client = &self.well_known.client;
+        if !(client.is_empty() || client.starts_with("http://") || client.starts_with("https://")) {
+            return Err(ConfigError::new(
+                "well_known.client",
+                "must be an http(s) URL",
+            ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::new("log.level", e.to_string()))?;
@@ -458,7 +478,10 @@ mod tests {
             DatabaseUrl::parse("sqlite://x/y.db").unwrap(),
             DatabaseUrl::Sqlite(PathBuf::from("x/y.db"))
         );
-        assert!(matches!(DatabaseUrl::parse("postgresql://a@b/c"), Ok(DatabaseUrl::Postgres(_))));
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://a@b/c"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
         assert!(DatabaseUrl::parse("sqlite://").is_err());
     }
 }

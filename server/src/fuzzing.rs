@@ -4,7 +4,9 @@
 
 /// Canonical JSON on arbitrary text: either an error, or a fixed point of canonicalisation.
 pub fn canonical_json(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(canonical) = crate::core::canonical_json::canonicalize_str(text) {
         let again = crate::core::canonical_json::canonicalize_str(&canonical)
             .expect("canonical output must parse again");
@@ -14,7 +16,9 @@ pub fn canonical_json(data: &[u8]) {
 
 /// The config parser on arbitrary text: an error or a config that passes validation.
 pub fn config_toml(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(config) = crate::config::Config::from_toml(text) {
         config.validate().expect("a parsed config is valid");
     }

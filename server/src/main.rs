@@ -84,12 +84,17 @@ fn migrate(config: Config) -> Result<(), String> {
     runtime()?.block_on(async {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("data directory {}: {e}", config.data_dir.display()))?;
-        let db = app::open_database(&config).await.map_err(|e| e.to_string())?;
+        let db = app::open_database(&config)
+            .await
+            .map_err(|e| e.to_string())?;
         let pending = tokio::task::spawn_blocking(move || db.run_migrations())
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        eprintln!("database is up to date ({} migration(s) were pending; applied at open)", pending.len());
+        eprintln!(
+            "database is up to date ({} migration(s) were pending; applied at open)",
+            pending.len()
+        );
         Ok(())
     })
 }

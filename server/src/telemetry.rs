@@ -21,7 +21,9 @@ pub fn init_logging(config: &LogConfig) {
                     .with_writer(std::io::stderr),
             )
             .try_init(),
-        LogFormat::Pretty => registry.with(fmt::layer().with_writer(std::io::stderr)).try_init(),
+        LogFormat::Pretty => registry
+            .with(fmt::layer().with_writer(std::io::stderr))
+            .try_init(),
     };
     // Already installed (tests start several servers in one process): keep the first.
     let _ = result;

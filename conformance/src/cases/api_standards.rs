@@ -12,18 +12,41 @@ use crate::{
 
 pub fn cases() -> Vec<Case> {
     vec![
-        case!(unknown_endpoint_is_404_m_unrecognized, section = "client-server-api/#common-error-codes"),
-        case!(unknown_endpoint_with_body_is_404_m_unrecognized, section = "client-server-api/#common-error-codes"),
-        case!(known_path_with_wrong_method_is_405_m_unrecognized, section = "client-server-api/#common-error-codes"),
-        case!(cors_preflight_allows_browser_clients, section = "client-server-api/#web-browser-clients"),
-        case!(cors_headers_are_on_successful_responses, section = "client-server-api/#web-browser-clients"),
-        case!(cors_headers_are_on_error_responses, section = "client-server-api/#web-browser-clients"),
+        case!(
+            unknown_endpoint_is_404_m_unrecognized,
+            section = "client-server-api/#common-error-codes"
+        ),
+        case!(
+            unknown_endpoint_with_body_is_404_m_unrecognized,
+            section = "client-server-api/#common-error-codes"
+        ),
+        case!(
+            known_path_with_wrong_method_is_405_m_unrecognized,
+            section = "client-server-api/#common-error-codes"
+        ),
+        case!(
+            cors_preflight_allows_browser_clients,
+            section = "client-server-api/#web-browser-clients"
+        ),
+        case!(
+            cors_headers_are_on_successful_responses,
+            section = "client-server-api/#web-browser-clients"
+        ),
+        case!(
+            cors_headers_are_on_error_responses,
+            section = "client-server-api/#web-browser-clients"
+        ),
     ]
 }
 
 async fn unknown_endpoint_is_404_m_unrecognized(ctx: Ctx) -> CaseResult {
-    let response =
-        ctx.raw(Method::GET, "/_matrix/client/v3/rechain_conformance_no_such_endpoint").send().await?;
+    let response = ctx
+        .raw(
+            Method::GET,
+            "/_matrix/client/v3/rechain_conformance_no_such_endpoint",
+        )
+        .send()
+        .await?;
     ensure_eq!(response.status, 404, "status");
     ensure_eq!(response.errcode(), Some("M_UNRECOGNIZED"), "errcode");
     Ok(())
@@ -31,7 +54,10 @@ async fn unknown_endpoint_is_404_m_unrecognized(ctx: Ctx) -> CaseResult {
 
 async fn unknown_endpoint_with_body_is_404_m_unrecognized(ctx: Ctx) -> CaseResult {
     let response = ctx
-        .raw(Method::POST, "/_matrix/client/unstable/rechain.conformance/nothing")
+        .raw(
+            Method::POST,
+            "/_matrix/client/unstable/rechain.conformance/nothing",
+        )
         .body("{not json", "application/json")
         .send()
         .await?;
@@ -42,22 +68,35 @@ async fn unknown_endpoint_with_body_is_404_m_unrecognized(ctx: Ctx) -> CaseResul
 
 /// The spec: 405 when "the endpoint is implemented, but the incorrect HTTP method is used".
 async fn known_path_with_wrong_method_is_405_m_unrecognized(ctx: Ctx) -> CaseResult {
-    let response = ctx.raw(Method::DELETE, "/_matrix/client/versions").send().await?;
+    let response = ctx
+        .raw(Method::DELETE, "/_matrix/client/versions")
+        .send()
+        .await?;
     ensure_eq!(response.status, 405, "status");
     ensure_eq!(response.errcode(), Some("M_UNRECOGNIZED"), "errcode");
     Ok(())
 }
 
 fn check_cors(response: &crate::client::Response) -> CaseResult {
-    ensure_eq!(response.header("access-control-allow-origin"), Some("*"), "Access-Control-Allow-Origin");
-    let methods = response.header("access-control-allow-methods").unwrap_or_default().to_uppercase();
+    ensure_eq!(
+        response.header("access-control-allow-origin"),
+        Some("*"),
+        "Access-Control-Allow-Origin"
+    );
+    let methods = response
+        .header("access-control-allow-methods")
+        .unwrap_or_default()
+        .to_uppercase();
     for method in ["GET", "POST", "PUT", "DELETE", "OPTIONS"] {
         ensure!(
             methods.split(',').any(|m| m.trim() == method),
             "Access-Control-Allow-Methods {methods:?} lacks {method}"
         );
     }
-    let headers = response.header("access-control-allow-headers").unwrap_or_default().to_lowercase();
+    let headers = response
+        .header("access-control-allow-headers")
+        .unwrap_or_default()
+        .to_lowercase();
     for header in ["x-requested-with", "content-type", "authorization"] {
         ensure!(
             headers.split(',').any(|h| h.trim() == header),
@@ -73,10 +112,17 @@ async fn cors_preflight_allows_browser_clients(ctx: Ctx) -> CaseResult {
         .raw(Method::OPTIONS, "/_matrix/client/v3/createRoom")
         .header("Origin", "https://app.example")
         .header("Access-Control-Request-Method", "POST")
-        .header("Access-Control-Request-Headers", "authorization, content-type")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type",
+        )
         .send()
         .await?;
-    ensure!((200..300).contains(&response.status), "preflight answered {}", response.status);
+    ensure!(
+        (200..300).contains(&response.status),
+        "preflight answered {}",
+        response.status
+    );
     check_cors(&response)
 }
 
@@ -92,7 +138,10 @@ async fn cors_headers_are_on_successful_responses(ctx: Ctx) -> CaseResult {
 
 async fn cors_headers_are_on_error_responses(ctx: Ctx) -> CaseResult {
     let response = ctx
-        .raw(Method::GET, "/_matrix/client/v3/rechain_conformance_no_such_endpoint")
+        .raw(
+            Method::GET,
+            "/_matrix/client/v3/rechain_conformance_no_such_endpoint",
+        )
         .header("Origin", "https://app.example")
         .send()
         .await?;

@@ -19,7 +19,9 @@ pub struct RedisCache {
 impl RedisCache {
     /// Parses the URL; no connection is made until first use.
     pub fn new(url: &str) -> Result<Self, CacheError> {
-        Ok(Self { client: redis::Client::open(url)? })
+        Ok(Self {
+            client: redis::Client::open(url)?,
+        })
     }
 
     /// Connects and sends `PING`, within two seconds.
@@ -30,6 +32,8 @@ impl RedisCache {
             redis::cmd("PING").query_async::<String>(&mut conn).await?;
             Ok::<_, CacheError>(())
         };
-        tokio::time::timeout(LIMIT, attempt).await.map_err(|_| CacheError::Timeout(LIMIT))?
+        tokio::time::timeout(LIMIT, attempt)
+            .await
+            .map_err(|_| CacheError::Timeout(LIMIT))?
     }
 }

@@ -144,12 +144,18 @@ mod tests {
         assert!(canonicalize(&json!({"a": -9007199254740992_i64})).is_err());
         assert!(canonicalize(&json!({"a": u64::MAX})).is_err());
         assert!(canonicalize(&json!({"a": 1.5})).is_err());
-        assert_eq!(canonicalize(&json!(9007199254740991_i64)).unwrap(), "9007199254740991");
+        assert_eq!(
+            canonicalize(&json!(9007199254740991_i64)).unwrap(),
+            "9007199254740991"
+        );
     }
 
     #[test]
     fn control_characters_use_short_or_lowercase_hex_escapes() {
-        assert_eq!(canonicalize(&json!("\u{1}\n\u{1f}")).unwrap(), r#""\u0001\n\u001f""#);
+        assert_eq!(
+            canonicalize(&json!("\u{1}\n\u{1f}")).unwrap(),
+            r#""\u0001\n\u001f""#
+        );
         assert_eq!(canonicalize(&json!("é/\u{7f}")).unwrap(), "\"é/\u{7f}\"");
     }
 

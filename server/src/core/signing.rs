@@ -7,9 +7,10 @@
 //! `ed25519 <version> <unpadded base64 of the 32-byte seed>`.
 
 use base64::{
-    Engine as _,
-    alphabet,
-    engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig, general_purpose::STANDARD_NO_PAD},
+    Engine as _, alphabet,
+    engine::{
+        DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig, general_purpose::STANDARD_NO_PAD,
+    },
 };
 use ruma::{
     CanonicalJsonObject, CanonicalJsonValue,
@@ -21,8 +22,9 @@ use serde_json::Value;
 /// PKCS#8 v1 prefix for an Ed25519 private key (RFC 8410): the DER of
 /// `PrivateKeyInfo { version 0, algorithm id-Ed25519, privateKey OCTET STRING(OCTET STRING(seed)) }`
 /// up to the 32 seed bytes.
-const PKCS8_ED25519_PREFIX: [u8; 16] =
-    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+const PKCS8_ED25519_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
 
 /// Accepts padded or unpadded input and non-zero trailing bits: the spec's own test seed has
 /// them, and other servers' key files are written by encoders that do not clear them.
@@ -56,7 +58,9 @@ pub struct SigningKey {
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the seed.
-        f.debug_struct("SigningKey").field("key_id", &self.key_id()).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("key_id", &self.key_id())
+            .finish_non_exhaustive()
     }
 }
 
@@ -64,7 +68,9 @@ impl SigningKey {
     /// Builds a key from its 32-byte seed. `version` is the part after `ed25519:`.
     pub fn from_seed(version: &str, seed: [u8; 32]) -> Result<Self, SigningError> {
         if version.is_empty()
-            || !version.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || !version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
             return Err(SigningError::KeyFormat(format!(
                 "key version `{version}` must be non-empty [a-zA-Z0-9_]"
@@ -80,7 +86,10 @@ impl SigningKey {
 
     /// Parses the one-line key file format.
     pub fn from_key_file(text: &str) -> Result<Self, SigningError> {
-        let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+        let line = text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default();
         let parts: Vec<&str> = line.split_whitespace().collect();
         let [algorithm, version, seed_b64] = parts[..] else {
             return Err(SigningError::KeyFormat(
@@ -88,7 +97,9 @@ impl SigningKey {
             ));
         };
         if algorithm != "ed25519" {
-            return Err(SigningError::KeyFormat(format!("unsupported algorithm `{algorithm}`")));
+            return Err(SigningError::KeyFormat(format!(
+                "unsupported algorithm `{algorithm}`"
+            )));
         }
         let seed = LENIENT_BASE64
             .decode(seed_b64)
@@ -100,7 +111,11 @@ impl SigningKey {
     }
 
     pub fn to_key_file(&self) -> String {
-        format!("ed25519 {} {}\n", self.pair.version(), STANDARD_NO_PAD.encode(self.seed))
+        format!(
+            "ed25519 {} {}\n",
+            self.pair.version(),
+            STANDARD_NO_PAD.encode(self.seed)
+        )
     }
 
     /// `ed25519:<version>`.
@@ -168,13 +183,19 @@ mod tests {
     use super::*;
 
     fn vectors() -> Value {
-        serde_json::from_str(include_str!("../../../fixtures/matrix-spec/test-vectors/signing.json"))
-            .unwrap()
+        serde_json::from_str(include_str!(
+            "../../../fixtures/matrix-spec/test-vectors/signing.json"
+        ))
+        .unwrap()
     }
 
     fn spec_key(v: &Value) -> SigningKey {
         let seed = v["signing_key_seed_unpadded_base64"].as_str().unwrap();
-        let version = v["key_id"].as_str().unwrap().strip_prefix("ed25519:").unwrap();
+        let version = v["key_id"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("ed25519:")
+            .unwrap();
         SigningKey::from_key_file(&format!("ed25519 {version} {seed}")).unwrap()
     }
 
@@ -207,7 +228,8 @@ mod tests {
         let server = v["server_name"].as_str().unwrap();
         for case in v["event_signing"].as_array().unwrap() {
             let mut event = case["input"].clone();
-            key.hash_and_sign_event(server, &mut event, &RedactionRules::V1).unwrap();
+            key.hash_and_sign_event(server, &mut event, &RedactionRules::V1)
+                .unwrap();
             assert_eq!(event, case["expected"], "{}", case["note"]);
         }
     }
@@ -242,7 +264,14 @@ mod tests {
 
     #[test]
     fn malformed_key_files_are_rejected() {
-        for text in ["", "ed25519 a", "rsa a AAAA", "ed25519 a AAAA", "ed25519 a/b AAAA", "ed25519 a %%%"] {
+        for text in [
+            "",
+            "ed25519 a",
+            "rsa a AAAA",
+            "ed25519 a AAAA",
+            "ed25519 a/b AAAA",
+            "ed25519 a %%%",
+        ] {
             assert!(SigningKey::from_key_file(text).is_err(), "{text:?}");
         }
     }

@@ -1,12 +1,7 @@
 //! The single warp filter in front of the route table: request id, logging span, CORS, body
 //! limit, routing, panic capture and metrics, in that order.
 
-use std::{
-    panic::AssertUnwindSafe,
-    pin::Pin,
-    sync::Arc,
-    time::Instant,
-};
+use std::{panic::AssertUnwindSafe, pin::Pin, sync::Arc, time::Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt as _, Stream, StreamExt as _, TryStreamExt as _};
@@ -15,8 +10,7 @@ use tracing::Instrument as _;
 use warp::{Filter, filters::BoxedFilter, path::FullPath};
 
 use super::{
-    AppState,
-    cors,
+    AppState, cors,
     error::error_response,
     router::{Incoming, Lookup},
 };
@@ -60,9 +54,17 @@ async fn handle(
         path = %path.as_str(),
     );
     let started = Instant::now();
-    let (endpoint, mut response) = route(&state, method.clone(), path, query, headers, body, &request_id)
-        .instrument(span.clone())
-        .await;
+    let (endpoint, mut response) = route(
+        &state,
+        method.clone(),
+        path,
+        query,
+        headers,
+        body,
+        &request_id,
+    )
+    .instrument(span.clone())
+    .await;
     cors::add_headers(response.headers_mut());
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
@@ -71,7 +73,12 @@ async fn handle(
     let status = response.status().as_u16();
     super::ops::record_request(endpoint, method.as_str(), status, elapsed);
     span.in_scope(|| {
-        tracing::info!(status, endpoint, latency_ms = elapsed.as_secs_f64() * 1000.0, "request finished");
+        tracing::info!(
+            status,
+            endpoint,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request finished"
+        );
     });
     response
 }
@@ -96,7 +103,10 @@ async fn route(
     let matched = match router.lookup(&method, path.as_str()) {
         Lookup::Found(m) => m,
         Lookup::WrongMethod { template } => {
-            let error = Error::new(ErrorKind::MethodNotAllowed, "Method not allowed on this endpoint");
+            let error = Error::new(
+                ErrorKind::MethodNotAllowed,
+                "Method not allowed on this endpoint",
+            );
             return (template, error_response(&error));
         }
         Lookup::NotFound => {
@@ -109,7 +119,11 @@ async fn route(
         Ok(body) => body,
         Err(error) => return (matched.template, error_response(&error)),
     };
-    let uri = if query.is_empty() { path.as_str().to_owned() } else { format!("{}?{query}", path.as_str()) };
+    let uri = if query.is_empty() {
+        path.as_str().to_owned()
+    } else {
+        format!("{}?{query}", path.as_str())
+    };
     let mut request = http::Request::new(body);
     *request.method_mut() = method;
     *request.headers_mut() = headers;
@@ -120,7 +134,11 @@ async fn route(
             return (matched.template, error_response(&error));
         }
     }
-    let incoming = Incoming { request, path_args: matched.path_args, request_id: request_id.clone() };
+    let incoming = Incoming {
+        request,
+        path_args: matched.path_args,
+        request_id: request_id.clone(),
+    };
     let handler = matched.handler.clone();
     let state = state.clone();
     let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(state, incoming))) {
@@ -145,7 +163,12 @@ async fn route(
 /// Reads the body up to `limit` bytes. Content-Length is checked first so an honest oversized
 /// request is refused before it is read; a chunked one is cut off as soon as it passes the limit.
 async fn read_body(headers: &HeaderMap, mut body: BodyStream, limit: u64) -> Result<Bytes, Error> {
-    let too_large = || Error::new(ErrorKind::TooLarge, format!("Request body is over {limit} bytes"));
+    let too_large = || {
+        Error::new(
+            ErrorKind::TooLarge,
+            format!("Request body is over {limit} bytes"),
+        )
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -155,7 +178,8 @@ async fn read_body(headers: &HeaderMap, mut body: BodyStream, limit: u64) -> Res
     }
     let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| Error::new(ErrorKind::BadJson, format!("Reading body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| Error::new(ErrorKind::BadJson, format!("Reading body: {e}")))?;
         if buffer.len() as u64 + chunk.len() as u64 > limit {
             return Err(too_large());
         }

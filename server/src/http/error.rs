@@ -53,18 +53,20 @@ pub fn error_response(error: &Error) -> http::Response<Bytes> {
     }
     *response.body_mut() = Bytes::from(body.to_string());
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 /// Classifies ruma's request-parsing failures.
 pub fn from_request_error(e: FromHttpRequestError) -> Error {
     match e {
-        FromHttpRequestError::MethodMismatch { .. } => {
-            Error::new(ErrorKind::MethodNotAllowed, "Method not allowed on this endpoint")
-        }
+        FromHttpRequestError::MethodMismatch { .. } => Error::new(
+            ErrorKind::MethodNotAllowed,
+            "Method not allowed on this endpoint",
+        ),
         FromHttpRequestError::Deserialization(e) => from_deserialization_error(e),
         other => Error::new(ErrorKind::BadJson, other.to_string()),
     }
@@ -79,9 +81,10 @@ fn from_deserialization_error(e: DeserializationError) -> Error {
         DeserializationError::Utf8(e) => {
             Error::new(ErrorKind::NotJson, format!("Body is not UTF-8: {e}"))
         }
-        DeserializationError::Query(e) => {
-            Error::new(ErrorKind::InvalidParam, format!("Invalid query string: {e}"))
-        }
+        DeserializationError::Query(e) => Error::new(
+            ErrorKind::InvalidParam,
+            format!("Invalid query string: {e}"),
+        ),
         DeserializationError::Ident(e) => {
             Error::new(ErrorKind::InvalidParam, format!("Invalid identifier: {e}"))
         }
@@ -105,7 +108,9 @@ mod tests {
     #[test]
     fn rate_limit_errors_carry_retry_after_in_body_and_header() {
         let response = error_response(&Error::new(
-            ErrorKind::LimitExceeded { retry_after_ms: 1500 },
+            ErrorKind::LimitExceeded {
+                retry_after_ms: 1500,
+            },
             "Too many requests",
         ));
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);

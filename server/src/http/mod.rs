@@ -31,7 +31,19 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Arc<Config>, services: Arc<Services>) -> Self {
-        Self { config, services, router: Arc::new(routes()) }
+        Self {
+            config,
+            services,
+            router: Arc::new(routes()),
+        }
+    }
+
+    /// The same state serving another route table (tests of the dispatcher itself).
+    pub fn with_router(self, router: Router) -> Self {
+        Self {
+            router: Arc::new(router),
+            ..self
+        }
     }
 }
 

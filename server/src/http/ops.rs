@@ -14,7 +14,9 @@ const REQUESTS: &str = "rechain_http_requests_total";
 const DURATION: &str = "rechain_http_request_duration_seconds";
 
 pub fn register(router: &mut Router) {
-    router.raw(Method::GET, "/health", |_, _| async { Ok(json_response(StatusCode::OK, json!({"status": "ok"}))) });
+    router.raw(Method::GET, "/health", |_, _| async {
+        Ok(json_response(StatusCode::OK, json!({"status": "ok"})))
+    });
     router.raw(Method::GET, "/ready", |state, _| ready(state));
     router.raw(Method::GET, "/metrics", |state, _| metrics(state));
 }
@@ -24,8 +26,9 @@ pub fn register(router: &mut Router) {
 pub fn metrics_handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let buckets =
-            [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+        let buckets = [
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ];
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(DURATION.to_owned()), &buckets)
             .expect("bucket list is not empty")
@@ -34,7 +37,9 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
         // Another recorder may already be installed (an embedding program's); then ours only
         // renders what it records itself, which is nothing, and that is reported.
         if metrics::set_global_recorder(recorder).is_err() {
-            tracing::warn!("a global metrics recorder was already installed; /metrics will be empty");
+            tracing::warn!(
+                "a global metrics recorder was already installed; /metrics will be empty"
+            );
         }
         handle
     })
@@ -44,7 +49,8 @@ pub fn record_request(endpoint: &'static str, method: &str, status: u16, elapsed
     let method = method.to_owned();
     metrics::counter!(REQUESTS, "endpoint" => endpoint, "method" => method.clone(), "status" => status.to_string())
         .increment(1);
-    metrics::histogram!(DURATION, "endpoint" => endpoint, "method" => method).record(elapsed.as_secs_f64());
+    metrics::histogram!(DURATION, "endpoint" => endpoint, "method" => method)
+        .record(elapsed.as_secs_f64());
 }
 
 async fn ready(state: AppState) -> Result<http::Response<Bytes>, Error> {
@@ -54,7 +60,11 @@ async fn ready(state: AppState) -> Result<http::Response<Bytes>, Error> {
         Check::NotConfigured => "not configured".to_owned(),
         Check::Failed(reason) => format!("failed: {reason}"),
     };
-    let status = if readiness.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if readiness.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     Ok(json_response(
         status,
         json!({
@@ -69,18 +79,23 @@ async fn metrics(state: AppState) -> Result<http::Response<Bytes>, Error> {
     let database = state.services.health.database();
     let pool = database.pool_state();
     let backend = database.backend_name();
-    metrics::gauge!("rechain_db_pool_connections", "backend" => backend).set(f64::from(pool.connections));
-    metrics::gauge!("rechain_db_pool_idle_connections", "backend" => backend).set(f64::from(pool.idle));
-    metrics::gauge!("rechain_db_pool_max_connections", "backend" => backend).set(f64::from(pool.max_size));
+    metrics::gauge!("rechain_db_pool_connections", "backend" => backend)
+        .set(f64::from(pool.connections));
+    metrics::gauge!("rechain_db_pool_idle_connections", "backend" => backend)
+        .set(f64::from(pool.idle));
+    metrics::gauge!("rechain_db_pool_max_connections", "backend" => backend)
+        .set(f64::from(pool.max_size));
     if let Some(memory) = process_memory() {
         metrics::gauge!("rechain_process_resident_memory_bytes").set(memory.resident as f64);
-        metrics::gauge!("rechain_process_peak_resident_memory_bytes").set(memory.peak_resident as f64);
+        metrics::gauge!("rechain_process_peak_resident_memory_bytes")
+            .set(memory.peak_resident as f64);
     }
     let body = metrics_handle().render();
     let mut response = http::Response::new(Bytes::from(body));
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
     Ok(response)
 }
 
@@ -97,15 +112,27 @@ fn process_memory() -> Option<ProcessMemory> {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
             .map(|kb| kb * 1024)
     };
-    Some(ProcessMemory { resident: field("VmRSS:")?, peak_resident: field("VmHWM:")? })
+    Some(ProcessMemory {
+        resident: field("VmRSS:")?,
+        peak_resident: field("VmHWM:")?,
+    })
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> http::Response<Bytes> {
     let mut response = http::Response::new(Bytes::from(body.to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }

@@ -9,7 +9,10 @@ use std::{collections::HashMap, future::Future, panic::AssertUnwindSafe, pin::Pi
 
 use bytes::Bytes;
 use http::Method;
-use ruma::api::{IncomingRequest, IncomingRequestExt as _, OutgoingResponseExt as _, path_builder::PathBuilder as _};
+use ruma::api::{
+    IncomingRequest, IncomingRequestExt as _, OutgoingResponseExt as _,
+    path_builder::PathBuilder as _,
+};
 
 use super::{AppState, error::from_request_error};
 use crate::service::{Error, ErrorKind};
@@ -34,7 +37,9 @@ pub struct Matched<'a> {
 pub enum Lookup<'a> {
     Found(Matched<'a>),
     /// The path exists, with other methods.
-    WrongMethod { template: &'static str },
+    WrongMethod {
+        template: &'static str,
+    },
     NotFound,
 }
 
@@ -73,7 +78,10 @@ impl Router {
                     Ok(Ok(request)) => request,
                     Ok(Err(e)) => return Err(from_request_error(e)),
                     Err(_) => {
-                        return Err(Error::new(ErrorKind::BadJson, "Request could not be parsed"));
+                        return Err(Error::new(
+                            ErrorKind::BadJson,
+                            "Request could not be parsed",
+                        ));
                     }
                 };
                 let response = handler(state, request).await?;
@@ -95,7 +103,11 @@ impl Router {
         Fut: Future<Output = Result<http::Response<Bytes>, Error>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        self.insert(method, path, Arc::new(move |state, incoming| Box::pin(handler(state, incoming))));
+        self.insert(
+            method,
+            path,
+            Arc::new(move |state, incoming| Box::pin(handler(state, incoming))),
+        );
     }
 
     fn insert(&mut self, method: Method, template: &'static str, handler: Handler) {
@@ -107,12 +119,18 @@ impl Router {
                 self.matcher
                     .insert(key.clone(), index)
                     .unwrap_or_else(|e| panic!("route {template} conflicts: {e}"));
-                self.entries.push(RouteEntry { template, methods: HashMap::new() });
+                self.entries.push(RouteEntry {
+                    template,
+                    methods: HashMap::new(),
+                });
                 index
             }
         };
         let previous = self.entries[index].methods.insert(method.clone(), handler);
-        assert!(previous.is_none(), "route {method} {template} registered twice");
+        assert!(
+            previous.is_none(),
+            "route {method} {template} registered twice"
+        );
     }
 
     pub fn lookup(&self, method: &Method, path: &str) -> Lookup<'_> {
@@ -122,15 +140,23 @@ impl Router {
         let entry = &self.entries[*matched.value];
         let handler = entry.methods.get(method).or_else(|| {
             // HEAD is GET without a body; hyper drops the body.
-            (*method == Method::HEAD).then(|| entry.methods.get(&Method::GET)).flatten()
+            (*method == Method::HEAD)
+                .then(|| entry.methods.get(&Method::GET))
+                .flatten()
         });
         match handler {
             Some(handler) => Lookup::Found(Matched {
                 template: entry.template,
                 handler,
-                path_args: matched.params.iter().map(|(_, v)| percent_decode(v)).collect(),
+                path_args: matched
+                    .params
+                    .iter()
+                    .map(|(_, v)| percent_decode(v))
+                    .collect(),
             }),
-            None => Lookup::WrongMethod { template: entry.template },
+            None => Lookup::WrongMethod {
+                template: entry.template,
+            },
         }
     }
 
@@ -160,7 +186,11 @@ fn normalise(template: &str) -> String {
         .split('/')
         .map(|segment| {
             if segment.starts_with('{') && segment.ends_with('}') {
-                let name = if segment.starts_with("{*") { format!("{{*p{n}}}") } else { format!("{{p{n}}}") };
+                let name = if segment.starts_with("{*") {
+                    format!("{{*p{n}}}")
+                } else {
+                    format!("{{p{n}}}")
+                };
                 n += 1;
                 name
             } else {
@@ -172,7 +202,9 @@ fn normalise(template: &str) -> String {
 }
 
 fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]

@@ -20,7 +20,9 @@ pub enum ErrorKind {
     Forbidden,
     MissingToken,
     UnknownToken,
-    LimitExceeded { retry_after_ms: u64 },
+    LimitExceeded {
+        retry_after_ms: u64,
+    },
     /// A dependency (database, Redis) is down; the request may succeed later.
     Unavailable,
     /// A bug. The message is logged, never sent to the caller.
@@ -36,7 +38,10 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 
     pub fn internal(message: impl Into<String>) -> Self {

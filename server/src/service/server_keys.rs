@@ -14,7 +14,10 @@ pub const KEY_FILE: &str = "signing.key";
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
 }
@@ -25,12 +28,18 @@ pub enum KeyFileError {
 pub fn load_or_generate(data_dir: &Path) -> Result<SigningKey, KeyFileError> {
     let path = data_dir.join(KEY_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => SigningKey::from_key_file(&text)
-            .map_err(|e| KeyFileError::Invalid { path, reason: e.to_string() }),
+        Ok(text) => SigningKey::from_key_file(&text).map_err(|e| KeyFileError::Invalid {
+            path,
+            reason: e.to_string(),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = generate();
-            write_atomically(&path, key.to_key_file().as_bytes())
-                .map_err(|source| KeyFileError::Io { path: path.clone(), source })?;
+            write_atomically(&path, key.to_key_file().as_bytes()).map_err(|source| {
+                KeyFileError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
             tracing::info!(key_id = %key.key_id(), path = %path.display(), "generated server signing key");
             Ok(key)
         }
@@ -42,8 +51,9 @@ fn generate() -> SigningKey {
     let mut rng = rand::rng();
     let seed: [u8; 32] = rng.random();
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let suffix: String =
-        (0..6).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    let suffix: String = (0..6)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
     SigningKey::from_seed(&format!("a_{suffix}"), seed).expect("generated version is valid")
 }
 
@@ -87,7 +97,10 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         load_or_generate(dir.path()).unwrap();
-        let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0);
     }
 
@@ -95,7 +108,13 @@ mod tests {
     fn corrupt_key_file_is_an_error_not_replaced() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(KEY_FILE), "garbage").unwrap();
-        assert!(matches!(load_or_generate(dir.path()), Err(KeyFileError::Invalid { .. })));
-        assert_eq!(std::fs::read_to_string(dir.path().join(KEY_FILE)).unwrap(), "garbage");
+        assert!(matches!(
+            load_or_generate(dir.path()),
+            Err(KeyFileError::Invalid { .. })
+        ));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(KEY_FILE)).unwrap(),
+            "garbage"
+        );
     }
 }

@@ -20,11 +20,3 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub health: Arc<dyn DatabaseHealth>,
 }
-
-impl Stores {
-    /// All stores backed by one database.
-    pub fn from_database(db: diesel::Database) -> Self {
-        let db = Arc::new(db);
-        Self { users: db.clone(), health: db }
-    }
-}

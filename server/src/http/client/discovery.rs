@@ -29,5 +29,7 @@ async fn discover_homeserver(
     _request: discover_homeserver::Request,
 ) -> Result<discover_homeserver::Response, Error> {
     let base_url = state.services.discovery.client_base_url().to_owned();
-    Ok(discover_homeserver::Response::new(discover_homeserver::HomeserverInfo::new(base_url)))
+    Ok(discover_homeserver::Response::new(
+        discover_homeserver::HomeserverInfo::new(base_url),
+    ))
 }

@@ -35,7 +35,7 @@ fn sqlite() -> TestDatabase {
     let url = DatabaseUrl::Sqlite(dir.path().join("test.db"));
     let db = Database::open(&url, 0).unwrap();
     TestDatabase {
-        stores: Stores::from_database(db.clone()),
+        stores: db.clone().into_stores(),
         db,
         backend: Backend::Sqlite,
         _dir: Some(dir),
@@ -51,8 +51,12 @@ fn postgres(admin_url: &str) -> TestDatabase {
     );
     let mut admin = PgConnection::establish(admin_url)
         .unwrap_or_else(|e| panic!("REC_TEST_POSTGRES_URL={admin_url} is unreachable: {e}"));
-    ::diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).unwrap();
-    let (base, query) = admin_url.split_once('?').map_or((admin_url, ""), |(b, q)| (b, q));
+    ::diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .unwrap();
+    let (base, query) = admin_url
+        .split_once('?')
+        .map_or((admin_url, ""), |(b, q)| (b, q));
     let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
     let mut url = format!("{prefix}/{name}");
     if !query.is_empty() {
@@ -60,7 +64,7 @@ fn postgres(admin_url: &str) -> TestDatabase {
     }
     let db = Database::open(&DatabaseUrl::Postgres(url), 4).unwrap();
     TestDatabase {
-        stores: Stores::from_database(db.clone()),
+        stores: db.clone().into_stores(),
         db,
         backend: Backend::Postgres,
         _dir: None,
@@ -94,7 +98,13 @@ async fn created_user_is_read_back_with_every_field() {
         let mut user = new_user("@alice:example.org");
         user.is_admin = true;
         t.stores.users.create_user(user).await.unwrap();
-        let got = t.stores.users.get_user(user_id!("@alice:example.org")).await.unwrap().unwrap();
+        let got = t
+            .stores
+            .users
+            .get_user(user_id!("@alice:example.org"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got.user_id, "@alice:example.org", "{:?}", t.backend);
         assert_eq!(got.password_hash.as_deref(), Some("$argon2id$fake"));
         assert!(got.is_admin && !got.is_guest && !got.deactivated);
@@ -105,15 +115,31 @@ async fn created_user_is_read_back_with_every_field() {
 #[tokio::test]
 async fn missing_user_is_none() {
     for t in backends() {
-        assert_eq!(t.stores.users.get_user(user_id!("@nobody:example.org")).await.unwrap(), None);
+        assert_eq!(
+            t.stores
+                .users
+                .get_user(user_id!("@nobody:example.org"))
+                .await
+                .unwrap(),
+            None
+        );
     }
 }
 
 #[tokio::test]
 async fn duplicate_user_is_a_conflict() {
     for t in backends() {
-        t.stores.users.create_user(new_user("@bob:example.org")).await.unwrap();
-        let err = t.stores.users.create_user(new_user("@bob:example.org")).await.unwrap_err();
+        t.stores
+            .users
+            .create_user(new_user("@bob:example.org"))
+            .await
+            .unwrap();
+        let err = t
+            .stores
+            .users
+            .create_user(new_user("@bob:example.org"))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Conflict, "{:?}: {err}", t.backend);
         assert_eq!(t.stores.users.count_users().await.unwrap(), 1);
     }
@@ -122,12 +148,34 @@ async fn duplicate_user_is_a_conflict() {
 #[tokio::test]
 async fn deactivation_clears_the_password_and_reports_missing_users() {
     for t in backends() {
-        t.stores.users.create_user(new_user("@carol:example.org")).await.unwrap();
-        assert!(t.stores.users.deactivate_user(user_id!("@carol:example.org")).await.unwrap());
-        let got = t.stores.users.get_user(user_id!("@carol:example.org")).await.unwrap().unwrap();
+        t.stores
+            .users
+            .create_user(new_user("@carol:example.org"))
+            .await
+            .unwrap();
+        assert!(
+            t.stores
+                .users
+                .deactivate_user(user_id!("@carol:example.org"))
+                .await
+                .unwrap()
+        );
+        let got = t
+            .stores
+            .users
+            .get_user(user_id!("@carol:example.org"))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(got.deactivated);
         assert_eq!(got.password_hash, None);
-        assert!(!t.stores.users.deactivate_user(user_id!("@dan:example.org")).await.unwrap());
+        assert!(
+            !t.stores
+                .users
+                .deactivate_user(user_id!("@dan:example.org"))
+                .await
+                .unwrap()
+        );
     }
 }
 
@@ -138,14 +186,21 @@ async fn concurrent_writes_all_land() {
             .map(|i| {
                 let users = t.stores.users.clone();
                 tokio::spawn(async move {
-                    users.create_user(new_user(&format!("@u{i}:example.org"))).await
+                    users
+                        .create_user(new_user(&format!("@u{i}:example.org")))
+                        .await
                 })
             })
             .collect();
         for task in tasks {
             task.await.unwrap().unwrap();
         }
-        assert_eq!(t.stores.users.count_users().await.unwrap(), 32, "{:?}", t.backend);
+        assert_eq!(
+            t.stores.users.count_users().await.unwrap(),
+            32,
+            "{:?}",
+            t.backend
+        );
     }
 }
 
@@ -176,16 +231,29 @@ async fn data_survives_reopening_the_database() {
     let url = DatabaseUrl::Sqlite(dir.path().join("reopen.db"));
     {
         let db = Database::open(&url, 0).unwrap();
-        let stores = Stores::from_database(db);
-        stores.users.create_user(new_user("@erin:example.org")).await.unwrap();
+        let stores = db.into_stores();
+        stores
+            .users
+            .create_user(new_user("@erin:example.org"))
+            .await
+            .unwrap();
     }
-    let stores = Stores::from_database(Database::open(&url, 0).unwrap());
-    assert!(stores.users.get_user(user_id!("@erin:example.org")).await.unwrap().is_some());
+    let stores = Database::open(&url, 0).unwrap().into_stores();
+    assert!(
+        stores
+            .users
+            .get_user(user_id!("@erin:example.org"))
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[test]
 fn unreachable_postgres_is_reported_not_hung() {
     let url = DatabaseUrl::Postgres("postgres://nobody@127.0.0.1:1/none".to_owned());
-    let err = Database::open(&url, 1).err().expect("port 1 has no PostgreSQL");
+    let err = Database::open(&url, 1)
+        .err()
+        .expect("port 1 has no PostgreSQL");
     assert_eq!(err.kind, ErrorKind::Unavailable);
 }

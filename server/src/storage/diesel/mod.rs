@@ -25,7 +25,7 @@ use tokio::sync::Semaphore;
 
 pub use self::connection::DbConnection;
 use self::connection::Manager;
-use super::{DatabaseHealth, Error, ErrorKind, PoolState};
+use super::{DatabaseHealth, Error, ErrorKind, PoolState, Stores};
 use crate::config::DatabaseUrl;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
@@ -86,9 +86,22 @@ impl Database {
             .build(Manager::new(url.clone()))
             .map_err(|e| Error::new(ErrorKind::Unavailable, e.to_string()))?;
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1)));
-        let db = Self { pool, backend, write_gate };
+        let db = Self {
+            pool,
+            backend,
+            write_gate,
+        };
         db.run_migrations()?;
         Ok(db)
+    }
+
+    /// Every store, backed by this database.
+    pub fn into_stores(self) -> Stores {
+        let db = Arc::new(self);
+        Stores {
+            users: db.clone(),
+            health: db,
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -128,9 +141,12 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, ::diesel::result::Error> + Send + 'static,
     {
         let _permit = match &self.write_gate {
-            Some(gate) => Some(gate.clone().acquire_owned().await.map_err(|_| {
-                Error::new(ErrorKind::Internal, "write gate closed")
-            })?),
+            Some(gate) => Some(
+                gate.clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Error::new(ErrorKind::Internal, "write gate closed"))?,
+            ),
             None => None,
         };
         self.read(move |conn| {
@@ -165,7 +181,10 @@ impl DatabaseHealth for Database {
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Error {
-    Error::new(ErrorKind::Unavailable, format!("no database connection: {e}"))
+    Error::new(
+        ErrorKind::Unavailable,
+        format!("no database connection: {e}"),
+    )
 }
 
 fn from_diesel(e: ::diesel::result::Error) -> Error {

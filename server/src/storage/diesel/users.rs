@@ -30,7 +30,10 @@ struct NewUserRow {
 impl UserRow {
     fn into_user(self) -> Result<User, Error> {
         let user_id = OwnedUserId::try_from(self.user_id).map_err(|e| {
-            Error::new(ErrorKind::Internal, format!("stored user id is invalid: {e}"))
+            Error::new(
+                ErrorKind::Internal,
+                format!("stored user id is invalid: {e}"),
+            )
         })?;
         Ok(User {
             user_id,
@@ -78,7 +81,10 @@ impl UserStore for Database {
         let updated = self
             .write(move |conn| {
                 diesel::update(users::table.find(id))
-                    .set((users::deactivated.eq(true), users::password_hash.eq(None::<String>)))
+                    .set((
+                        users::deactivated.eq(true),
+                        users::password_hash.eq(None::<String>),
+                    ))
                     .execute(conn)
             })
             .await?;
@@ -86,7 +92,9 @@ impl UserStore for Database {
     }
 
     async fn count_users(&self) -> Result<u64, Error> {
-        let n: i64 = self.read(|conn| users::table.count().get_result(conn)).await?;
+        let n: i64 = self
+            .read(|conn| users::table.count().get_result(conn))
+            .await?;
         u64::try_from(n).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))
     }
 }

@@ -1,0 +1,215 @@
+//! The dispatcher on its own: body limits, JSON errors, panics, request ids. These run against
+//! a route table built for the test, so they do not depend on which endpoints exist yet.
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+
+use rechain_server::{
+    http::router::Router,
+    service::{Error, ErrorKind},
+};
+use ruma::api::client::{discovery::get_supported_versions, session::login};
+use serde_json::Value;
+
+fn test_router() -> Router {
+    let mut router = Router::default();
+    router.endpoint(|_, _request: login::v3::Request| async {
+        Err::<login::v3::Response, _>(Error::new(ErrorKind::Forbidden, "parsed"))
+    });
+    router.endpoint(|_, _request: get_supported_versions::Request| async {
+        if true {
+            panic!("handler bug");
+        }
+        Ok(get_supported_versions::Response::new(vec![]))
+    });
+    router
+}
+
+async fn post(
+    server: &rechain_server::app::RunningServer,
+    path: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let url = common::url(server, path);
+    tokio::task::spawn_blocking(move || raw_post(&url, body))
+        .await
+        .unwrap()
+}
+
+/// A minimal HTTP/1.1 client over std::net, so the test controls framing (chunked bodies).
+fn raw_request(addr: std::net::SocketAddr, request: &[u8]) -> (u16, Value, String) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head.to_lowercase().contains("transfer-encoding: chunked") {
+        body.lines().nth(1).unwrap_or_default().to_owned()
+    } else {
+        body.to_owned()
+    };
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::Null),
+        head.to_owned(),
+    )
+}
+
+fn raw_post(url: &str, body: Vec<u8>) -> (u16, Value) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let addr: std::net::SocketAddr = host.parse().unwrap();
+    let mut request = format!(
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    let (status, json, _) = raw_request(addr, &request);
+    (status, json)
+}
+
+#[tokio::test]
+async fn body_that_is_not_json_is_m_not_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_with_router(common::test_config(dir.path()), test_router()).await;
+    let (status, body) = post(&server, "/_matrix/client/v3/login", b"{not json".to_vec()).await;
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (400, Some("M_NOT_JSON")),
+        "{body}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn json_of_the_wrong_shape_is_m_bad_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_with_router(common::test_config(dir.path()), test_router()).await;
+    let body = br#"{"type": "m.login.password", "identifier": 5, "password": []}"#.to_vec();
+    let (status, body) = post(&server, "/_matrix/client/v3/login", body).await;
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (400, Some("M_BAD_JSON")),
+        "{body}"
+    );
+    server.shutdown().await;
+}
+
+/// Regression: ruma 0.17.2 panics while parsing `POST /login` with `{}` (STACK.md, trap 6).
+/// The dispatcher must answer a Matrix error and keep serving.
+#[tokio::test]
+async fn parser_panic_on_empty_login_is_a_matrix_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_with_router(common::test_config(dir.path()), test_router()).await;
+    for body in [b"{}".to_vec(), Vec::new()] {
+        let (status, json) = post(&server, "/_matrix/client/v3/login", body).await;
+        assert_eq!(status, 400, "{json}");
+        assert_eq!(json["errcode"], "M_BAD_JSON", "{json}");
+    }
+    let (status, json) =
+        post(&server, "/_matrix/client/v3/login", br#"{"type":"m.login.password","identifier":{"type":"m.id.user","user":"a"},"password":"p"}"#.to_vec()).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (403, Some("parsed")),
+        "{json}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn handler_panic_is_a_500_without_details_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_with_router(common::test_config(dir.path()), test_router()).await;
+    let addr = server.client_addr;
+    for _ in 0..2 {
+        let (status, json, _) = tokio::task::spawn_blocking(move || {
+            raw_request(
+                addr,
+                b"GET /_matrix/client/versions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(status, 500);
+        assert_eq!(json["errcode"], "M_UNKNOWN");
+        assert!(!json.to_string().contains("handler bug"), "{json}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn declared_body_over_the_limit_is_m_too_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path());
+    config.limits.max_request_bytes = 2048;
+    let server = common::start_with_router(config, test_router()).await;
+    let (status, json) = post(&server, "/_matrix/client/v3/login", vec![b' '; 4096]).await;
+    assert_eq!(
+        (status, json["errcode"].as_str()),
+        (413, Some("M_TOO_LARGE")),
+        "{json}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn chunked_body_over_the_limit_is_m_too_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path());
+    config.limits.max_request_bytes = 2048;
+    let server = common::start_with_router(config, test_router()).await;
+    let addr = server.client_addr;
+    let mut request = b"POST /_matrix/client/v3/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for _ in 0..4 {
+        request.extend_from_slice(b"400\r\n");
+        request.extend_from_slice(&[b' '; 0x400]);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let (status, json, _) = tokio::task::spawn_blocking(move || raw_request(addr, &request))
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, json["errcode"].as_str()),
+        (413, Some("M_TOO_LARGE")),
+        "{json}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_with_router(common::test_config(dir.path()), test_router()).await;
+    let addr = server.client_addr;
+    let (status, _, head) = tokio::task::spawn_blocking(move || {
+        raw_request(
+            addr,
+            b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 404);
+    let id = head
+        .lines()
+        .find_map(|l| {
+            l.to_lowercase()
+                .strip_prefix("x-request-id: ")
+                .map(str::to_owned)
+        })
+        .expect("x-request-id header");
+    assert_eq!(id.len(), 16);
+    server.shutdown().await;
+}
