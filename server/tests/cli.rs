@@ -1,0 +1,202 @@
+//! The `rechain` binary as a deployer meets it: defaults with no config, generated config,
+//! one-line config errors.
+
+use std::{
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    net::TcpStream,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rechain");
+
+/// Kills the child when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+/// Starts `rechain serve` in `dir` and waits (bounded) for its "listening" line.
+/// Returns the server and the address it reported, or the exit status and stderr if it stopped.
+fn serve_in(dir: &std::path::Path, args: &[&str]) -> Result<(Server, String), (i32, String)> {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = String::new();
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line)
+                    && json["fields"]["message"] == "listening"
+                {
+                    let addr = json["fields"]["client_addr"].as_str().unwrap().to_owned();
+                    return Ok((Server(child), addr));
+                }
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            Err(_) => {
+                if let Some(status) = child.try_wait().unwrap() {
+                    // try_wait reaped it: nothing left to wait for.
+                    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                        seen.push_str(&line);
+                        seen.push('\n');
+                    }
+                    return Err((status.code().unwrap_or(-1), seen));
+                }
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("rechain serve did not report listening within 30 s:\n{seen}");
+}
+
+/// The README's first command: no config file at all. It must create ./data with a signing key
+/// and an SQLite database and answer on 127.0.0.1:8008. If that port is taken on this machine,
+/// the server must say so in one line and exit non-zero instead.
+#[test]
+fn serve_without_config_uses_embedded_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    match serve_in(dir.path(), &[]) {
+        Ok((server, addr)) => {
+            assert_eq!(addr, "127.0.0.1:8008");
+            let response = http_get(&addr, "/_matrix/client/versions").unwrap();
+            assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+            assert!(dir.path().join("data/signing.key").exists());
+            assert!(dir.path().join("data/rechain.db").exists());
+            drop(server);
+        }
+        Err((code, stderr)) => {
+            assert_ne!(code, 0);
+            assert!(
+                stderr.contains("cannot listen on 127.0.0.1:8008"),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn signing_key_is_reused_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[listen]\nclient = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let (first, _) = serve_in(dir.path(), &["--config", "c.toml"]).unwrap();
+    drop(first);
+    let key = std::fs::read_to_string(dir.path().join("data/signing.key")).unwrap();
+    let (second, addr) = serve_in(dir.path(), &["--config", "c.toml"]).unwrap();
+    assert!(
+        http_get(&addr, "/health")
+            .unwrap()
+            .starts_with("HTTP/1.1 200")
+    );
+    drop(second);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("data/signing.key")).unwrap(),
+        key
+    );
+}
+
+#[test]
+fn bad_config_value_is_one_line_naming_the_key_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[registration]\nmode = \"sometimes\"\n",
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .args(["serve", "--config", "bad.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("registration.mode"), "{stderr}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "a bad config must not start anything"
+    );
+}
+
+#[test]
+fn missing_config_file_is_an_error_not_a_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args(["serve", "--config", "nowhere.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nowhere.toml"));
+}
+
+#[test]
+fn generated_config_is_accepted_by_serve_and_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN).arg("generate-config").output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("server_name = \"localhost\""));
+    for key in [
+        "[listen]",
+        "[tls]",
+        "[federation]",
+        "[database]",
+        "[redis]",
+        "[registration]",
+        "[rate_limits]",
+        "[appservices]",
+    ] {
+        assert!(text.contains(key), "generated config lacks {key}");
+    }
+    std::fs::write(dir.path().join("rechain.toml"), &text).unwrap();
+    let migrate = Command::new(BIN)
+        .args(["migrate", "--config", "rechain.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    assert!(dir.path().join("data/rechain.db").exists());
+}
