@@ -5,7 +5,9 @@
 //! Every function is deterministic in its inputs (key generation takes its randomness from the
 //! caller). `ci/check-layers.sh` enforces the absence of those imports.
 
+pub mod auth;
 pub mod canonical_json;
+pub mod event;
 pub mod event_hash;
 pub mod pdu;
 pub mod redaction;
