@@ -13,6 +13,7 @@ pub mod pdu;
 pub mod redaction;
 pub mod room_version;
 pub mod signing;
+pub mod state_res;
 
 #[cfg(test)]
 mod oracle_tests;

@@ -30,3 +30,5 @@ pub async fn start_with_router(config: Config, router: Router) -> RunningServer 
 pub fn url(server: &RunningServer, path: &str) -> String {
     format!("http://{}{path}", server.client_addr)
 }
+
+pub mod room_gen;

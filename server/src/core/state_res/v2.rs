@@ -1,0 +1,408 @@
+//! State resolution v2 (room versions 2–11) and v2.1 (room version 12).
+//!
+//! Where the spec leaves a choice open this follows Synapse, the implementation most of the
+//! federation runs:
+//! - the full auth chain of a state set includes the set's own events;
+//! - the graph for the reverse topological power ordering follows `auth_events` edges only
+//!   between events of the full conflicted set.
+
+use std::{
+    cmp::{Ordering, Reverse},
+    collections::{BTreeSet, BinaryHeap, HashMap},
+};
+
+use serde_json::Value;
+
+use super::{
+    EventSource, StateIds, find_create,
+    graph::{Graph, Idx},
+    split_conflicts,
+};
+use crate::core::{
+    auth::{self, Level, PowerLevels, StateMap, StateView},
+    event::Pdu,
+    room_version::{RoomVersion, StateResolution},
+};
+
+pub fn resolve(
+    version: &RoomVersion,
+    state_sets: &[StateIds],
+    source: &dyn EventSource,
+) -> StateIds {
+    let (unconflicted, conflicted) = split_conflicts(state_sets);
+    if conflicted.is_empty() {
+        return unconflicted;
+    }
+    let create = find_create(version, state_sets, source);
+    let roots = state_sets
+        .iter()
+        .flat_map(|s| s.values().map(String::as_str));
+    let graph = Graph::build(roots, source);
+    let n = graph.len();
+
+    let conflicted_idx: Vec<Idx> = conflicted
+        .values()
+        .flatten()
+        .filter_map(|id| graph.idx(id))
+        .collect();
+
+    let mut full = vec![false; n];
+    for &i in &conflicted_idx {
+        full[i as usize] = true;
+    }
+    for i in auth_difference(&graph, state_sets) {
+        full[i as usize] = true;
+    }
+    if version.state_resolution == StateResolution::V2_1 {
+        for i in conflicted_subgraph(&graph, &conflicted_idx) {
+            full[i as usize] = true;
+        }
+    }
+
+    // Step 1: power events of the full conflicted set, with their auth chains within it.
+    let mut in_power = vec![false; n];
+    let mut stack: Vec<Idx> = (0..n as Idx)
+        .filter(|&i| full[i as usize] && is_power_event(graph.pdu(i)))
+        .collect();
+    while let Some(i) = stack.pop() {
+        if std::mem::replace(&mut in_power[i as usize], true) {
+            continue;
+        }
+        stack.extend(
+            graph.auth[i as usize]
+                .iter()
+                .copied()
+                .filter(|&a| full[a as usize]),
+        );
+    }
+    let power: Vec<Idx> = (0..n as Idx).filter(|&i| in_power[i as usize]).collect();
+    let sorted_power = reverse_topological_power_sort(version, &graph, &power, &in_power, create);
+
+    // Step 2: iterative auth checks from the unconflicted state (v2) or from nothing (v2.1).
+    let start = if version.state_resolution == StateResolution::V2_1 {
+        StateIds::new()
+    } else {
+        unconflicted.clone()
+    };
+    let partial = iterative_auth_checks(version, &graph, &sorted_power, start, create, source);
+
+    // Step 3: the rest, in mainline order of the partially resolved power levels.
+    let rest: Vec<Idx> = (0..n as Idx)
+        .filter(|&i| full[i as usize] && !in_power[i as usize])
+        .collect();
+    let pl_key = ("m.room.power_levels".to_owned(), String::new());
+    let resolved_pl = partial.get(&pl_key).and_then(|id| graph.idx(id));
+    let sorted_rest = mainline_sort(&graph, &rest, resolved_pl);
+
+    // Step 4 and 5.
+    let mut resolved =
+        iterative_auth_checks(version, &graph, &sorted_rest, partial, create, source);
+    resolved.extend(unconflicted);
+    resolved
+}
+
+/// Events in some but not all of the state sets' full auth chains.
+fn auth_difference(graph: &Graph<'_>, state_sets: &[StateIds]) -> Vec<Idx> {
+    let n = graph.len();
+    let mut count = vec![0u32; n];
+    for set in state_sets {
+        let mut chain = vec![false; n];
+        graph.mark_closure(set.values().filter_map(|id| graph.idx(id)), &mut chain);
+        for (i, in_chain) in chain.into_iter().enumerate() {
+            if in_chain {
+                count[i] += 1;
+            }
+        }
+    }
+    let all = state_sets.len() as u32;
+    (0..n as Idx)
+        .filter(|&i| count[i as usize] > 0 && count[i as usize] < all)
+        .collect()
+}
+
+/// MSC4297: the events on `auth_events` paths from one conflicted event to another.
+fn conflicted_subgraph(graph: &Graph<'_>, conflicted: &[Idx]) -> Vec<Idx> {
+    let n = graph.len();
+    let mut is_conflicted = vec![false; n];
+    for &c in conflicted {
+        is_conflicted[c as usize] = true;
+    }
+    // Reachable from a conflicted event.
+    let mut reachable = vec![false; n];
+    graph.mark_closure(conflicted.iter().copied(), &mut reachable);
+    // Reaches a conflicted event: memoised over the reachable part, iteratively (deep rooms
+    // would overflow a recursive walk).
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Unknown,
+        InProgress,
+        Yes,
+        No,
+    }
+    let mut reaches = vec![Mark::Unknown; n];
+    for start in (0..n as Idx).filter(|&i| reachable[i as usize]) {
+        if reaches[start as usize] != Mark::Unknown {
+            continue;
+        }
+        let mut stack = vec![(start, 0usize)];
+        reaches[start as usize] = Mark::InProgress;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            let edges = &graph.auth[node as usize];
+            if *next < edges.len() {
+                let child = edges[*next];
+                *next += 1;
+                if reaches[child as usize] == Mark::Unknown {
+                    reaches[child as usize] = Mark::InProgress;
+                    stack.push((child, 0));
+                }
+            } else {
+                let hit = graph.auth[node as usize]
+                    .iter()
+                    .any(|&c| is_conflicted[c as usize] || reaches[c as usize] == Mark::Yes);
+                reaches[node as usize] = if hit { Mark::Yes } else { Mark::No };
+                stack.pop();
+            }
+        }
+    }
+    (0..n as Idx)
+        .filter(|&i| {
+            reachable[i as usize] && (is_conflicted[i as usize] || reaches[i as usize] == Mark::Yes)
+        })
+        .collect()
+}
+
+/// Power levels, join rules, and kicks or bans (a member event leaving or banning someone else).
+pub fn is_power_event(pdu: &Pdu) -> bool {
+    match (pdu.event_type.as_str(), pdu.state_key.as_deref()) {
+        ("m.room.power_levels" | "m.room.join_rules", Some("")) => true,
+        ("m.room.member", Some(target)) => {
+            matches!(pdu.membership(), Some("leave" | "ban")) && target != pdu.sender
+        }
+        _ => false,
+    }
+}
+
+/// The sender's power level according to the event's own auth events.
+fn sender_power(version: &RoomVersion, graph: &Graph<'_>, i: Idx, create: Option<&Pdu>) -> Level {
+    let pdu = graph.pdu(i);
+    let auth: Vec<&Pdu> = graph.auth[i as usize]
+        .iter()
+        .map(|&a| graph.pdu(a))
+        .collect();
+    let create = create.or_else(|| {
+        auth.iter()
+            .copied()
+            .find(|p| p.event_type == "m.room.create")
+    });
+    if let Some(create) = create
+        && version.auth.creators_have_infinite_power
+    {
+        let additional = create
+            .content
+            .get("additional_creators")
+            .and_then(Value::as_array);
+        let is_creator = create.sender == pdu.sender
+            || additional
+                .is_some_and(|list| list.iter().any(|u| u.as_str() == Some(pdu.sender.as_str())));
+        if is_creator {
+            return Level::Infinite;
+        }
+    }
+    if let Some(pl) = auth
+        .iter()
+        .find(|p| p.state_key_pair() == Some(("m.room.power_levels", "")))
+    {
+        let levels = PowerLevels::from_content(&pl.content, version);
+        return Level::Finite(
+            levels
+                .users
+                .get(&pdu.sender)
+                .copied()
+                .unwrap_or(levels.users_default),
+        );
+    }
+    let creator = create.and_then(|c| {
+        if version.auth.creator_is_sender {
+            Some(c.sender.as_str())
+        } else {
+            c.content.get("creator").and_then(Value::as_str)
+        }
+    });
+    if creator == Some(pdu.sender.as_str()) {
+        Level::Finite(100)
+    } else {
+        Level::Finite(0)
+    }
+}
+
+/// Kahn's algorithm over the auth DAG restricted to `members`, taking at each step the
+/// smallest ready event by (greatest power, earliest timestamp, smallest id).
+fn reverse_topological_power_sort(
+    version: &RoomVersion,
+    graph: &Graph<'_>,
+    events: &[Idx],
+    members: &[bool],
+    create: Option<&Pdu>,
+) -> Vec<Idx> {
+    #[derive(PartialEq, Eq)]
+    struct Key<'a> {
+        power: Reverse<Level>,
+        ts: i64,
+        id: &'a str,
+        idx: Idx,
+    }
+    impl Ord for Key<'_> {
+        fn cmp(&self, other: &Self) -> Ordering {
+            (self.power, self.ts, self.id).cmp(&(other.power, other.ts, other.id))
+        }
+    }
+    impl PartialOrd for Key<'_> {
+        fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+
+    // Edges point from an event to its auth events; an event is ready once all its auth events
+    // (within the set) are placed.
+    let mut pending: HashMap<Idx, usize> = HashMap::with_capacity(events.len());
+    let mut dependents: HashMap<Idx, Vec<Idx>> = HashMap::new();
+    for &i in events {
+        let deps: BTreeSet<Idx> = graph.auth[i as usize]
+            .iter()
+            .copied()
+            .filter(|&a| members[a as usize])
+            .collect();
+        pending.insert(i, deps.len());
+        for d in deps {
+            dependents.entry(d).or_default().push(i);
+        }
+    }
+    let key = |i: Idx| Key {
+        power: Reverse(sender_power(version, graph, i, create)),
+        ts: graph.pdu(i).origin_server_ts,
+        id: graph.pdu(i).event_id.as_str(),
+        idx: i,
+    };
+    let mut ready: BinaryHeap<Reverse<Key<'_>>> = events
+        .iter()
+        .copied()
+        .filter(|i| pending[i] == 0)
+        .map(|i| Reverse(key(i)))
+        .collect();
+    let mut out = Vec::with_capacity(events.len());
+    while let Some(Reverse(next)) = ready.pop() {
+        out.push(next.idx);
+        for &d in dependents
+            .get(&next.idx)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let left = pending.get_mut(&d).expect("dependent is in the set");
+            *left -= 1;
+            if *left == 0 {
+                ready.push(Reverse(key(d)));
+            }
+        }
+    }
+    out
+}
+
+/// Orders events by their position on the mainline of `power_levels` (older first, unknown
+/// first of all), then timestamp, then id.
+fn mainline_sort(graph: &Graph<'_>, events: &[Idx], power_levels: Option<Idx>) -> Vec<Idx> {
+    let pl_parent = |i: Idx| {
+        graph.auth[i as usize]
+            .iter()
+            .copied()
+            .find(|&a| graph.pdu(a).state_key_pair() == Some(("m.room.power_levels", "")))
+    };
+    // Position 0 is the resolved power levels event, 1 its predecessor, and so on.
+    let mut mainline: HashMap<Idx, usize> = HashMap::new();
+    let mut cursor = power_levels;
+    while let Some(p) = cursor {
+        if mainline.contains_key(&p) {
+            break;
+        }
+        mainline.insert(p, mainline.len());
+        cursor = pl_parent(p);
+    }
+    let position = |e: Idx| -> usize {
+        let mut cursor = pl_parent(e);
+        let mut steps = 0;
+        while let Some(p) = cursor {
+            if let Some(&pos) = mainline.get(&p) {
+                return pos;
+            }
+            steps += 1;
+            if steps > graph.len() {
+                break;
+            }
+            cursor = pl_parent(p);
+        }
+        usize::MAX
+    };
+    let mut keyed: Vec<(Reverse<usize>, i64, &str, Idx)> = events
+        .iter()
+        .map(|&e| {
+            (
+                Reverse(position(e)),
+                graph.pdu(e).origin_server_ts,
+                graph.pdu(e).event_id.as_str(),
+                e,
+            )
+        })
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|k| k.3).collect()
+}
+
+/// Applies each event in order if it passes auth against the state built so far (falling back
+/// to the event's own, unrejected auth events for keys the state lacks).
+fn iterative_auth_checks(
+    version: &RoomVersion,
+    graph: &Graph<'_>,
+    events: &[Idx],
+    mut state: StateIds,
+    create: Option<&Pdu>,
+    source: &dyn EventSource,
+) -> StateIds {
+    for &i in events {
+        let event = graph.pdu(i);
+        let Some(state_key) = event.state_key.as_deref() else {
+            continue;
+        };
+        let mut view = StateMap::new();
+        for &a in &graph.auth[i as usize] {
+            let auth_event = graph.pdu(a);
+            if !source.is_rejected(&auth_event.event_id) {
+                view.insert(auth_event);
+            }
+        }
+        for (t, k) in auth::auth_types_for_event(version, event) {
+            if let Some(id) = state.get(&(t, k))
+                && !source.is_rejected(id)
+                && let Some(pdu) = source.event(id)
+            {
+                view.insert(pdu);
+            }
+        }
+        if let Some(create) = create
+            && view.create().is_none()
+        {
+            view.insert(create);
+        }
+        let signed_by = |pdu: &Pdu, server: &str| {
+            pdu.json
+                .get("signatures")
+                .and_then(|s| s.get(server))
+                .is_some()
+        };
+        if auth::check(version, event, &view, &signed_by).is_ok() {
+            state.insert(
+                (event.event_type.clone(), state_key.to_owned()),
+                event.event_id.clone(),
+            );
+        }
+    }
+    state
+}
