@@ -27,6 +27,18 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Contributor tools for room state.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StateCommand {
+    /// Resolve state sets, or walk a DAG, from a JSON file (`-` for stdin); see
+    /// docs/STATE_RESOLVE.md.
+    Resolve { file: PathBuf },
 }
 
 fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
@@ -45,6 +57,9 @@ fn main() -> ExitCode {
         }
         Command::Serve { config } => load_config(config.as_ref()).and_then(serve),
         Command::Migrate { config } => load_config(config.as_ref()).and_then(migrate),
+        Command::State {
+            command: StateCommand::Resolve { file },
+        } => state_resolve(&file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -97,6 +112,23 @@ fn migrate(config: Config) -> Result<(), String> {
         );
         Ok(())
     })
+}
+
+fn state_resolve(file: &std::path::Path) -> Result<(), String> {
+    let text = if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("stdin: {e}"))?;
+        text
+    } else {
+        std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?
+    };
+    let output = rechain_server::tools::state_resolve::run(&text)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&output).map_err(|e| e.to_string())?
+    );
+    Ok(())
 }
 
 async fn shutdown_signal() {

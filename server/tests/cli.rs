@@ -200,3 +200,150 @@ fn generated_config_is_accepted_by_serve_and_migrate() {
     );
     assert!(dir.path().join("data/rechain.db").exists());
 }
+
+/// `rechain state resolve` on every committed input, in both modes (the files carry their
+/// expected result; see `state_res_scenarios.rs`).
+#[test]
+fn state_resolve_handles_every_generated_fixture() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/state_res/generated");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "{} inputs", files.len());
+    for path in files {
+        let output = Command::new(BIN)
+            .args(["state", "resolve"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let input: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let ids: Vec<&str> = result["state"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_id"].as_str().unwrap())
+            .collect();
+        let full = |short: &serde_json::Value| format!("${}:example.com", short.as_str().unwrap());
+        for id in input["expected"]["present"].as_array().unwrap() {
+            assert!(
+                ids.contains(&full(id).as_str()),
+                "{}: {} missing from {ids:?}",
+                path.display(),
+                full(id)
+            );
+        }
+        for id in input["expected"]["absent"].as_array().unwrap() {
+            assert!(
+                !ids.contains(&full(id).as_str()),
+                "{}: {} present",
+                path.display(),
+                full(id)
+            );
+        }
+        let sorted: Vec<(String, String)> = result["state"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap().to_owned(),
+                    e["state_key"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let mut expected_order = sorted.clone();
+        expected_order.sort();
+        assert_eq!(
+            sorted, expected_order,
+            "state is sorted by type then state key"
+        );
+    }
+}
+
+#[test]
+fn state_resolve_reads_stdin_and_reports_bad_input_in_one_line() {
+    let mut child = Command::new(BIN)
+        .args(["state", "resolve", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"room_version": "11", "events": [], "state_sets": []}"#)
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["state"], serde_json::json!([]));
+
+    for bad in [
+        r#"{"room_version": "99", "events": [], "dag": true}"#,
+        r#"{"room_version": "11", "events": [{"type": "x"}], "dag": true}"#,
+        r#"{"room_version": "11", "events": [], "state_sets": [["$missing"]]}"#,
+        r#"{"room_version": "11", "events": []}"#,
+        "not json",
+    ] {
+        let mut child = Command::new(BIN)
+            .args(["state", "resolve", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(bad.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(!output.status.success(), "{bad}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr).lines().count(),
+            1,
+            "{bad}"
+        );
+    }
+}
+
+/// The example in docs/STATE_RESOLVE.md says what it prints; keep it true.
+#[test]
+fn state_resolve_documented_example_holds() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples");
+    for file in ["state_resolve_topics.json", "state_resolve_topics_dag.json"] {
+        let output = Command::new(BIN)
+            .args(["state", "resolve"])
+            .arg(root.join(file))
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let topic = result["state"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == "m.room.topic")
+            .unwrap();
+        assert_eq!(topic["event_id"], "$topic_two", "{file}");
+        assert_eq!(result["rejected"], serde_json::json!([]));
+    }
+}

@@ -44,6 +44,8 @@ pub struct Room {
     pub events: HashMap<String, Pdu>,
     pub branches: Vec<Branch>,
     counter: u32,
+    /// Every accepted state event per key, oldest first.
+    history: HashMap<(String, String), Vec<String>>,
 }
 
 impl Room {
@@ -62,6 +64,7 @@ impl Room {
             events: HashMap::new(),
             branches: Vec::new(),
             counter: 0,
+            history: HashMap::new(),
         };
         let alice = USERS[0];
         let mut create_content = json!({"room_version": version.id});
@@ -199,6 +202,22 @@ impl Room {
                 ts_jitter,
             ),
             _ => {
+                // A stale state entry, as partial synchronisation can produce: the branch keeps
+                // its heads but believes an older event holds a key (MSC4297's problems).
+                if op.value % 4 == 1 {
+                    let keys = [
+                        ("m.room.power_levels".to_owned(), String::new()),
+                        ("m.room.join_rules".to_owned(), String::new()),
+                        ("m.room.member".to_owned(), t.to_owned()),
+                    ];
+                    let key = &keys[op.a as usize % keys.len()];
+                    if let Some(past) = self.history.get(key).filter(|h| h.len() >= 2) {
+                        let older = past[op.b as usize % (past.len() - 1)].clone();
+                        branch.state.insert(key.clone(), older);
+                        self.branches[b] = branch;
+                    }
+                    return;
+                }
                 // Fork, or merge two branches through a message whose state is their resolution.
                 if self.branches.len() < 4 && op.value.is_multiple_of(2) {
                     self.branches.push(branch.clone());

@@ -5,6 +5,7 @@
 //! Events are interned to dense indices for the run, so the graph work (auth chains, sorting)
 //! touches integers, not strings.
 
+pub mod dag;
 mod graph;
 mod v1;
 mod v2;
