@@ -40,10 +40,30 @@ fn config_toml_corpus_replays_without_panics() {
     replay("config_toml", fuzzing::config_toml);
 }
 
+#[test]
+fn pdu_corpus_replays_without_panics() {
+    replay("pdu", fuzzing::pdu);
+}
+
+#[test]
+fn auth_corpus_replays_without_panics() {
+    replay("auth", fuzzing::auth);
+}
+
+#[test]
+fn state_resolve_corpus_replays_without_panics() {
+    replay("state_resolve", fuzzing::state_resolve);
+}
+
 proptest! {
     #[test]
     fn canonical_json_accepts_random_bytes(data in prop::collection::vec(any::<u8>(), 0..512)) {
         fuzzing::canonical_json(&data);
+    }
+
+    #[test]
+    fn pdu_accepts_random_bytes(data in prop::collection::vec(any::<u8>(), 0..512)) {
+        fuzzing::pdu(&data);
     }
 
     #[test]
