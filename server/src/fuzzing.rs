@@ -27,14 +27,19 @@ pub fn config_toml(data: &[u8]) {
 /// A PDU through every room version's format checks, id computation and redaction.
 pub fn pdu(data: &[u8]) {
     use crate::core::{event::Pdu, event_hash, pdu, redaction, room_version::RoomVersion};
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
     for version in RoomVersion::ALL {
         let _ = pdu::check_format(&value, &version);
         let _ = event_hash::event_id(&value, &version);
         let _ = event_hash::content_hash(&value);
         if let Ok(redacted) = redaction::redact(&value, &version.redaction) {
             // Redaction is idempotent.
-            assert_eq!(redaction::redact(&redacted, &version.redaction).ok(), Some(redacted));
+            assert_eq!(
+                redaction::redact(&redacted, &version.redaction).ok(),
+                Some(redacted)
+            );
         }
         if let Ok(parsed) = Pdu::parse(value.clone(), &version) {
             assert!(parsed.event_id.starts_with('$'));
@@ -50,9 +55,13 @@ pub fn auth(data: &[u8]) {
         event::Pdu,
         room_version::RoomVersion,
     };
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
     for version in RoomVersion::ALL {
-        let Ok(event) = Pdu::from_trusted_json(value["event"].clone(), &version) else { return };
+        let Ok(event) = Pdu::from_trusted_json(value["event"].clone(), &version) else {
+            return;
+        };
         let state: Vec<Pdu> = value["state"]
             .as_array()
             .into_iter()
@@ -63,12 +72,21 @@ pub fn auth(data: &[u8]) {
         let signed_by = |pdu: &Pdu, server: &str| pdu.json["signatures"].get(server).is_some();
         let _ = auth::check(&version, &event, &map, &signed_by);
         let refs: Vec<&Pdu> = state.iter().collect();
-        let _ = auth::check_with_auth_events(&version, &event, &refs, state.first(), &|_| false, &signed_by);
+        let _ = auth::check_with_auth_events(
+            &version,
+            &event,
+            &refs,
+            state.first(),
+            &|_| false,
+            &signed_by,
+        );
     }
 }
 
 /// `rechain state resolve` on arbitrary input: state sets or a DAG walk over fuzzed events.
 pub fn state_resolve(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = crate::tools::state_resolve::run(text);
 }

@@ -46,6 +46,10 @@ pub struct Room {
     counter: u32,
     /// Every accepted state event per key, oldest first.
     history: HashMap<(String, String), Vec<String>>,
+    /// The state after each event, as the generator computed it while building.
+    pub state_after: HashMap<String, StateIds>,
+    /// Whether a stale state entry was injected (then states no longer follow the DAG).
+    pub has_stale_state: bool,
 }
 
 impl Room {
@@ -65,6 +69,8 @@ impl Room {
             branches: Vec::new(),
             counter: 0,
             history: HashMap::new(),
+            state_after: HashMap::new(),
+            has_stale_state: false,
         };
         let alice = USERS[0];
         let mut create_content = json!({"room_version": version.id});
@@ -215,6 +221,7 @@ impl Room {
                         let older = past[op.b as usize % (past.len() - 1)].clone();
                         branch.state.insert(key.clone(), older);
                         self.branches[b] = branch;
+                        self.has_stale_state = true;
                     }
                     return;
                 }
@@ -224,7 +231,9 @@ impl Room {
                     return;
                 }
                 let other = (b + 1 + op.a as usize) % self.branches.len();
-                if other == b {
+                // Merge only single-headed branches, so the merged state is exactly what a
+                // server would compute for an event citing both heads.
+                if other == b || branch.heads.len() != 1 || self.branches[other].heads.len() != 1 {
                     return;
                 }
                 let sets = [branch.state.clone(), self.branches[other].state.clone()];
@@ -299,6 +308,8 @@ impl Room {
         }
         branch.heads = vec![pdu.event_id.clone()];
         branch.depth += 1;
+        self.state_after
+            .insert(pdu.event_id.clone(), branch.state.clone());
         self.events.insert(pdu.event_id.clone(), pdu);
         true
     }

@@ -1,7 +1,5 @@
 //! The auth-event graph of one resolution run, over interned event indices.
 
-use std::collections::HashMap;
-
 use crate::core::event::Pdu;
 
 /// Where resolution finds events.
@@ -15,47 +13,42 @@ pub trait EventSource {
 
 pub type Idx = u32;
 
-/// Events reachable from the state sets through `auth_events`, interned.
+/// Events reachable from the state sets through `auth_events`, interned. Edges are stored
+/// flat (`edges[offsets[i]..offsets[i + 1]]`); most rooms' graphs are mostly members citing
+/// the same few events, so this keeps the walk cache-friendly and allocation-light.
 pub struct Graph<'a> {
     pub events: Vec<&'a Pdu>,
-    index: HashMap<&'a str, Idx>,
-    /// `auth[i]`: the interned auth events of event `i` that the source has.
-    pub auth: Vec<Vec<Idx>>,
+    index: foldhash::HashMap<&'a str, Idx>,
+    offsets: Vec<u32>,
+    edges: Vec<Idx>,
 }
 
 impl<'a> Graph<'a> {
-    /// Interns `roots` and everything reachable from them through `auth_events`.
+    /// Interns `roots` and everything reachable from them through `auth_events`, breadth
+    /// first, so each event's edges are laid out once, in discovery order.
     pub fn build(roots: impl IntoIterator<Item = &'a str>, source: &'a dyn EventSource) -> Self {
         let mut graph = Graph {
             events: Vec::new(),
-            index: HashMap::new(),
-            auth: Vec::new(),
+            index: foldhash::HashMap::default(),
+            offsets: vec![0],
+            edges: Vec::new(),
         };
-        let mut stack: Vec<Idx> = Vec::new();
         for id in roots {
-            if let Some(i) = graph.intern(id, source) {
-                stack.push(i);
-            }
+            graph.intern(id, source);
         }
-        let mut expanded = vec![false; graph.events.len()];
-        while let Some(i) = stack.pop() {
-            let i_usize = i as usize;
-            if expanded.len() <= i_usize {
-                expanded.resize(graph.events.len(), false);
-            }
-            if expanded[i_usize] {
-                continue;
-            }
-            expanded[i_usize] = true;
-            let pdu = graph.events[i_usize];
-            let mut edges = Vec::with_capacity(pdu.auth_events.len());
+        // Events are expanded in index order; interning appends, so this visits everything.
+        let mut next = 0;
+        while next < graph.events.len() {
+            let pdu = graph.events[next];
             for auth_id in &pdu.auth_events {
                 if let Some(a) = graph.intern(auth_id, source) {
-                    edges.push(a);
-                    stack.push(a);
+                    graph.edges.push(a);
                 }
             }
-            graph.auth[i_usize] = edges;
+            graph
+                .offsets
+                .push(u32::try_from(graph.edges.len()).expect("fewer than 2^32 edges"));
+            next += 1;
         }
         graph
     }
@@ -68,7 +61,6 @@ impl<'a> Graph<'a> {
         let i = Idx::try_from(self.events.len()).expect("fewer than 2^32 events");
         self.events.push(pdu);
         self.index.insert(pdu.event_id.as_str(), i);
-        self.auth.push(Vec::new());
         Some(i)
     }
 
@@ -84,6 +76,11 @@ impl<'a> Graph<'a> {
         self.events.len()
     }
 
+    /// The interned auth events of event `i`.
+    pub fn auth(&self, i: Idx) -> &[Idx] {
+        &self.edges[self.offsets[i as usize] as usize..self.offsets[i as usize + 1] as usize]
+    }
+
     /// Marks every event in `starts` and their auth chains in `out`.
     pub fn mark_closure(&self, starts: impl IntoIterator<Item = Idx>, out: &mut [bool]) {
         let mut stack: Vec<Idx> = starts.into_iter().collect();
@@ -91,12 +88,7 @@ impl<'a> Graph<'a> {
             if std::mem::replace(&mut out[i as usize], true) {
                 continue;
             }
-            stack.extend(
-                self.auth[i as usize]
-                    .iter()
-                    .copied()
-                    .filter(|a| !out[*a as usize]),
-            );
+            stack.extend(self.auth(i).iter().copied().filter(|a| !out[*a as usize]));
         }
     }
 }

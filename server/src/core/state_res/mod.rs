@@ -51,26 +51,34 @@ pub fn resolve(
 }
 
 /// Splits the state sets into the unconflicted map (same event for the key in every set) and
-/// the conflicted keys with every event any set has for them.
+/// the conflicted keys with every event any set has for them. The sets are sorted maps, so
+/// they are walked together in one pass.
 fn split_conflicts(state_sets: &[StateIds]) -> (StateIds, BTreeMap<(String, String), Vec<String>>) {
-    let mut unconflicted = StateIds::new();
+    let mut iters: Vec<_> = state_sets.iter().map(|s| s.iter().peekable()).collect();
+    let mut unconflicted = Vec::new();
     let mut conflicted: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    let mut keys: Vec<&(String, String)> = state_sets.iter().flat_map(|s| s.keys()).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    for key in keys {
-        let values: Vec<Option<&String>> = state_sets.iter().map(|s| s.get(key)).collect();
+    let mut values: Vec<Option<&String>> = Vec::with_capacity(state_sets.len());
+    while let Some(key) = iters
+        .iter_mut()
+        .filter_map(|it| it.peek().map(|(k, _)| *k))
+        .min()
+    {
+        values.clear();
+        for it in &mut iters {
+            values.push(it.next_if(|(k, _)| *k == key).map(|(_, v)| v));
+        }
         let first = values[0];
         if first.is_some() && values.iter().all(|v| *v == first) {
-            unconflicted.insert(key.clone(), first.cloned().unwrap_or_default());
+            unconflicted.push((key.clone(), first.cloned().unwrap_or_default()));
         } else {
-            let mut ids: Vec<String> = values.into_iter().flatten().cloned().collect();
+            let mut ids: Vec<String> = values.iter().flatten().map(|v| (*v).clone()).collect();
             ids.sort_unstable();
             ids.dedup();
             conflicted.insert(key.clone(), ids);
         }
     }
-    (unconflicted, conflicted)
+    // Built from keys in order, which BTreeMap turns into a map in linear time.
+    (unconflicted.into_iter().collect(), conflicted)
 }
 
 /// The room's create event: from the state sets (v1–v11), or from the room id (v12, whose room

@@ -68,37 +68,81 @@ pub fn resolve(
         if std::mem::replace(&mut in_power[i as usize], true) {
             continue;
         }
-        stack.extend(
-            graph.auth[i as usize]
-                .iter()
-                .copied()
-                .filter(|&a| full[a as usize]),
-        );
+        stack.extend(graph.auth(i).iter().copied().filter(|&a| full[a as usize]));
     }
     let power: Vec<Idx> = (0..n as Idx).filter(|&i| in_power[i as usize]).collect();
     let sorted_power = reverse_topological_power_sort(version, &graph, &power, &in_power, create);
 
     // Step 2: iterative auth checks from the unconflicted state (v2) or from nothing (v2.1).
-    let start = if version.state_resolution == StateResolution::V2_1 {
-        StateIds::new()
+    // v2 starts from the unconflicted map itself, remembering what it overwrites, rather than
+    // copying a map the size of the room.
+    let v2_1 = version.state_resolution == StateResolution::V2_1;
+    let (start, unconflicted) = if v2_1 {
+        (StateIds::new(), Some(unconflicted))
     } else {
-        unconflicted.clone()
+        (unconflicted, None)
     };
-    let partial = iterative_auth_checks(version, &graph, &sorted_power, start, create, source);
+    let mut partial = Resolving::new(start, !v2_1);
+    iterative_auth_checks(version, &graph, &sorted_power, &mut partial, create, source);
 
     // Step 3: the rest, in mainline order of the partially resolved power levels.
     let rest: Vec<Idx> = (0..n as Idx)
         .filter(|&i| full[i as usize] && !in_power[i as usize])
         .collect();
     let pl_key = ("m.room.power_levels".to_owned(), String::new());
-    let resolved_pl = partial.get(&pl_key).and_then(|id| graph.idx(id));
+    let resolved_pl = partial.state.get(&pl_key).and_then(|id| graph.idx(id));
     let sorted_rest = mainline_sort(&graph, &rest, resolved_pl);
 
-    // Step 4 and 5.
-    let mut resolved =
-        iterative_auth_checks(version, &graph, &sorted_rest, partial, create, source);
-    resolved.extend(unconflicted);
-    resolved
+    // Step 4.
+    iterative_auth_checks(version, &graph, &sorted_rest, &mut partial, create, source);
+
+    // Step 5: the unconflicted state wins over whatever replaced it.
+    match unconflicted {
+        Some(mut unconflicted) => {
+            for (key, id) in partial.state {
+                unconflicted.entry(key).or_insert(id);
+            }
+            unconflicted
+        }
+        None => {
+            let mut resolved = partial.state;
+            for (key, id) in partial.overwritten {
+                resolved.insert(key, id);
+            }
+            resolved
+        }
+    }
+}
+
+/// The state being built by the iterative auth checks. When it started from the unconflicted
+/// map (`track`), a key's value from that map is kept in `overwritten` when the checks first
+/// replace it, for step 5 to restore.
+struct Resolving {
+    state: StateIds,
+    overwritten: Vec<((String, String), String)>,
+    written: std::collections::HashSet<(String, String)>,
+    track: bool,
+}
+
+impl Resolving {
+    fn new(state: StateIds, track: bool) -> Self {
+        Self {
+            state,
+            overwritten: Vec::new(),
+            written: Default::default(),
+            track,
+        }
+    }
+
+    fn set(&mut self, key: (String, String), id: String) {
+        let old = self.state.insert(key.clone(), id);
+        if self.track
+            && self.written.insert(key.clone())
+            && let Some(old) = old
+        {
+            self.overwritten.push((key, old));
+        }
+    }
 }
 
 /// Events in some but not all of the state sets' full auth chains.
@@ -147,7 +191,7 @@ fn conflicted_subgraph(graph: &Graph<'_>, conflicted: &[Idx]) -> Vec<Idx> {
         let mut stack = vec![(start, 0usize)];
         reaches[start as usize] = Mark::InProgress;
         while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-            let edges = &graph.auth[node as usize];
+            let edges = graph.auth(node);
             if *next < edges.len() {
                 let child = edges[*next];
                 *next += 1;
@@ -156,7 +200,8 @@ fn conflicted_subgraph(graph: &Graph<'_>, conflicted: &[Idx]) -> Vec<Idx> {
                     stack.push((child, 0));
                 }
             } else {
-                let hit = graph.auth[node as usize]
+                let hit = graph
+                    .auth(node)
                     .iter()
                     .any(|&c| is_conflicted[c as usize] || reaches[c as usize] == Mark::Yes);
                 reaches[node as usize] = if hit { Mark::Yes } else { Mark::No };
@@ -185,10 +230,7 @@ pub fn is_power_event(pdu: &Pdu) -> bool {
 /// The sender's power level according to the event's own auth events.
 fn sender_power(version: &RoomVersion, graph: &Graph<'_>, i: Idx, create: Option<&Pdu>) -> Level {
     let pdu = graph.pdu(i);
-    let auth: Vec<&Pdu> = graph.auth[i as usize]
-        .iter()
-        .map(|&a| graph.pdu(a))
-        .collect();
+    let auth: Vec<&Pdu> = graph.auth(i).iter().map(|&a| graph.pdu(a)).collect();
     let create = create.or_else(|| {
         auth.iter()
             .copied()
@@ -267,7 +309,8 @@ fn reverse_topological_power_sort(
     let mut pending: HashMap<Idx, usize> = HashMap::with_capacity(events.len());
     let mut dependents: HashMap<Idx, Vec<Idx>> = HashMap::new();
     for &i in events {
-        let deps: BTreeSet<Idx> = graph.auth[i as usize]
+        let deps: BTreeSet<Idx> = graph
+            .auth(i)
             .iter()
             .copied()
             .filter(|&a| members[a as usize])
@@ -311,7 +354,8 @@ fn reverse_topological_power_sort(
 /// first of all), then timestamp, then id.
 fn mainline_sort(graph: &Graph<'_>, events: &[Idx], power_levels: Option<Idx>) -> Vec<Idx> {
     let pl_parent = |i: Idx| {
-        graph.auth[i as usize]
+        graph
+            .auth(i)
             .iter()
             .copied()
             .find(|&a| graph.pdu(a).state_key_pair() == Some(("m.room.power_levels", "")))
@@ -362,24 +406,24 @@ fn iterative_auth_checks(
     version: &RoomVersion,
     graph: &Graph<'_>,
     events: &[Idx],
-    mut state: StateIds,
+    resolving: &mut Resolving,
     create: Option<&Pdu>,
     source: &dyn EventSource,
-) -> StateIds {
+) {
     for &i in events {
         let event = graph.pdu(i);
         let Some(state_key) = event.state_key.as_deref() else {
             continue;
         };
         let mut view = StateMap::new();
-        for &a in &graph.auth[i as usize] {
+        for &a in graph.auth(i) {
             let auth_event = graph.pdu(a);
             if !source.is_rejected(&auth_event.event_id) {
                 view.insert(auth_event);
             }
         }
         for (t, k) in auth::auth_types_for_event(version, event) {
-            if let Some(id) = state.get(&(t, k))
+            if let Some(id) = resolving.state.get(&(t, k))
                 && !source.is_rejected(id)
                 && let Some(pdu) = source.event(id)
             {
@@ -398,11 +442,10 @@ fn iterative_auth_checks(
                 .is_some()
         };
         if auth::check(version, event, &view, &signed_by).is_ok() {
-            state.insert(
+            resolving.set(
                 (event.event_type.clone(), state_key.to_owned()),
                 event.event_id.clone(),
             );
         }
     }
-    state
 }
