@@ -58,6 +58,59 @@ impl Ctx {
         RequestBuilder::new(self.clone(), method, template.to_owned(), true)
     }
 
+    /// Registers a fresh user through the standard API (user-interactive auth with
+    /// `m.login.dummy`, or `m.login.registration_token` when a token was given) and returns
+    /// its session. Skips the case when the server does not allow registration.
+    pub async fn register_user(&self, prefix: &str) -> Result<UserSession, CaseError> {
+        let username = format!("{prefix}{}", rand::random::<u32>());
+        let password = format!("pw-{}", rand::random::<u64>());
+        let body = serde_json::json!({"username": username, "password": password});
+        let first = self
+            .op(Method::POST, "/_matrix/client/v3/register")
+            .json(&body)
+            .send()
+            .await?;
+        if first.status == 403 {
+            return Err(CaseError::Skip(
+                "the server does not allow registration".to_owned(),
+            ));
+        }
+        if first.status == 200 {
+            return UserSession::from_response(&first, password);
+        }
+        let challenge = first.json()?.clone();
+        let session = challenge["session"].as_str().unwrap_or_default().to_owned();
+        let stages: Vec<String> = challenge["flows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["stages"].as_array())
+            .filter(|stages| stages.len() == 1)
+            .filter_map(|stages| stages[0].as_str().map(str::to_owned))
+            .collect();
+        let auth = if stages.iter().any(|s| s == "m.login.dummy") {
+            serde_json::json!({"type": "m.login.dummy", "session": session})
+        } else if let (true, Some(token)) = (
+            stages.iter().any(|s| s == "m.login.registration_token"),
+            &self.registration_token,
+        ) {
+            serde_json::json!({"type": "m.login.registration_token", "token": token, "session": session})
+        } else {
+            return Err(CaseError::Skip(format!(
+                "no registration flow this suite can complete: {stages:?}"
+            )));
+        };
+        let mut body = body;
+        body["auth"] = auth;
+        let done = self
+            .op(Method::POST, "/_matrix/client/v3/register")
+            .json(&body)
+            .send()
+            .await?
+            .expect_status(200)?;
+        UserSession::from_response(&done, password)
+    }
+
     /// A request outside the spec's operations (unknown paths, operations endpoints); only the
     /// standard error body is checked, when there is one.
     pub fn raw(&self, method: Method, path: &str) -> RequestBuilder {
@@ -285,5 +338,40 @@ impl Response {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name)?.to_str().ok()
+    }
+}
+
+/// A registered user's session.
+#[derive(Debug, Clone)]
+pub struct UserSession {
+    pub user_id: String,
+    pub access_token: String,
+    pub device_id: String,
+    pub password: String,
+}
+
+impl UserSession {
+    fn from_response(response: &Response, password: String) -> Result<Self, CaseError> {
+        let json = response.json()?;
+        let field = |name: &str| {
+            json[name].as_str().map(str::to_owned).ok_or_else(|| {
+                CaseError::Fail(format!("registration response lacks {name}: {json}"))
+            })
+        };
+        Ok(Self {
+            user_id: field("user_id")?,
+            access_token: field("access_token")?,
+            device_id: field("device_id")?,
+            password,
+        })
+    }
+
+    /// The localpart of the user id.
+    pub fn localpart(&self) -> &str {
+        self.user_id
+            .trim_start_matches('@')
+            .split(':')
+            .next()
+            .unwrap_or_default()
     }
 }

@@ -27,10 +27,33 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Manage local accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Contributor tools for room state.
     State {
         #[command(subcommand)]
         command: StateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account, whatever the registration mode. The password is read from standard
+    /// input (one line) when --password-stdin is given; without a password the account cannot
+    /// log in with one.
+    Create {
+        /// The localpart: `alice` for @alice:<server_name>.
+        localpart: String,
+        #[arg(long)]
+        password_stdin: bool,
+        /// Make the account a server admin.
+        #[arg(long)]
+        admin: bool,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -60,6 +83,16 @@ fn main() -> ExitCode {
         Command::State {
             command: StateCommand::Resolve { file },
         } => state_resolve(&file),
+        Command::User {
+            command:
+                UserCommand::Create {
+                    localpart,
+                    password_stdin,
+                    admin,
+                    config,
+                },
+        } => load_config(config.as_ref())
+            .and_then(|c| create_user(c, &localpart, password_stdin, admin)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -110,6 +143,42 @@ fn migrate(config: Config) -> Result<(), String> {
             "database is up to date ({} migration(s) were pending; applied at open)",
             pending.len()
         );
+        Ok(())
+    })
+}
+
+fn create_user(
+    config: Config,
+    localpart: &str,
+    password_stdin: bool,
+    admin: bool,
+) -> Result<(), String> {
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("stdin: {e}"))?;
+        let line = line.trim_end_matches(['\r', '\n']).to_owned();
+        if line.is_empty() {
+            return Err("empty password on standard input".to_owned());
+        }
+        Some(line)
+    } else {
+        None
+    };
+    runtime()?.block_on(async {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("data directory {}: {e}", config.data_dir.display()))?;
+        let db = app::open_database(&config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let accounts =
+            rechain_server::service::accounts::AccountService::new(&config, db.into_stores());
+        let user_id = accounts
+            .create_user(localpart, password, admin)
+            .await
+            .map_err(|e| e.message)?;
+        println!("{user_id}");
         Ok(())
     })
 }

@@ -347,3 +347,72 @@ fn state_resolve_documented_example_holds() {
         assert_eq!(result["rejected"], serde_json::json!([]));
     }
 }
+
+/// `rechain user create` makes an account that can log in, whatever the registration mode,
+/// and refuses a taken or invalid name.
+#[test]
+fn user_create_makes_an_account_that_can_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[listen]\nclient = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let create = |name: &str| {
+        let mut child = Command::new(BIN)
+            .args([
+                "user",
+                "create",
+                name,
+                "--password-stdin",
+                "--config",
+                "c.toml",
+            ])
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"hunter22\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let output = create("carol");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "@carol:localhost"
+    );
+    let again = create("carol");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    assert!(!create("Not Valid").status.success());
+
+    // Registration is disabled by default; the account still logs in.
+    let (server, addr) = serve_in(dir.path(), &["--config", "c.toml"]).unwrap();
+    let body = r#"{"type":"m.login.password","identifier":{"type":"m.id.user","user":"carol"},"password":"hunter22"}"#;
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /_matrix/client/v3/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("@carol:localhost"));
+    drop(server);
+}

@@ -1,6 +1,7 @@
 //! The cases, one module per spec area. Each case is written from the spec's text; where a
 //! widely used server deviates, the case says so.
 
+mod accounts;
 mod api_standards;
 mod discovery;
 
@@ -11,5 +12,6 @@ pub fn all() -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(discovery::cases());
     cases.extend(api_standards::cases());
+    cases.extend(accounts::cases());
     cases
 }

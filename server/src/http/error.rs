@@ -22,6 +22,10 @@ pub fn status_and_errcode(kind: ErrorKind) -> (StatusCode, &'static str) {
         K::MissingToken => (StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN"),
         K::UnknownToken => (StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN"),
         K::LimitExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "M_LIMIT_EXCEEDED"),
+        K::UserInUse => (StatusCode::BAD_REQUEST, "M_USER_IN_USE"),
+        K::InvalidUsername => (StatusCode::BAD_REQUEST, "M_INVALID_USERNAME"),
+        K::UserDeactivated => (StatusCode::FORBIDDEN, "M_USER_DEACTIVATED"),
+        K::UserInteractive { .. } => (StatusCode::UNAUTHORIZED, "M_FORBIDDEN"),
         K::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "M_UNKNOWN"),
         K::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN"),
     }
@@ -42,7 +46,18 @@ pub fn error_response(error: &Error) -> http::Response<Bytes> {
         }
         _ => error.message.clone(),
     };
-    let mut body = json!({ "errcode": errcode, "error": message });
+    let mut body = match (&error.kind, &error.body) {
+        // The first round of user-interactive auth is not an error: flows and session only.
+        (ErrorKind::UserInteractive { failed: false }, Some(extra)) => extra.clone(),
+        (_, Some(serde_json::Value::Object(extra))) => {
+            let mut body = json!({ "errcode": errcode, "error": message });
+            for (k, v) in extra {
+                body[k] = v.clone();
+            }
+            body
+        }
+        _ => json!({ "errcode": errcode, "error": message }),
+    };
     let mut response = http::Response::new(Bytes::new());
     if let ErrorKind::LimitExceeded { retry_after_ms } = error.kind {
         body["retry_after_ms"] = json!(retry_after_ms);

@@ -10,12 +10,12 @@ use std::{collections::HashMap, future::Future, panic::AssertUnwindSafe, pin::Pi
 use bytes::Bytes;
 use http::Method;
 use ruma::api::{
-    IncomingRequest, IncomingRequestExt as _, OutgoingResponseExt as _,
+    IncomingRequest, IncomingRequestExt as _, OutgoingResponse, OutgoingResponseExt as _,
     path_builder::PathBuilder as _,
 };
 
 use super::{AppState, error::from_request_error};
-use crate::service::{Error, ErrorKind};
+use crate::service::{Error, ErrorKind, accounts::AuthedUser};
 
 /// What a handler gets: the request with its body read, and the decoded path arguments.
 pub struct Incoming {
@@ -55,7 +55,7 @@ pub struct Router {
 }
 
 impl Router {
-    /// Registers `handler` for every path of the ruma endpoint `R`.
+    /// Registers `handler` for every path of the ruma endpoint `R`; no authentication.
     pub fn endpoint<R, F, Fut>(&mut self, handler: F)
     where
         R: IncomingRequest + Send + 'static,
@@ -64,35 +64,40 @@ impl Router {
         Fut: Future<Output = Result<R::OutgoingResponse, Error>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let boxed: Handler = Arc::new(move |state: AppState, incoming: Incoming| {
+        self.register::<R>(Arc::new(move |state: AppState, incoming: Incoming| {
             let handler = handler.clone();
-            let args: Vec<&str> = incoming.path_args.iter().map(String::as_str).collect();
-            let (parts, body) = incoming.request.into_parts();
-            // ruma's parsers are network-facing and have been seen to panic on odd input:
-            // a panic here becomes a 400, not a dropped connection.
-            let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                R::try_from_http_request(http::Request::from_parts(parts, body.as_ref()), &args)
-            }));
+            let parsed = parse::<R>(incoming);
+            Box::pin(async move { respond(handler(state, parsed?).await?) })
+        }));
+    }
+
+    /// Registers `handler` for an endpoint that needs an access token; the handler gets the
+    /// authenticated caller. A missing token is `M_MISSING_TOKEN`, an unknown one
+    /// `M_UNKNOWN_TOKEN`, both before the body is parsed.
+    pub fn endpoint_authed<R, F, Fut>(&mut self, handler: F)
+    where
+        R: IncomingRequest + Send + 'static,
+        R::OutgoingResponse: Send,
+        F: Fn(AppState, AuthedUser, R) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R::OutgoingResponse, Error>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.register::<R>(Arc::new(move |state: AppState, incoming: Incoming| {
+            let handler = handler.clone();
+            let token = access_token(&incoming.request);
+            let parsed = parse::<R>(incoming);
             Box::pin(async move {
-                let request = match parsed {
-                    Ok(Ok(request)) => request,
-                    Ok(Err(e)) => return Err(from_request_error(e)),
-                    Err(_) => {
-                        return Err(Error::new(
-                            ErrorKind::BadJson,
-                            "Request could not be parsed",
-                        ));
-                    }
-                };
-                let response = handler(state, request).await?;
-                response
-                    .try_into_http_response::<Vec<u8>>()
-                    .map(|r| r.map(Bytes::from))
-                    .map_err(|e| Error::internal(format!("serialising response: {e}")))
+                let token = token
+                    .ok_or_else(|| Error::new(ErrorKind::MissingToken, "Missing access token"))?;
+                let user = state.services.accounts.authenticate(&token).await?;
+                respond(handler(state, user, parsed?).await?)
             })
-        });
+        }));
+    }
+
+    fn register<R: IncomingRequest>(&mut self, handler: Handler) {
         for path in R::PATH_BUILDER.all_paths() {
-            self.insert(R::METHOD, path, boxed.clone());
+            self.insert(R::METHOD, path, handler.clone());
         }
     }
 
@@ -170,6 +175,48 @@ impl Router {
         all.sort_by(|a, b| (a.1, a.0.as_str()).cmp(&(b.1, b.0.as_str())));
         all
     }
+}
+
+/// Parses the request with ruma. ruma's parsers are network-facing and have been seen to
+/// panic on odd input: a panic here becomes a 400, not a dropped connection.
+fn parse<R: IncomingRequest>(incoming: Incoming) -> Result<R, Error> {
+    let args: Vec<&str> = incoming.path_args.iter().map(String::as_str).collect();
+    let (parts, body) = incoming.request.into_parts();
+    match std::panic::catch_unwind(AssertUnwindSafe(|| {
+        R::try_from_http_request(http::Request::from_parts(parts, body.as_ref()), &args)
+    })) {
+        Ok(Ok(request)) => Ok(request),
+        Ok(Err(e)) => Err(from_request_error(e)),
+        Err(_) => Err(Error::new(
+            ErrorKind::BadJson,
+            "Request could not be parsed",
+        )),
+    }
+}
+
+fn respond<T: OutgoingResponse>(response: T) -> Result<http::Response<Bytes>, Error> {
+    response
+        .try_into_http_response::<Vec<u8>>()
+        .map(|r| r.map(Bytes::from))
+        .map_err(|e| Error::internal(format!("serialising response: {e}")))
+}
+
+/// The access token from `Authorization: Bearer …`, or the deprecated `access_token` query
+/// parameter (still in the v1.19 spec).
+fn access_token(request: &http::Request<Bytes>) -> Option<String> {
+    if let Some(value) = request.headers().get(http::header::AUTHORIZATION) {
+        return value
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")
+            .map(|t| t.trim().to_owned());
+    }
+    request.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(k, _)| *k == "access_token")
+            .map(|(_, v)| percent_decode(v))
+    })
 }
 
 impl RouteEntry {

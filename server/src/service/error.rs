@@ -23,6 +23,17 @@ pub enum ErrorKind {
     LimitExceeded {
         retry_after_ms: u64,
     },
+    /// The user id is taken.
+    UserInUse,
+    /// The requested user name is not a valid localpart.
+    InvalidUsername,
+    /// The account is deactivated.
+    UserDeactivated,
+    /// User-interactive authentication must continue; the error's `body` holds the flows and
+    /// session. `failed` when the last stage attempted was wrong.
+    UserInteractive {
+        failed: bool,
+    },
     /// A dependency (database, Redis) is down; the request may succeed later.
     Unavailable,
     /// A bug. The message is logged, never sent to the caller.
@@ -34,6 +45,8 @@ pub enum ErrorKind {
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
+    /// Extra fields of the error body (user-interactive auth flows).
+    pub body: Option<serde_json::Value>,
 }
 
 impl Error {
@@ -41,7 +54,13 @@ impl Error {
         Self {
             kind,
             message: message.into(),
+            body: None,
         }
+    }
+
+    pub fn with_body(mut self, body: serde_json::Value) -> Self {
+        self.body = Some(body);
+        self
     }
 
     pub fn internal(message: impl Into<String>) -> Self {

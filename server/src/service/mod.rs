@@ -2,6 +2,7 @@
 //! talk to storage only through the traits in `storage` and report failures as
 //! [`Error`], which `http::error` alone turns into a status and an errcode.
 
+pub mod accounts;
 pub mod discovery;
 mod error;
 pub mod health;
@@ -15,6 +16,7 @@ use crate::{cache::RedisCache, config::Config, core::signing::SigningKey, storag
 
 /// Every service, built once at start and shared by all requests.
 pub struct Services {
+    pub accounts: accounts::AccountService,
     pub discovery: discovery::DiscoveryService,
     pub health: health::HealthService,
     pub signing_key: Arc<SigningKey>,
@@ -29,6 +31,7 @@ impl Services {
         signing_key: SigningKey,
     ) -> Self {
         Self {
+            accounts: accounts::AccountService::new(config, stores.clone()),
             discovery: discovery::DiscoveryService::new(config),
             health: health::HealthService::new(stores.health.clone(), redis),
             signing_key: Arc::new(signing_key),

@@ -3,6 +3,7 @@
 //! Invariant: nothing outside `storage::diesel` contains SQL or names a diesel type; services see
 //! only these traits. Storage knows nothing about HTTP or Matrix error codes.
 
+mod devices;
 pub mod diesel;
 mod error;
 mod health;
@@ -10,6 +11,7 @@ mod users;
 
 use std::sync::Arc;
 
+pub use devices::{Device, DeviceStore, TokenOwner};
 pub use error::{Error, ErrorKind};
 pub use health::{DatabaseHealth, PoolState};
 pub use users::{NewUser, User, UserStore};
@@ -18,5 +20,6 @@ pub use users::{NewUser, User, UserStore};
 #[derive(Clone)]
 pub struct Stores {
     pub users: Arc<dyn UserStore>,
+    pub devices: Arc<dyn DeviceStore>,
     pub health: Arc<dyn DatabaseHealth>,
 }

@@ -257,3 +257,114 @@ fn unreachable_postgres_is_reported_not_hung() {
         .expect("port 1 has no PostgreSQL");
     assert_eq!(err.kind, ErrorKind::Unavailable);
 }
+
+fn device(user: &str, id: &str) -> crate::storage::Device {
+    crate::storage::Device {
+        user_id: OwnedUserId::try_from(user).unwrap(),
+        device_id: id.into(),
+        display_name: Some("phone".to_owned()),
+        created_ts: 5,
+        last_seen_ts: None,
+        last_seen_ip: None,
+    }
+}
+
+#[tokio::test]
+async fn device_with_token_is_found_by_token_hash() {
+    for t in backends() {
+        t.stores
+            .devices
+            .create_device_with_token(device("@a:x", "DEV1"), "h1".into(), Some(99))
+            .await
+            .unwrap();
+        let owner = t.stores.devices.find_token("h1").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                owner.user_id.as_str(),
+                owner.device_id.as_str(),
+                owner.expires_ts
+            ),
+            ("@a:x", "DEV1", Some(99))
+        );
+        assert_eq!(t.stores.devices.find_token("nope").await.unwrap(), None);
+        let got = t
+            .stores
+            .devices
+            .get_device(user_id!("@a:x"), "DEV1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.display_name.as_deref(), Some("phone"));
+    }
+}
+
+#[tokio::test]
+async fn logging_in_again_on_a_device_keeps_it_and_adds_a_token() {
+    for t in backends() {
+        let devices = &t.stores.devices;
+        devices
+            .create_device_with_token(device("@a:x", "DEV1"), "h1".into(), None)
+            .await
+            .unwrap();
+        devices
+            .create_device_with_token(device("@a:x", "DEV1"), "h2".into(), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            devices.list_devices(user_id!("@a:x")).await.unwrap().len(),
+            1
+        );
+        assert!(devices.find_token("h1").await.unwrap().is_some());
+        assert!(devices.find_token("h2").await.unwrap().is_some());
+        let err = devices
+            .create_device_with_token(device("@a:x", "DEV2"), "h2".into(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Conflict, "a token hash is issued once");
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_device_revokes_only_its_tokens() {
+    for t in backends() {
+        let devices = &t.stores.devices;
+        devices
+            .create_device_with_token(device("@a:x", "DEV1"), "h1".into(), None)
+            .await
+            .unwrap();
+        devices
+            .create_device_with_token(device("@a:x", "DEV2"), "h2".into(), None)
+            .await
+            .unwrap();
+        devices
+            .create_device_with_token(device("@b:x", "DEV1"), "h3".into(), None)
+            .await
+            .unwrap();
+        assert!(
+            devices
+                .delete_device(user_id!("@a:x"), "DEV1")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !devices
+                .delete_device(user_id!("@a:x"), "DEV1")
+                .await
+                .unwrap()
+        );
+        assert_eq!(devices.find_token("h1").await.unwrap(), None);
+        assert!(devices.find_token("h2").await.unwrap().is_some());
+        assert!(
+            devices.find_token("h3").await.unwrap().is_some(),
+            "another user's device is untouched"
+        );
+        assert_eq!(
+            devices.delete_all_devices(user_id!("@a:x")).await.unwrap(),
+            1
+        );
+        assert_eq!(devices.find_token("h2").await.unwrap(), None);
+        assert!(devices.find_token("h3").await.unwrap().is_some());
+        let listed = devices.list_devices(user_id!("@b:x")).await.unwrap();
+        assert_eq!(listed.len(), 1);
+    }
+}

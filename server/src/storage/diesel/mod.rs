@@ -11,6 +11,7 @@
 //! queue on a semaphore instead of spinning on SQLite's lock.
 
 mod connection;
+mod devices;
 mod schema;
 mod users;
 
@@ -100,6 +101,7 @@ impl Database {
         let db = Arc::new(self);
         Stores {
             users: db.clone(),
+            devices: db.clone(),
             health: db,
         }
     }

@@ -11,3 +11,24 @@
         created_ts -> BigInt,
     }
 }
+
+::diesel::table! {
+    devices (user_id, device_id) {
+        user_id -> Text,
+        device_id -> Text,
+        display_name -> Nullable<Text>,
+        created_ts -> BigInt,
+        last_seen_ts -> Nullable<BigInt>,
+        last_seen_ip -> Nullable<Text>,
+    }
+}
+
+::diesel::table! {
+    access_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        device_id -> Text,
+        created_ts -> BigInt,
+        expires_ts -> Nullable<BigInt>,
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE access_tokens;
+DROP TABLE devices;

@@ -1,0 +1,473 @@
+//! Accounts and sessions: registration (with user-interactive auth), login, access tokens,
+//! logout.
+//!
+//! Access tokens are 32 random bytes, URL-safe base64, prefixed `rct_`; only their SHA-256 is
+//! stored. Passwords are hashed with Argon2id on the blocking pool, never on a runtime worker.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use argon2::{
+    Argon2, PasswordHash, PasswordHasher as _, PasswordVerifier as _,
+    password_hash::{SaltString, rand_core::OsRng},
+};
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use rand::Rng as _;
+use ruma::{OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use super::{Error, ErrorKind};
+use crate::{
+    config::{Config, RegistrationMode},
+    storage::{self, Device, NewUser, Stores},
+};
+
+/// The caller of an authenticated request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthedUser {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+    pub is_guest: bool,
+}
+
+/// A new session: what `/register` and `/login` answer with.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+    pub access_token: String,
+}
+
+pub struct RegisterRequest {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub device_id: Option<OwnedDeviceId>,
+    pub initial_device_display_name: Option<String>,
+    pub inhibit_login: bool,
+    pub guest: bool,
+    pub auth: Option<UiaStage>,
+}
+
+/// One completed stage of user-interactive auth, as the client sent it.
+pub enum UiaStage {
+    Dummy {
+        session: Option<String>,
+    },
+    RegistrationToken {
+        token: String,
+        session: Option<String>,
+    },
+    Other {
+        kind: String,
+        session: Option<String>,
+    },
+}
+
+impl UiaStage {
+    fn session(&self) -> Option<&str> {
+        match self {
+            UiaStage::Dummy { session }
+            | UiaStage::RegistrationToken { session, .. }
+            | UiaStage::Other { session, .. } => session.as_deref(),
+        }
+    }
+}
+
+pub enum RegisterOutcome {
+    LoggedIn(Session),
+    /// `inhibit_login`: the account exists, no session was opened.
+    Registered(OwnedUserId),
+}
+
+const UIA_SESSION_LIFETIME: Duration = Duration::from_secs(30 * 60);
+const UIA_SESSION_LIMIT: usize = 10_000;
+
+struct UiaSession {
+    completed: Vec<&'static str>,
+    created: Instant,
+}
+
+pub struct AccountService {
+    server_name: OwnedServerName,
+    mode: RegistrationMode,
+    tokens: Vec<String>,
+    stores: Stores,
+    uia: Mutex<HashMap<String, UiaSession>>,
+}
+
+impl AccountService {
+    pub fn new(config: &Config, stores: Stores) -> Self {
+        Self {
+            server_name: config.server_name.clone(),
+            mode: config.registration.mode,
+            tokens: config.registration.tokens.clone(),
+            stores,
+            uia: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The registration flow this server offers (one stage).
+    fn registration_stage(&self) -> &'static str {
+        match self.mode {
+            RegistrationMode::Token => "m.login.registration_token",
+            _ => "m.login.dummy",
+        }
+    }
+
+    /// Validates a requested localpart and builds the user id.
+    pub fn user_id_for(&self, localpart: &str) -> Result<OwnedUserId, Error> {
+        let valid = !localpart.is_empty()
+            && localpart.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'=' | b'-' | b'/' | b'+'));
+        if !valid {
+            return Err(Error::new(
+                ErrorKind::InvalidUsername,
+                "User names may contain only a-z, 0-9, and . _ = - / +",
+            ));
+        }
+        let id = format!("@{localpart}:{}", self.server_name);
+        if id.len() > 255 {
+            return Err(Error::new(
+                ErrorKind::InvalidUsername,
+                "User id is longer than 255 bytes",
+            ));
+        }
+        OwnedUserId::try_from(id).map_err(|e| Error::new(ErrorKind::InvalidUsername, e.to_string()))
+    }
+
+    /// Whether a user name is free. Answered whatever the registration mode: the spec documents
+    /// no 403 here (Synapse answers 403 when registration is disabled; a client finds that out
+    /// from `/register` instead).
+    pub async fn username_available(&self, localpart: &str) -> Result<(), Error> {
+        let user_id = self.user_id_for(localpart)?;
+        if self.stores.users.get_user(&user_id).await?.is_some() {
+            return Err(Error::new(ErrorKind::UserInUse, "User ID already taken"));
+        }
+        Ok(())
+    }
+
+    pub async fn register(&self, request: RegisterRequest) -> Result<RegisterOutcome, Error> {
+        if self.mode == RegistrationMode::Disabled {
+            return Err(Error::new(ErrorKind::Forbidden, "Registration is disabled"));
+        }
+        if request.guest {
+            return Err(Error::new(ErrorKind::Forbidden, "Guest access is disabled"));
+        }
+        let user_id = match &request.username {
+            Some(name) => self.user_id_for(&name.to_lowercase())?,
+            None => self.user_id_for(&random_localpart())?,
+        };
+        if self.stores.users.get_user(&user_id).await?.is_some() {
+            return Err(Error::new(ErrorKind::UserInUse, "User ID already taken"));
+        }
+        self.complete_uia(request.auth.as_ref())?;
+
+        let password_hash = match request.password {
+            Some(password) => Some(hash_password(password).await?),
+            None => None,
+        };
+        let new_user = NewUser {
+            user_id: user_id.clone(),
+            password_hash,
+            is_guest: false,
+            is_admin: false,
+            created_ts: now_ms(),
+        };
+        match self.stores.users.create_user(new_user).await {
+            Ok(()) => {}
+            Err(e) if e.kind == storage::ErrorKind::Conflict => {
+                return Err(Error::new(ErrorKind::UserInUse, "User ID already taken"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(%user_id, "registered");
+        if request.inhibit_login {
+            return Ok(RegisterOutcome::Registered(user_id));
+        }
+        let session = self
+            .open_session(
+                user_id,
+                request.device_id,
+                request.initial_device_display_name,
+            )
+            .await?;
+        Ok(RegisterOutcome::LoggedIn(session))
+    }
+
+    /// Advances user-interactive auth for registration; `Ok` once the flow is complete.
+    fn complete_uia(&self, stage: Option<&UiaStage>) -> Result<(), Error> {
+        let required = self.registration_stage();
+        let mut sessions = self.uia.lock().expect("uia sessions poisoned");
+        sessions.retain(|_, s| s.created.elapsed() < UIA_SESSION_LIFETIME);
+        let challenge = |session: &str, completed: &[&str]| {
+            json!({
+                "flows": [{"stages": [required]}],
+                "params": {},
+                "session": session,
+                "completed": completed,
+            })
+        };
+        let Some(stage) = stage else {
+            if sessions.len() >= UIA_SESSION_LIMIT {
+                return Err(Error::new(
+                    ErrorKind::LimitExceeded {
+                        retry_after_ms: 10_000,
+                    },
+                    "Too many registrations in progress",
+                ));
+            }
+            let session = random_token(16);
+            sessions.insert(
+                session.clone(),
+                UiaSession {
+                    completed: Vec::new(),
+                    created: Instant::now(),
+                },
+            );
+            return Err(Error::new(ErrorKind::UserInteractive { failed: false }, "")
+                .with_body(challenge(&session, &[])));
+        };
+        let Some(session_id) = stage.session().map(str::to_owned) else {
+            return Err(Error::new(ErrorKind::BadJson, "auth.session is required"));
+        };
+        let Some(session) = sessions.get_mut(&session_id) else {
+            return Err(Error::new(
+                ErrorKind::UserInteractive { failed: true },
+                "Unknown or expired session",
+            )
+            .with_body(challenge(&session_id, &[])));
+        };
+        let passed = match stage {
+            UiaStage::Dummy { .. } => required == "m.login.dummy",
+            UiaStage::RegistrationToken { token, .. } => {
+                required == "m.login.registration_token" && self.tokens.iter().any(|t| t == token)
+            }
+            UiaStage::Other { .. } => false,
+        };
+        if !passed {
+            let completed = session.completed.clone();
+            return Err(Error::new(
+                ErrorKind::UserInteractive { failed: true },
+                "Authentication stage failed",
+            )
+            .with_body(challenge(&session_id, &completed)));
+        }
+        session.completed.push(required);
+        sessions.remove(&session_id);
+        Ok(())
+    }
+
+    /// Password login. `user` is a localpart or a full user id of this server.
+    pub async fn login_with_password(
+        &self,
+        user: &str,
+        password: String,
+        device_id: Option<OwnedDeviceId>,
+        display_name: Option<String>,
+    ) -> Result<Session, Error> {
+        let forbidden = || Error::new(ErrorKind::Forbidden, "Invalid username or password");
+        let user_id = if user.starts_with('@') {
+            OwnedUserId::try_from(user.to_lowercase()).map_err(|_| forbidden())?
+        } else {
+            self.user_id_for(&user.to_lowercase())
+                .map_err(|_| forbidden())?
+        };
+        if user_id.server_name() != self.server_name {
+            return Err(forbidden());
+        }
+        let Some(account) = self.stores.users.get_user(&user_id).await? else {
+            // Spend the same effort as a real check so timing does not reveal which users exist.
+            let _ = verify_password(password, DUMMY_HASH.to_owned()).await;
+            return Err(forbidden());
+        };
+        if account.deactivated {
+            return Err(Error::new(
+                ErrorKind::UserDeactivated,
+                "This account has been deactivated",
+            ));
+        }
+        let Some(hash) = account.password_hash else {
+            return Err(forbidden());
+        };
+        if !verify_password(password, hash).await? {
+            return Err(forbidden());
+        }
+        self.open_session(user_id, device_id, display_name).await
+    }
+
+    async fn open_session(
+        &self,
+        user_id: OwnedUserId,
+        device_id: Option<OwnedDeviceId>,
+        display_name: Option<String>,
+    ) -> Result<Session, Error> {
+        let device_id = device_id.unwrap_or_else(|| OwnedDeviceId::from(random_device_id()));
+        let access_token = format!("rct_{}", random_token(32));
+        let device = Device {
+            user_id: user_id.clone(),
+            device_id: device_id.clone(),
+            display_name,
+            created_ts: now_ms(),
+            last_seen_ts: None,
+            last_seen_ip: None,
+        };
+        self.stores
+            .devices
+            .create_device_with_token(device, token_hash(&access_token), None)
+            .await?;
+        Ok(Session {
+            user_id,
+            device_id,
+            access_token,
+        })
+    }
+
+    /// Resolves an access token to its session.
+    pub async fn authenticate(&self, access_token: &str) -> Result<AuthedUser, Error> {
+        let unknown = || Error::new(ErrorKind::UnknownToken, "Unknown access token");
+        let owner = self
+            .stores
+            .devices
+            .find_token(&token_hash(access_token))
+            .await?
+            .ok_or_else(unknown)?;
+        if owner.expires_ts.is_some_and(|t| t <= now_ms()) {
+            return Err(unknown());
+        }
+        let is_guest = self
+            .stores
+            .users
+            .get_user(&owner.user_id)
+            .await?
+            .map(|u| u.is_guest)
+            .unwrap_or(false);
+        Ok(AuthedUser {
+            user_id: owner.user_id,
+            device_id: owner.device_id,
+            is_guest,
+        })
+    }
+
+    /// Ends the caller's session: its device and every token of that device.
+    pub async fn logout(&self, user: &AuthedUser) -> Result<(), Error> {
+        self.stores
+            .devices
+            .delete_device(&user.user_id, user.device_id.as_str())
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of the caller's account.
+    pub async fn logout_all(&self, user_id: &UserId) -> Result<(), Error> {
+        self.stores.devices.delete_all_devices(user_id).await?;
+        Ok(())
+    }
+
+    /// Creates an account from the command line, regardless of the registration mode.
+    pub async fn create_user(
+        &self,
+        localpart: &str,
+        password: Option<String>,
+        admin: bool,
+    ) -> Result<OwnedUserId, Error> {
+        let user_id = self.user_id_for(localpart)?;
+        let password_hash = match password {
+            Some(p) => Some(hash_password(p).await?),
+            None => None,
+        };
+        let new_user = NewUser {
+            user_id: user_id.clone(),
+            password_hash,
+            is_guest: false,
+            is_admin: admin,
+            created_ts: now_ms(),
+        };
+        match self.stores.users.create_user(new_user).await {
+            Ok(()) => Ok(user_id),
+            Err(e) if e.kind == storage::ErrorKind::Conflict => Err(Error::new(
+                ErrorKind::UserInUse,
+                format!("{user_id} already exists"),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// An Argon2id hash of a fixed password, verified against when the user does not exist.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9wuYiQf4vXBeV7eCcAG2sRWzd6dKzKAGe6AJ1I2yGyI";
+
+async fn hash_password(password: String) -> Result<String, Error> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| Error::internal(format!("hashing password: {e}")))
+    })
+    .await
+    .map_err(|e| Error::internal(format!("hashing task: {e}")))?
+}
+
+async fn verify_password(password: String, hash: String) -> Result<bool, Error> {
+    tokio::task::spawn_blocking(move || {
+        let parsed =
+            PasswordHash::new(&hash).map_err(|e| Error::internal(format!("stored hash: {e}")))?;
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(|e| Error::internal(format!("hashing task: {e}")))?
+}
+
+pub fn token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill(&mut buf[..]);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+fn random_device_id() -> String {
+    let mut rng = rand::rng();
+    (0..10)
+        .map(|_| char::from(b'A' + rng.random_range(0..26)))
+        .collect()
+}
+
+fn random_localpart() -> String {
+    let mut rng = rand::rng();
+    let digits: String = (0..12)
+        .map(|_| char::from(b'0' + rng.random_range(0..10)))
+        .collect();
+    format!("u{digits}")
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dummy_hash_is_a_valid_argon2_hash() {
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+
+    #[test]
+    fn token_hashes_are_stable_and_distinct() {
+        assert_eq!(token_hash("a"), token_hash("a"));
+        assert_ne!(token_hash("a"), token_hash("b"));
+        assert_ne!(random_token(32), random_token(32));
+    }
+}

@@ -1,0 +1,42 @@
+use async_trait::async_trait;
+use ruma::{OwnedDeviceId, OwnedUserId, UserId};
+
+use super::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+    pub display_name: Option<String>,
+    pub created_ts: i64,
+    pub last_seen_ts: Option<i64>,
+    pub last_seen_ip: Option<String>,
+}
+
+/// Whose session an access token opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+    pub expires_ts: Option<i64>,
+}
+
+/// Devices and the access tokens that belong to them (a token never outlives its device).
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Creates the device if it does not exist (a login may reuse a device id), and issues a
+    /// token for it, in one transaction.
+    async fn create_device_with_token(
+        &self,
+        device: Device,
+        token_hash: String,
+        expires_ts: Option<i64>,
+    ) -> Result<(), Error>;
+    async fn get_device(&self, user_id: &UserId, device_id: &str) -> Result<Option<Device>, Error>;
+    async fn list_devices(&self, user_id: &UserId) -> Result<Vec<Device>, Error>;
+    /// Deletes a device and its tokens; false if there was no such device.
+    async fn delete_device(&self, user_id: &UserId, device_id: &str) -> Result<bool, Error>;
+    /// Deletes every device and token of the user; returns how many devices went.
+    async fn delete_all_devices(&self, user_id: &UserId) -> Result<u64, Error>;
+    async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, Error>;
+}

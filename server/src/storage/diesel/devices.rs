@@ -1,0 +1,175 @@
+use ::diesel::prelude::*;
+use async_trait::async_trait;
+use ruma::{OwnedDeviceId, OwnedUserId, UserId};
+
+use super::{
+    Database,
+    schema::{access_tokens, devices},
+};
+use crate::storage::{Device, DeviceStore, Error, ErrorKind, TokenOwner};
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = devices)]
+struct DeviceRow {
+    user_id: String,
+    device_id: String,
+    display_name: Option<String>,
+    created_ts: i64,
+    last_seen_ts: Option<i64>,
+    last_seen_ip: Option<String>,
+}
+
+impl DeviceRow {
+    fn into_device(self) -> Result<Device, Error> {
+        Ok(Device {
+            user_id: OwnedUserId::try_from(self.user_id)
+                .map_err(|e| Error::new(ErrorKind::Internal, format!("stored user id: {e}")))?,
+            device_id: OwnedDeviceId::from(self.device_id),
+            display_name: self.display_name,
+            created_ts: self.created_ts,
+            last_seen_ts: self.last_seen_ts,
+            last_seen_ip: self.last_seen_ip,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = access_tokens)]
+struct TokenRow {
+    token_hash: String,
+    user_id: String,
+    device_id: String,
+    created_ts: i64,
+    expires_ts: Option<i64>,
+}
+
+#[async_trait]
+impl DeviceStore for Database {
+    async fn create_device_with_token(
+        &self,
+        device: Device,
+        token_hash: String,
+        expires_ts: Option<i64>,
+    ) -> Result<(), Error> {
+        let token = TokenRow {
+            token_hash,
+            user_id: device.user_id.to_string(),
+            device_id: device.device_id.to_string(),
+            created_ts: device.created_ts,
+            expires_ts,
+        };
+        let row = DeviceRow {
+            user_id: device.user_id.to_string(),
+            device_id: device.device_id.to_string(),
+            display_name: device.display_name,
+            created_ts: device.created_ts,
+            last_seen_ts: device.last_seen_ts,
+            last_seen_ip: device.last_seen_ip,
+        };
+        self.write(move |conn| {
+            let exists: i64 = devices::table
+                .filter(devices::user_id.eq(&row.user_id))
+                .filter(devices::device_id.eq(&row.device_id))
+                .count()
+                .get_result(conn)?;
+            if exists == 0 {
+                diesel::insert_into(devices::table)
+                    .values(&row)
+                    .execute(conn)?;
+            }
+            diesel::insert_into(access_tokens::table)
+                .values(&token)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_device(&self, user_id: &UserId, device_id: &str) -> Result<Option<Device>, Error> {
+        let (user, device) = (user_id.to_string(), device_id.to_owned());
+        let row = self
+            .read(move |conn| {
+                devices::table
+                    .filter(devices::user_id.eq(user))
+                    .filter(devices::device_id.eq(device))
+                    .select(DeviceRow::as_select())
+                    .first(conn)
+                    .optional()
+            })
+            .await?;
+        row.map(DeviceRow::into_device).transpose()
+    }
+
+    async fn list_devices(&self, user_id: &UserId) -> Result<Vec<Device>, Error> {
+        let user = user_id.to_string();
+        let rows = self
+            .read(move |conn| {
+                devices::table
+                    .filter(devices::user_id.eq(user))
+                    .order(devices::device_id)
+                    .select(DeviceRow::as_select())
+                    .load(conn)
+            })
+            .await?;
+        rows.into_iter().map(DeviceRow::into_device).collect()
+    }
+
+    async fn delete_device(&self, user_id: &UserId, device_id: &str) -> Result<bool, Error> {
+        let (user, device) = (user_id.to_string(), device_id.to_owned());
+        let deleted = self
+            .write(move |conn| {
+                diesel::delete(
+                    access_tokens::table
+                        .filter(access_tokens::user_id.eq(&user))
+                        .filter(access_tokens::device_id.eq(&device)),
+                )
+                .execute(conn)?;
+                diesel::delete(
+                    devices::table
+                        .filter(devices::user_id.eq(&user))
+                        .filter(devices::device_id.eq(&device)),
+                )
+                .execute(conn)
+            })
+            .await?;
+        Ok(deleted > 0)
+    }
+
+    async fn delete_all_devices(&self, user_id: &UserId) -> Result<u64, Error> {
+        let user = user_id.to_string();
+        let deleted = self
+            .write(move |conn| {
+                diesel::delete(access_tokens::table.filter(access_tokens::user_id.eq(&user)))
+                    .execute(conn)?;
+                diesel::delete(devices::table.filter(devices::user_id.eq(&user))).execute(conn)
+            })
+            .await?;
+        Ok(deleted as u64)
+    }
+
+    async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, Error> {
+        let hash = token_hash.to_owned();
+        let row: Option<(String, String, Option<i64>)> = self
+            .read(move |conn| {
+                access_tokens::table
+                    .find(hash)
+                    .select((
+                        access_tokens::user_id,
+                        access_tokens::device_id,
+                        access_tokens::expires_ts,
+                    ))
+                    .first(conn)
+                    .optional()
+            })
+            .await?;
+        row.map(|(user, device, expires_ts)| {
+            Ok(TokenOwner {
+                user_id: OwnedUserId::try_from(user)
+                    .map_err(|e| Error::new(ErrorKind::Internal, format!("stored user id: {e}")))?,
+                device_id: OwnedDeviceId::from(device),
+                expires_ts,
+            })
+        })
+        .transpose()
+    }
+}
