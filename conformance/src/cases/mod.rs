@@ -3,6 +3,7 @@
 
 mod accounts;
 mod api_standards;
+mod devices;
 mod discovery;
 
 use crate::case::Case;
@@ -13,5 +14,6 @@ pub fn all() -> Vec<Case> {
     cases.extend(discovery::cases());
     cases.extend(api_standards::cases());
     cases.extend(accounts::cases());
+    cases.extend(devices::cases());
     cases
 }

@@ -39,4 +39,11 @@ pub trait DeviceStore: Send + Sync {
     /// Deletes every device and token of the user; returns how many devices went.
     async fn delete_all_devices(&self, user_id: &UserId) -> Result<u64, Error>;
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, Error>;
+    /// Renames a device; false if there is no such device.
+    async fn set_display_name(
+        &self,
+        user_id: &UserId,
+        device_id: &str,
+        display_name: Option<String>,
+    ) -> Result<bool, Error>;
 }

@@ -34,4 +34,10 @@ pub trait UserStore: Send + Sync {
     /// account does not exist.
     async fn deactivate_user(&self, user_id: &UserId) -> Result<bool, Error>;
     async fn count_users(&self) -> Result<u64, Error>;
+    /// Replaces the password hash; false when the account does not exist.
+    async fn set_password_hash(
+        &self,
+        user_id: &UserId,
+        hash: Option<String>,
+    ) -> Result<bool, Error>;
 }

@@ -1,15 +1,14 @@
 //! Registration and account introspection: `/register`, `/register/available`, `/account/whoami`.
 
-use ruma::api::client::{
-    account::{get_username_availability, register, whoami},
-    uiaa::AuthData,
+use ruma::api::client::account::{
+    change_password, deactivate, get_username_availability, register, whoami,
 };
 
 use crate::{
     http::{AppState, router::Router},
     service::{
         Error,
-        accounts::{AuthedUser, RegisterOutcome, RegisterRequest, UiaStage},
+        accounts::{AuthedUser, RegisterOutcome, RegisterRequest},
     },
 };
 
@@ -17,6 +16,8 @@ pub fn register(router: &mut Router) {
     router.endpoint(register_user);
     router.endpoint(get_username_availability);
     router.endpoint_authed(whoami);
+    router.endpoint_authed(change_password);
+    router.endpoint_authed(deactivate);
 }
 
 /// `POST /_matrix/client/v3/register`
@@ -24,17 +25,7 @@ async fn register_user(
     state: AppState,
     request: register::v3::Request,
 ) -> Result<register::v3::Response, Error> {
-    let auth = request.auth.map(|auth| match auth {
-        AuthData::Dummy(d) => UiaStage::Dummy { session: d.session },
-        AuthData::RegistrationToken(t) => UiaStage::RegistrationToken {
-            token: t.token,
-            session: t.session,
-        },
-        other => UiaStage::Other {
-            kind: other.auth_type().map(|t| t.to_string()).unwrap_or_default(),
-            session: other.session().map(str::to_owned),
-        },
-    });
+    let auth = request.auth.map(super::uia::stage);
     let outcome = state
         .services
         .accounts
@@ -81,4 +72,33 @@ async fn whoami(
     let mut response = whoami::v3::Response::new(user.user_id, user.is_guest);
     response.device_id = Some(user.device_id);
     Ok(response)
+}
+
+/// `POST /_matrix/client/v3/account/password`
+async fn change_password(
+    state: AppState,
+    user: AuthedUser,
+    request: change_password::v3::Request,
+) -> Result<change_password::v3::Response, Error> {
+    let auth = request.auth.map(super::uia::stage);
+    state
+        .services
+        .accounts
+        .change_password(&user, request.new_password, request.logout_devices, auth)
+        .await?;
+    Ok(change_password::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/account/deactivate`
+async fn deactivate(
+    state: AppState,
+    user: AuthedUser,
+    request: deactivate::v3::Request,
+) -> Result<deactivate::v3::Response, Error> {
+    let auth = request.auth.map(super::uia::stage);
+    state.services.accounts.deactivate(&user, auth).await?;
+    // No identity server bindings are kept, so there is nothing to unbind.
+    Ok(deactivate::v3::Response::new(
+        ruma::api::client::account::ThirdPartyIdRemovalStatus::Success,
+    ))
 }

@@ -1,13 +1,18 @@
 //! Client-Server API handlers, one module per area.
 
 mod account;
+mod capabilities;
+mod devices;
 mod discovery;
 mod session;
+mod uia;
 
 use super::router::Router;
 
 pub fn register(router: &mut Router) {
     account::register(router);
+    capabilities::register(router);
+    devices::register(router);
     discovery::register(router);
     session::register(router);
 }

@@ -368,3 +368,68 @@ async fn deleting_a_device_revokes_only_its_tokens() {
         assert_eq!(listed.len(), 1);
     }
 }
+
+#[tokio::test]
+async fn device_rename_and_password_change_touch_only_their_row() {
+    for t in backends() {
+        let devices = &t.stores.devices;
+        devices
+            .create_device_with_token(device("@a:x", "DEV1"), "h1".into(), None)
+            .await
+            .unwrap();
+        devices
+            .create_device_with_token(device("@b:x", "DEV1"), "h2".into(), None)
+            .await
+            .unwrap();
+        assert!(
+            devices
+                .set_display_name(user_id!("@a:x"), "DEV1", Some("laptop".into()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !devices
+                .set_display_name(user_id!("@a:x"), "NOPE", None)
+                .await
+                .unwrap()
+        );
+        let a = devices
+            .get_device(user_id!("@a:x"), "DEV1")
+            .await
+            .unwrap()
+            .unwrap();
+        let b = devices
+            .get_device(user_id!("@b:x"), "DEV1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (a.display_name.as_deref(), b.display_name.as_deref()),
+            (Some("laptop"), Some("phone"))
+        );
+
+        t.stores.users.create_user(new_user("@a:x")).await.unwrap();
+        assert!(
+            t.stores
+                .users
+                .set_password_hash(user_id!("@a:x"), Some("new".into()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !t.stores
+                .users
+                .set_password_hash(user_id!("@zz:x"), None)
+                .await
+                .unwrap()
+        );
+        let user = t
+            .stores
+            .users
+            .get_user(user_id!("@a:x"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.password_hash.as_deref(), Some("new"));
+    }
+}

@@ -172,4 +172,25 @@ impl DeviceStore for Database {
         })
         .transpose()
     }
+
+    async fn set_display_name(
+        &self,
+        user_id: &UserId,
+        device_id: &str,
+        display_name: Option<String>,
+    ) -> Result<bool, Error> {
+        let (user, device) = (user_id.to_string(), device_id.to_owned());
+        let updated = self
+            .write(move |conn| {
+                diesel::update(
+                    devices::table
+                        .filter(devices::user_id.eq(user))
+                        .filter(devices::device_id.eq(device)),
+                )
+                .set(devices::display_name.eq(display_name))
+                .execute(conn)
+            })
+            .await?;
+        Ok(updated > 0)
+    }
 }

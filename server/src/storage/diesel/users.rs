@@ -97,4 +97,20 @@ impl UserStore for Database {
             .await?;
         u64::try_from(n).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))
     }
+
+    async fn set_password_hash(
+        &self,
+        user_id: &UserId,
+        hash: Option<String>,
+    ) -> Result<bool, Error> {
+        let id = user_id.to_string();
+        let updated = self
+            .write(move |conn| {
+                diesel::update(users::table.find(id))
+                    .set(users::password_hash.eq(hash))
+                    .execute(conn)
+            })
+            .await?;
+        Ok(updated > 0)
+    }
 }
