@@ -93,6 +93,18 @@ pub struct RegistrationConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     pub enabled: bool,
+    /// Login attempts, per client IP and per account.
+    pub login: Bucket,
+    /// Registration attempts, per client IP.
+    pub registration: Bucket,
+}
+
+/// A token bucket: `burst` actions at once, refilled at `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bucket {
+    pub per_second: f64,
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -167,7 +179,17 @@ impl Default for ListenConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            login: Bucket {
+                per_second: 0.17,
+                burst: 3,
+            },
+            registration: Bucket {
+                per_second: 0.17,
+                burst: 3,
+            },
+        }
     }
 }
 
@@ -293,6 +315,17 @@ impl Config {
                 "mode \"token\" needs at least one token",
             ));
         }
+        for (key, bucket) in [
+            ("rate_limits.login", self.rate_limits.login),
+            ("rate_limits.registration", self.rate_limits.registration),
+        ] {
+            if !(bucket.per_second.is_finite() && bucket.per_second > 0.0) || bucket.burst == 0 {
+                return Err(ConfigError::new(
+                    key,
+                    "per_second must be > 0 and burst at least 1",
+                ));
+            }
+        }
         if self.limits.max_request_bytes < 1024 {
             return Err(ConfigError::new(
                 "limits.max_request_bytes",
@@ -380,6 +413,11 @@ tokens = []
 
 [rate_limits]
 enabled = true
+# Token buckets: `burst` actions at once, refilled at `per_second`.
+# Login attempts, per client IP and per account.
+login = { per_second = 0.17, burst = 3 }
+# Registration attempts, per client IP.
+registration = { per_second = 0.17, burst = 3 }
 
 [appservices]
 # Application-service registration YAML files.

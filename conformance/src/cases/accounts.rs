@@ -63,6 +63,10 @@ pub fn cases() -> Vec<Case> {
             op = ("POST", "/_matrix/client/v3/login")
         ),
         case!(
+            login_on_the_legacy_r0_path_still_works,
+            section = "client-server-api/#post_matrixclientv3login"
+        ),
+        case!(
             login_with_wrong_password_is_forbidden,
             section = "client-server-api/#post_matrixclientv3login",
             op = ("POST", "/_matrix/client/v3/login")
@@ -289,6 +293,24 @@ async fn login_with_password_opens_a_new_device(ctx: Ctx) -> CaseResult {
         .send()
         .await?
         .expect_status(200)?;
+    Ok(())
+}
+
+/// Older clients still call `/_matrix/client/r0/login`; servers keep it as an alias (it is
+/// not an operation of v1.19, so only the standard error shape is checked on failure).
+async fn login_on_the_legacy_r0_path_still_works(ctx: Ctx) -> CaseResult {
+    let user = ctx.register_user("rzero").await?;
+    let response = ctx
+        .raw(Method::POST, "/_matrix/client/r0/login")
+        .json(&password_login(user.localpart(), &user.password))
+        .send()
+        .await?;
+    ensure_eq!(response.status, 200, "status");
+    ensure_eq!(
+        response.json()?["user_id"].as_str(),
+        Some(user.user_id.as_str()),
+        "user_id"
+    );
     Ok(())
 }
 

@@ -29,6 +29,7 @@ pub fn filter(state: AppState) -> BoxedFilter<(http::Response<Bytes>,)> {
         .unify();
     warp::any()
         .and(warp::any().map(move || state.clone()))
+        .and(warp::addr::remote())
         .and(warp::method())
         .and(warp::path::full())
         .and(query)
@@ -40,6 +41,7 @@ pub fn filter(state: AppState) -> BoxedFilter<(http::Response<Bytes>,)> {
 
 async fn handle(
     state: AppState,
+    remote: Option<std::net::SocketAddr>,
     method: Method,
     path: FullPath,
     query: String,
@@ -54,17 +56,17 @@ async fn handle(
         path = %path.as_str(),
     );
     let started = Instant::now();
-    let (endpoint, mut response) = route(
-        &state,
-        method.clone(),
+    let raw = RawRequest {
+        method: method.clone(),
         path,
         query,
         headers,
         body,
-        &request_id,
-    )
-    .instrument(span.clone())
-    .await;
+        remote,
+    };
+    let (endpoint, mut response) = route(&state, raw, &request_id)
+        .instrument(span.clone())
+        .await;
     cors::add_headers(response.headers_mut());
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
@@ -83,16 +85,30 @@ async fn handle(
     response
 }
 
-/// Routes the request; returns the endpoint label for metrics and the response.
-async fn route(
-    state: &AppState,
+/// The request as warp hands it over, before routing.
+struct RawRequest {
     method: Method,
     path: FullPath,
     query: String,
     headers: HeaderMap,
     body: BodyStream,
+    remote: Option<std::net::SocketAddr>,
+}
+
+/// Routes the request; returns the endpoint label for metrics and the response.
+async fn route(
+    state: &AppState,
+    raw: RawRequest,
     request_id: &Arc<str>,
 ) -> (&'static str, http::Response<Bytes>) {
+    let RawRequest {
+        method,
+        path,
+        query,
+        headers,
+        body,
+        remote,
+    } = raw;
     if method == Method::OPTIONS {
         // CORS preflight: the spec forbids running endpoint logic for OPTIONS.
         let mut response = http::Response::new(Bytes::new());
@@ -138,6 +154,7 @@ async fn route(
         request,
         path_args: matched.path_args,
         request_id: request_id.clone(),
+        remote,
     };
     let handler = matched.handler.clone();
     let state = state.clone();

@@ -22,6 +22,15 @@ pub struct Incoming {
     pub request: http::Request<Bytes>,
     pub path_args: Vec<String>,
     pub request_id: Arc<str>,
+    /// The peer's address (the proxy's, behind a reverse proxy).
+    pub remote: Option<std::net::SocketAddr>,
+}
+
+/// What a handler may need to know about the request beyond its parsed body.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    pub client_ip: Option<std::net::IpAddr>,
+    pub request_id: Arc<str>,
 }
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<http::Response<Bytes>, Error>> + Send>>;
@@ -68,6 +77,27 @@ impl Router {
             let handler = handler.clone();
             let parsed = parse::<R>(incoming);
             Box::pin(async move { respond(handler(state, parsed?).await?) })
+        }));
+    }
+
+    /// As [`Router::endpoint`], for handlers that need the request's context (the client
+    /// address, for rate limiting).
+    pub fn endpoint_ctx<R, F, Fut>(&mut self, handler: F)
+    where
+        R: IncomingRequest + Send + 'static,
+        R::OutgoingResponse: Send,
+        F: Fn(AppState, RequestCtx, R) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R::OutgoingResponse, Error>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.register::<R>(Arc::new(move |state: AppState, incoming: Incoming| {
+            let handler = handler.clone();
+            let ctx = RequestCtx {
+                client_ip: incoming.remote.map(|a| a.ip()),
+                request_id: incoming.request_id.clone(),
+            };
+            let parsed = parse::<R>(incoming);
+            Box::pin(async move { respond(handler(state, ctx, parsed?).await?) })
         }));
     }
 

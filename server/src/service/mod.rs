@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod discovery;
 mod error;
 pub mod health;
+pub mod rate_limit;
 pub mod server_keys;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub struct Services {
     pub accounts: accounts::AccountService,
     pub discovery: discovery::DiscoveryService,
     pub health: health::HealthService,
+    pub rate_limiter: rate_limit::RateLimiter,
     pub signing_key: Arc<SigningKey>,
     pub stores: Stores,
 }
@@ -34,6 +36,7 @@ impl Services {
             accounts: accounts::AccountService::new(config, stores.clone()),
             discovery: discovery::DiscoveryService::new(config),
             health: health::HealthService::new(stores.health.clone(), redis),
+            rate_limiter: rate_limit::RateLimiter::new(&config.rate_limits),
             signing_key: Arc::new(signing_key),
             stores,
         }

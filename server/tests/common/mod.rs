@@ -12,6 +12,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     let mut config = Config::default();
     config.data_dir = dir.to_path_buf();
     config.listen.client = "127.0.0.1:0".parse().unwrap();
+    // Tests that exercise rate limiting turn it back on.
+    config.rate_limits.enabled = false;
     config
 }
 

@@ -5,15 +5,19 @@ use ruma::api::client::account::{
 };
 
 use crate::{
-    http::{AppState, router::Router},
+    http::{
+        AppState,
+        router::{RequestCtx, Router},
+    },
     service::{
         Error,
         accounts::{AuthedUser, RegisterOutcome, RegisterRequest},
+        rate_limit::Action,
     },
 };
 
 pub fn register(router: &mut Router) {
-    router.endpoint(register_user);
+    router.endpoint_ctx(register_user);
     router.endpoint(get_username_availability);
     router.endpoint_authed(whoami);
     router.endpoint_authed(change_password);
@@ -23,8 +27,19 @@ pub fn register(router: &mut Router) {
 /// `POST /_matrix/client/v3/register`
 async fn register_user(
     state: AppState,
+    ctx: RequestCtx,
     request: register::v3::Request,
 ) -> Result<register::v3::Response, Error> {
+    // Only attempts that complete user-interactive auth count: the first, auth-less round is
+    // part of every registration.
+    if request.auth.is_some()
+        && let Some(ip) = ctx.client_ip
+    {
+        state
+            .services
+            .rate_limiter
+            .check(Action::Registration, &ip.to_string())?;
+    }
     let auth = request.auth.map(super::uia::stage);
     let outcome = state
         .services

@@ -6,13 +6,16 @@ use ruma::api::client::{
 };
 
 use crate::{
-    http::{AppState, router::Router},
-    service::{Error, ErrorKind, accounts::AuthedUser},
+    http::{
+        AppState,
+        router::{RequestCtx, Router},
+    },
+    service::{Error, ErrorKind, accounts::AuthedUser, rate_limit::Action},
 };
 
 pub fn register(router: &mut Router) {
     router.endpoint(get_login_types);
-    router.endpoint(login);
+    router.endpoint_ctx(login);
     router.endpoint_authed(logout);
     router.endpoint_authed(logout_all);
 }
@@ -28,7 +31,11 @@ async fn get_login_types(
 }
 
 /// `POST /_matrix/client/v3/login`
-async fn login(state: AppState, request: login::v3::Request) -> Result<login::v3::Response, Error> {
+async fn login(
+    state: AppState,
+    ctx: RequestCtx,
+    request: login::v3::Request,
+) -> Result<login::v3::Response, Error> {
     let login::v3::LoginInfo::Password(password) = request.login_info else {
         return Err(Error::new(
             ErrorKind::Unrecognized,
@@ -47,6 +54,11 @@ async fn login(state: AppState, request: login::v3::Request) -> Result<login::v3
         }
         (None, None) => return Err(Error::new(ErrorKind::BadJson, "identifier is required")),
     };
+    let limiter = &state.services.rate_limiter;
+    if let Some(ip) = ctx.client_ip {
+        limiter.check(Action::Login, &ip.to_string())?;
+    }
+    limiter.check(Action::Login, &user.to_lowercase())?;
     let session = state
         .services
         .accounts

@@ -1,0 +1,92 @@
+//! Rate limits over HTTP: 429 `M_LIMIT_EXCEEDED` with `retry_after_ms` and `Retry-After`.
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+
+use rechain_server::config::{Bucket, RegistrationMode};
+use serde_json::{Value, json};
+
+fn post(addr: std::net::SocketAddr, path: &str, body: &Value) -> (u16, String, Value) {
+    let body = body.to_string();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
+    (
+        status,
+        head.to_lowercase(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn repeated_logins_are_limited_with_a_retry_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path());
+    config.rate_limits.enabled = true;
+    config.rate_limits.login = Bucket {
+        per_second: 0.1,
+        burst: 2,
+    };
+    let server = common::start(config).await;
+    let addr = server.client_addr;
+    let results = tokio::task::spawn_blocking(move || {
+        let attempt = json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "nobody"}, "password": "x"});
+        (0..3).map(|_| post(addr, "/_matrix/client/v3/login", &attempt)).collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(results[0].0, 403);
+    assert_eq!(results[1].0, 403);
+    let (status, head, body) = &results[2];
+    assert_eq!(*status, 429, "{body}");
+    assert_eq!(body["errcode"], "M_LIMIT_EXCEEDED");
+    let retry_ms = body["retry_after_ms"].as_u64().unwrap();
+    assert!((9_000..=10_000).contains(&retry_ms), "{retry_ms}");
+    assert!(head.contains("retry-after: 10"), "{head}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn registration_attempts_are_limited_per_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path());
+    config.registration.mode = RegistrationMode::Open;
+    config.rate_limits.enabled = true;
+    config.rate_limits.registration = Bucket {
+        per_second: 0.1,
+        burst: 1,
+    };
+    let server = common::start(config).await;
+    let addr = server.client_addr;
+    let statuses = tokio::task::spawn_blocking(move || {
+        let mut statuses = Vec::new();
+        for name in ["ra", "rb"] {
+            let (_, _, challenge) = post(addr, "/_matrix/client/v3/register", &json!({"username": name, "password": "pw"}));
+            statuses.push(challenge["session"].is_string());
+            let body = json!({"username": name, "password": "pw", "auth": {"type": "m.login.dummy", "session": challenge["session"]}});
+            statuses.push(post(addr, "/_matrix/client/v3/register", &body).0 == 200);
+        }
+        statuses
+    })
+    .await
+    .unwrap();
+    // The auth-less first round is never limited; the second completed registration is.
+    assert_eq!(statuses, vec![true, true, true, false]);
+    server.shutdown().await;
+}
