@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
-
 use rechain_server::{
     http::router::Router,
     service::{Error, ErrorKind},
@@ -31,52 +29,13 @@ async fn post(
     path: &str,
     body: Vec<u8>,
 ) -> (u16, Value) {
-    let url = common::url(server, path);
-    tokio::task::spawn_blocking(move || raw_post(&url, body))
-        .await
-        .unwrap()
-}
-
-/// A minimal HTTP/1.1 client over std::net, so the test controls framing (chunked bodies).
-fn raw_request(addr: std::net::SocketAddr, request: &[u8]) -> (u16, Value, String) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(request).unwrap();
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let body = if head.to_lowercase().contains("transfer-encoding: chunked") {
-        body.lines().nth(1).unwrap_or_default().to_owned()
-    } else {
-        body.to_owned()
-    };
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::Null),
-        head.to_owned(),
-    )
-}
-
-fn raw_post(url: &str, body: Vec<u8>) -> (u16, Value) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let addr: std::net::SocketAddr = host.parse().unwrap();
-    let mut request = format!(
-        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    request.extend_from_slice(&body);
-    let (status, json, _) = raw_request(addr, &request);
-    (status, json)
+    let (addr, path) = (server.client_addr, path.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let (status, _, json) = common::http::post_bytes(addr, &path, &body);
+        (status, json)
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -134,7 +93,7 @@ async fn handler_panic_is_a_500_without_details_and_the_server_keeps_serving() {
     let addr = server.client_addr;
     for _ in 0..2 {
         let (status, json, _) = tokio::task::spawn_blocking(move || {
-            raw_request(
+            raw_json(
                 addr,
                 b"GET /_matrix/client/versions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             )
@@ -177,7 +136,7 @@ async fn chunked_body_over_the_limit_is_m_too_large() {
         request.extend_from_slice(b"\r\n");
     }
     request.extend_from_slice(b"0\r\n\r\n");
-    let (status, json, _) = tokio::task::spawn_blocking(move || raw_request(addr, &request))
+    let (status, json, _) = tokio::task::spawn_blocking(move || raw_json(addr, &request))
         .await
         .unwrap();
     assert_eq!(
@@ -194,7 +153,7 @@ async fn every_response_carries_a_request_id() {
     let server = common::start_with_router(common::test_config(dir.path()), test_router()).await;
     let addr = server.client_addr;
     let (status, _, head) = tokio::task::spawn_blocking(move || {
-        raw_request(
+        raw_json(
             addr,
             b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         )
@@ -212,4 +171,14 @@ async fn every_response_carries_a_request_id() {
         .expect("x-request-id header");
     assert_eq!(id.len(), 16);
     server.shutdown().await;
+}
+
+/// The raw request's status, JSON body and head.
+fn raw_json(addr: std::net::SocketAddr, request: &[u8]) -> (u16, Value, String) {
+    let (status, head, body) = common::http::raw(addr, request);
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::Null),
+        head,
+    )
 }

@@ -2,34 +2,8 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
-
-fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
 async fn get_async(addr: std::net::SocketAddr, path: &'static str) -> (u16, String) {
-    tokio::task::spawn_blocking(move || get(addr, path))
+    tokio::task::spawn_blocking(move || common::http::get(addr, path))
         .await
         .unwrap()
 }

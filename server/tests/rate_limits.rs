@@ -2,37 +2,8 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
-
 use rechain_server::config::{Bucket, RegistrationMode};
-use serde_json::{Value, json};
-
-fn post(addr: std::net::SocketAddr, path: &str, body: &Value) -> (u16, String, Value) {
-    let body = body.to_string();
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
-        .unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
-    (
-        status,
-        head.to_lowercase(),
-        serde_json::from_str(body).unwrap_or(Value::Null),
-    )
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn repeated_logins_are_limited_with_a_retry_hint() {
@@ -47,7 +18,7 @@ async fn repeated_logins_are_limited_with_a_retry_hint() {
     let addr = server.client_addr;
     let results = tokio::task::spawn_blocking(move || {
         let attempt = json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "nobody"}, "password": "x"});
-        (0..3).map(|_| post(addr, "/_matrix/client/v3/login", &attempt)).collect::<Vec<_>>()
+        (0..3).map(|_| common::http::post_json(addr, "/_matrix/client/v3/login", &attempt)).collect::<Vec<_>>()
     })
     .await
     .unwrap();
@@ -77,10 +48,10 @@ async fn registration_attempts_are_limited_per_client() {
     let statuses = tokio::task::spawn_blocking(move || {
         let mut statuses = Vec::new();
         for name in ["ra", "rb"] {
-            let (_, _, challenge) = post(addr, "/_matrix/client/v3/register", &json!({"username": name, "password": "pw"}));
+            let (_, _, challenge) = common::http::post_json(addr, "/_matrix/client/v3/register", &json!({"username": name, "password": "pw"}));
             statuses.push(challenge["session"].is_string());
             let body = json!({"username": name, "password": "pw", "auth": {"type": "m.login.dummy", "session": challenge["session"]}});
-            statuses.push(post(addr, "/_matrix/client/v3/register", &body).0 == 200);
+            statuses.push(common::http::post_json(addr, "/_matrix/client/v3/register", &body).0 == 200);
         }
         statuses
     })

@@ -2,41 +2,15 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
-
 use rechain_server::config::RegistrationMode;
 use serde_json::{Value, json};
 
-fn post(addr: std::net::SocketAddr, path: &str, body: &Value) -> (u16, Value) {
-    let body = body.to_string();
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
-        .unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
 async fn post_async(addr: std::net::SocketAddr, path: &'static str, body: Value) -> (u16, Value) {
-    tokio::task::spawn_blocking(move || post(addr, path, &body))
-        .await
-        .unwrap()
+    let (status, _, json) =
+        tokio::task::spawn_blocking(move || common::http::post_json(addr, path, &body))
+            .await
+            .unwrap();
+    (status, json)
 }
 
 const REGISTER: &str = "/_matrix/client/v3/register";

@@ -111,18 +111,7 @@ impl Router {
         F: Fn(AppState, AuthedUser, R) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R::OutgoingResponse, Error>> + Send + 'static,
     {
-        let handler = Arc::new(handler);
-        self.register::<R>(Arc::new(move |state: AppState, incoming: Incoming| {
-            let handler = handler.clone();
-            let token = access_token(&incoming.request);
-            let parsed = parse::<R>(incoming);
-            Box::pin(async move {
-                let token = token
-                    .ok_or_else(|| Error::new(ErrorKind::MissingToken, "Missing access token"))?;
-                let user = state.services.accounts.authenticate(&token).await?;
-                respond(handler(state, user, parsed?).await?)
-            })
-        }));
+        self.register_authed::<R, _, _, _>(handler, respond::<R::OutgoingResponse>);
     }
 
     /// As [`Router::endpoint_authed`], for a handler that builds its JSON body itself instead
@@ -134,6 +123,19 @@ impl Router {
         F: Fn(AppState, AuthedUser, R) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<serde_json::Value, Error>> + Send + 'static,
     {
+        self.register_authed::<R, _, _, _>(handler, json_response);
+    }
+
+    fn register_authed<R, T, F, Fut>(
+        &mut self,
+        handler: F,
+        finish: fn(T) -> Result<http::Response<Bytes>, Error>,
+    ) where
+        R: IncomingRequest + Send + 'static,
+        T: Send + 'static,
+        F: Fn(AppState, AuthedUser, R) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, Error>> + Send + 'static,
+    {
         let handler = Arc::new(handler);
         self.register::<R>(Arc::new(move |state: AppState, incoming: Incoming| {
             let handler = handler.clone();
@@ -143,13 +145,7 @@ impl Router {
                 let token = token
                     .ok_or_else(|| Error::new(ErrorKind::MissingToken, "Missing access token"))?;
                 let user = state.services.accounts.authenticate(&token).await?;
-                let body = handler(state, user, parsed?).await?;
-                let mut response = http::Response::new(Bytes::from(body.to_string()));
-                response.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                );
-                Ok(response)
+                finish(handler(state, user, parsed?).await?)
             })
         }));
     }
@@ -258,6 +254,15 @@ fn respond<T: OutgoingResponse>(response: T) -> Result<http::Response<Bytes>, Er
         .try_into_http_response::<Vec<u8>>()
         .map(|r| r.map(Bytes::from))
         .map_err(|e| Error::internal(format!("serialising response: {e}")))
+}
+
+fn json_response(body: serde_json::Value) -> Result<http::Response<Bytes>, Error> {
+    let mut response = http::Response::new(Bytes::from(body.to_string()));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
 }
 
 /// The access token from `Authorization: Bearer …`, or the deprecated `access_token` query

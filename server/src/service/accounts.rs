@@ -218,22 +218,7 @@ impl AccountService {
             })
         };
         let Some(stage) = stage else {
-            if sessions.len() >= UIA_SESSION_LIMIT {
-                return Err(Error::new(
-                    ErrorKind::LimitExceeded {
-                        retry_after_ms: 10_000,
-                    },
-                    "Too many registrations in progress",
-                ));
-            }
-            let session = random_token(16);
-            sessions.insert(
-                session.clone(),
-                UiaSession {
-                    completed: Vec::new(),
-                    created: Instant::now(),
-                },
-            );
+            let session = open_uia_session(&mut sessions)?;
             return Err(Error::new(ErrorKind::UserInteractive { failed: false }, "")
                 .with_body(challenge(&session, &[])));
         };
@@ -384,24 +369,7 @@ impl AccountService {
         const STAGE: &str = "m.login.password";
         let challenge = |session: &str| json!({"flows": [{"stages": [STAGE]}], "params": {}, "session": session, "completed": []});
         let Some(stage) = stage else {
-            let mut sessions = self.uia.lock().expect("uia sessions poisoned");
-            sessions.retain(|_, s| s.created.elapsed() < UIA_SESSION_LIFETIME);
-            if sessions.len() >= UIA_SESSION_LIMIT {
-                return Err(Error::new(
-                    ErrorKind::LimitExceeded {
-                        retry_after_ms: 10_000,
-                    },
-                    "Too many sessions",
-                ));
-            }
-            let session = random_token(16);
-            sessions.insert(
-                session.clone(),
-                UiaSession {
-                    completed: Vec::new(),
-                    created: Instant::now(),
-                },
-            );
+            let session = open_uia_session(&mut self.uia.lock().expect("uia sessions poisoned"))?;
             return Err(Error::new(ErrorKind::UserInteractive { failed: false }, "")
                 .with_body(challenge(&session)));
         };
@@ -580,6 +548,29 @@ impl AccountService {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Starts a user-interactive auth session, dropping expired ones; refuses when too many are
+/// open, so unauthenticated clients cannot grow the map without bound.
+fn open_uia_session(sessions: &mut HashMap<String, UiaSession>) -> Result<String, Error> {
+    sessions.retain(|_, s| s.created.elapsed() < UIA_SESSION_LIFETIME);
+    if sessions.len() >= UIA_SESSION_LIMIT {
+        return Err(Error::new(
+            ErrorKind::LimitExceeded {
+                retry_after_ms: 10_000,
+            },
+            "Too many authentication sessions in progress",
+        ));
+    }
+    let session = random_token(16);
+    sessions.insert(
+        session.clone(),
+        UiaSession {
+            completed: Vec::new(),
+            created: Instant::now(),
+        },
+    );
+    Ok(session)
 }
 
 /// An Argon2id hash of a fixed password, verified against when the user does not exist.

@@ -33,4 +33,5 @@ pub fn url(server: &RunningServer, path: &str) -> String {
     format!("http://{}{path}", server.client_addr)
 }
 
+pub mod http;
 pub mod room_gen;

@@ -60,12 +60,7 @@ pub fn walk(
         .filter(|(_, n)| **n == 0)
         .map(|(id, _)| (order_key(id), *id))
         .collect();
-    let signed_by = |pdu: &Pdu, server: &str| {
-        pdu.json
-            .get("signatures")
-            .and_then(|s| s.get(server))
-            .is_some()
-    };
+    let signed_by = super::carries_signature_of;
     let create = events
         .values()
         .find(|p| p.event_type == "m.room.create" && p.prev_events.is_empty());

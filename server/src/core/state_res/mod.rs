@@ -107,6 +107,15 @@ fn find_create<'a>(
     None
 }
 
+/// Signatures are verified when an event is received, before it can reach state resolution;
+/// here "signed by" only asks whether the event carries that server's signature.
+pub(crate) fn carries_signature_of(pdu: &Pdu, server: &str) -> bool {
+    pdu.json
+        .get("signatures")
+        .and_then(|s| s.get(server))
+        .is_some()
+}
+
 impl EventSource for HashMap<String, Pdu> {
     fn event(&self, id: &str) -> Option<&Pdu> {
         self.get(id)

@@ -103,12 +103,7 @@ fn allowed(
     {
         view.insert(create);
     }
-    let signed_by = |pdu: &Pdu, server: &str| {
-        pdu.json
-            .get("signatures")
-            .and_then(|s| s.get(server))
-            .is_some()
-    };
+    let signed_by = super::carries_signature_of;
     auth::check(version, event, &view, &signed_by).is_ok()
 }
 

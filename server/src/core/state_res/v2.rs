@@ -435,12 +435,7 @@ fn iterative_auth_checks(
         {
             view.insert(create);
         }
-        let signed_by = |pdu: &Pdu, server: &str| {
-            pdu.json
-                .get("signatures")
-                .and_then(|s| s.get(server))
-                .is_some()
-        };
+        let signed_by = super::carries_signature_of;
         if auth::check(version, event, &view, &signed_by).is_ok() {
             resolving.set(
                 (event.event_type.clone(), state_key.to_owned()),

@@ -1,0 +1,61 @@
+//! A minimal HTTP/1.1 client over `std::net`, so tests control framing (chunked bodies,
+//! missing headers) and see status and headers exactly as sent.
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{SocketAddr, TcpStream},
+    time::Duration,
+};
+
+use serde_json::Value;
+
+/// Sends raw request bytes; returns the status, the head (lower-cased) and the body (chunked
+/// bodies de-chunked when they are a single chunk, which is all the server sends here).
+pub fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let head = head.to_lowercase();
+    let body = if head.contains("transfer-encoding: chunked") {
+        body.lines().nth(1).unwrap_or_default().to_owned()
+    } else {
+        body.to_owned()
+    };
+    (status, head, body)
+}
+
+pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (status, _, body) = raw(addr, request.as_bytes());
+    (status, body)
+}
+
+pub fn post_json(addr: SocketAddr, path: &str, body: &Value) -> (u16, String, Value) {
+    post_bytes(addr, path, body.to_string().as_bytes())
+}
+
+pub fn post_bytes(addr: SocketAddr, path: &str, body: &[u8]) -> (u16, String, Value) {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    let (status, head, body) = raw(addr, &request);
+    (
+        status,
+        head,
+        serde_json::from_str(&body).unwrap_or(Value::Null),
+    )
+}
