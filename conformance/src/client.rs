@@ -111,6 +111,32 @@ impl Ctx {
         UserSession::from_response(&done, password)
     }
 
+    /// Logs the user in again with their password: a new device and token.
+    pub async fn login_again(&self, user: &UserSession) -> Result<UserSession, CaseError> {
+        let body = serde_json::json!({
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": user.user_id},
+            "password": user.password,
+        });
+        let response = self
+            .op(Method::POST, "/_matrix/client/v3/login")
+            .json(&body)
+            .send()
+            .await?
+            .expect_status(200)?;
+        UserSession::from_response(&response, user.password.clone())
+    }
+
+    /// The errcode `GET /account/whoami` answers with this token (`None` when it works).
+    pub async fn whoami_errcode(&self, token: &str) -> Result<Option<String>, CaseError> {
+        let response = self
+            .op(Method::GET, "/_matrix/client/v3/account/whoami")
+            .token(token)
+            .send()
+            .await?;
+        Ok(response.errcode().map(str::to_owned))
+    }
+
     /// A request outside the spec's operations (unknown paths, operations endpoints); only the
     /// standard error body is checked, when there is one.
     pub fn raw(&self, method: Method, path: &str) -> RequestBuilder {

@@ -380,57 +380,37 @@ async fn whoami_with_unknown_token_is_m_unknown_token(ctx: Ctx) -> CaseResult {
 
 async fn logout_invalidates_only_that_token(ctx: Ctx) -> CaseResult {
     let user = ctx.register_user("logout").await?;
-    let second = ctx
-        .op(Method::POST, LOGIN)
-        .json(&password_login(user.localpart(), &user.password))
-        .send()
-        .await?
-        .expect_status(200)?;
-    let second_token = second.json()?["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let second = ctx.login_again(&user).await?;
     ctx.op(Method::POST, "/_matrix/client/v3/logout")
         .token(&user.access_token)
         .send()
         .await?
         .expect_status(200)?;
-    let gone = ctx
-        .op(Method::GET, WHOAMI)
-        .token(&user.access_token)
-        .send()
-        .await?;
-    ensure_eq!(gone.errcode(), Some("M_UNKNOWN_TOKEN"), "logged-out token");
-    ctx.op(Method::GET, WHOAMI)
-        .token(&second_token)
-        .send()
-        .await?
-        .expect_status(200)?;
+    ensure_eq!(
+        ctx.whoami_errcode(&user.access_token).await?,
+        Some("M_UNKNOWN_TOKEN".to_owned()),
+        "logged-out token"
+    );
+    ensure_eq!(
+        ctx.whoami_errcode(&second.access_token).await?,
+        None,
+        "the other session"
+    );
     Ok(())
 }
 
 async fn logout_all_invalidates_every_token(ctx: Ctx) -> CaseResult {
     let user = ctx.register_user("logoutall").await?;
-    let second = ctx
-        .op(Method::POST, LOGIN)
-        .json(&password_login(user.localpart(), &user.password))
-        .send()
-        .await?
-        .expect_status(200)?;
-    let second_token = second.json()?["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let second = ctx.login_again(&user).await?;
     ctx.op(Method::POST, "/_matrix/client/v3/logout/all")
-        .token(&second_token)
+        .token(&second.access_token)
         .send()
         .await?
         .expect_status(200)?;
-    for token in [&user.access_token, &second_token] {
-        let gone = ctx.op(Method::GET, WHOAMI).token(token).send().await?;
+    for token in [&user.access_token, &second.access_token] {
         ensure_eq!(
-            gone.errcode(),
-            Some("M_UNKNOWN_TOKEN"),
+            ctx.whoami_errcode(token).await?,
+            Some("M_UNKNOWN_TOKEN".to_owned()),
             "token after logout/all"
         );
     }
