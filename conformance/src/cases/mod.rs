@@ -5,6 +5,7 @@ mod accounts;
 mod api_standards;
 mod devices;
 mod discovery;
+mod profile;
 
 use crate::case::Case;
 
@@ -15,5 +16,6 @@ pub fn all() -> Vec<Case> {
     cases.extend(api_standards::cases());
     cases.extend(accounts::cases());
     cases.extend(devices::cases());
+    cases.extend(profile::cases());
     cases
 }

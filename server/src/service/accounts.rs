@@ -190,6 +190,11 @@ impl AccountService {
             }
             Err(e) => return Err(e.into()),
         }
+        // New accounts start with their localpart as display name, as clients expect one.
+        self.stores
+            .profiles
+            .set_profile_field(&user_id, "displayname", json!(user_id.localpart()))
+            .await?;
         tracing::info!(%user_id, "registered");
         if request.inhibit_login {
             return Ok(RegisterOutcome::Registered(user_id));

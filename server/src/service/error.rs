@@ -29,6 +29,10 @@ pub enum ErrorKind {
     InvalidUsername,
     /// The account is deactivated.
     UserDeactivated,
+    /// A profile would exceed 64 KiB.
+    ProfileTooLarge,
+    /// A profile field name exceeds 255 bytes.
+    KeyTooLarge,
     /// User-interactive authentication must continue; the error's `body` holds the flows and
     /// session. `failed` when the last stage attempted was wrong.
     UserInteractive {

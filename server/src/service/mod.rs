@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod discovery;
 mod error;
 pub mod health;
+pub mod profiles;
 pub mod rate_limit;
 pub mod server_keys;
 
@@ -20,6 +21,7 @@ pub struct Services {
     pub accounts: accounts::AccountService,
     pub discovery: discovery::DiscoveryService,
     pub health: health::HealthService,
+    pub profiles: profiles::ProfileService,
     pub rate_limiter: rate_limit::RateLimiter,
     pub signing_key: Arc<SigningKey>,
     pub stores: Stores,
@@ -37,6 +39,7 @@ impl Services {
             discovery: discovery::DiscoveryService::new(config),
             health: health::HealthService::new(stores.health.clone(), redis),
             rate_limiter: rate_limit::RateLimiter::new(&config.rate_limits),
+            profiles: profiles::ProfileService::new(stores.clone()),
             signing_key: Arc::new(signing_key),
             stores,
         }

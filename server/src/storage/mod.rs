@@ -7,6 +7,7 @@ mod devices;
 pub mod diesel;
 mod error;
 mod health;
+mod profiles;
 mod users;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 pub use devices::{Device, DeviceStore, TokenOwner};
 pub use error::{Error, ErrorKind};
 pub use health::{DatabaseHealth, PoolState};
+pub use profiles::ProfileStore;
 pub use users::{NewUser, User, UserStore};
 
 /// The stores a running server uses, as trait objects so services never name a backend.
@@ -21,5 +23,6 @@ pub use users::{NewUser, User, UserStore};
 pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub devices: Arc<dyn DeviceStore>,
+    pub profiles: Arc<dyn ProfileStore>,
     pub health: Arc<dyn DatabaseHealth>,
 }

@@ -6,7 +6,7 @@ use ruma::{
     RoomVersionId,
     api::client::discovery::get_capabilities::{
         self,
-        v3::{Capabilities, RoomVersionStability, RoomVersionsCapability},
+        v3::{Capabilities, ProfileFieldsCapability, RoomVersionStability, RoomVersionsCapability},
     },
 };
 
@@ -20,7 +20,7 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed(get_capabilities);
 }
 
-/// What this server lets clients do. Profile changes are switched off until profiles exist.
+/// What this server lets clients do.
 async fn get_capabilities(
     _: AppState,
     _: AuthedUser,
@@ -38,9 +38,10 @@ async fn get_capabilities(
     capabilities.room_versions = RoomVersionsCapability::new(default, available);
     #[allow(deprecated)]
     {
-        capabilities.set_displayname.enabled = false;
-        capabilities.set_avatar_url.enabled = false;
+        capabilities.set_displayname.enabled = true;
+        capabilities.set_avatar_url.enabled = true;
     }
+    capabilities.profile_fields = Some(ProfileFieldsCapability::new(true));
     capabilities.thirdparty_id_changes.enabled = false;
     capabilities.get_login_token.enabled = false;
     Ok(get_capabilities::v3::Response::new(capabilities))

@@ -4,6 +4,7 @@ mod account;
 mod capabilities;
 mod devices;
 mod discovery;
+mod profile;
 mod session;
 mod uia;
 
@@ -14,5 +15,6 @@ pub fn register(router: &mut Router) {
     capabilities::register(router);
     devices::register(router);
     discovery::register(router);
+    profile::register(router);
     session::register(router);
 }

@@ -433,3 +433,47 @@ async fn device_rename_and_password_change_touch_only_their_row() {
         assert_eq!(user.password_hash.as_deref(), Some("new"));
     }
 }
+
+#[tokio::test]
+async fn profile_fields_are_set_replaced_listed_and_deleted() {
+    for t in backends() {
+        let profiles = &t.stores.profiles;
+        let alice = user_id!("@alice:x");
+        profiles
+            .set_profile_field(alice, "displayname", serde_json::json!("Alice"))
+            .await
+            .unwrap();
+        profiles
+            .set_profile_field(alice, "displayname", serde_json::json!("Alice B"))
+            .await
+            .unwrap();
+        profiles
+            .set_profile_field(alice, "m.tz", serde_json::json!("Europe/Paris"))
+            .await
+            .unwrap();
+        profiles
+            .set_profile_field(user_id!("@bob:x"), "displayname", serde_json::json!("Bob"))
+            .await
+            .unwrap();
+        let profile = profiles.get_profile(alice).await.unwrap();
+        assert_eq!(profile.len(), 2);
+        assert_eq!(profile["displayname"], "Alice B");
+        assert_eq!(
+            profiles.get_profile_field(alice, "m.tz").await.unwrap(),
+            Some(serde_json::json!("Europe/Paris"))
+        );
+        assert!(profiles.delete_profile_field(alice, "m.tz").await.unwrap());
+        assert!(!profiles.delete_profile_field(alice, "m.tz").await.unwrap());
+        assert_eq!(
+            profiles.get_profile_field(alice, "m.tz").await.unwrap(),
+            None
+        );
+        assert_eq!(
+            profiles
+                .get_profile_field(user_id!("@bob:x"), "displayname")
+                .await
+                .unwrap(),
+            Some(serde_json::json!("Bob"))
+        );
+    }
+}

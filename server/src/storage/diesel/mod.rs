@@ -12,6 +12,7 @@
 
 mod connection;
 mod devices;
+mod profiles;
 mod schema;
 mod users;
 
@@ -102,6 +103,7 @@ impl Database {
         Stores {
             users: db.clone(),
             devices: db.clone(),
+            profiles: db.clone(),
             health: db,
         }
     }

@@ -32,3 +32,11 @@
         expires_ts -> Nullable<BigInt>,
     }
 }
+
+::diesel::table! {
+    profile_fields (user_id, field) {
+        user_id -> Text,
+        field -> Text,
+        value -> Text,
+    }
+}
