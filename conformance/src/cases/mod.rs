@@ -6,6 +6,7 @@ mod api_standards;
 mod devices;
 mod discovery;
 mod profile;
+mod rooms;
 
 use crate::case::Case;
 
@@ -17,5 +18,6 @@ pub fn all() -> Vec<Case> {
     cases.extend(accounts::cases());
     cases.extend(devices::cases());
     cases.extend(profile::cases());
+    cases.extend(rooms::cases());
     cases
 }

@@ -48,6 +48,16 @@ impl Pdu {
         Self::from_json_with_id(json, event_id, version)
     }
 
+    /// Builds a PDU whose id is already known (an event read back from storage, whose JSON
+    /// carries no `event_id` from room version 3 on).
+    pub fn from_json_with_known_id(
+        json: Value,
+        event_id: String,
+        version: &RoomVersion,
+    ) -> Result<Self, PduError> {
+        Self::from_json_with_id(json, event_id, version)
+    }
+
     fn from_json_with_id(
         json: Value,
         event_id: String,

@@ -25,6 +25,7 @@ pub fn status_and_errcode(kind: ErrorKind) -> (StatusCode, &'static str) {
         K::UserInUse => (StatusCode::BAD_REQUEST, "M_USER_IN_USE"),
         K::InvalidUsername => (StatusCode::BAD_REQUEST, "M_INVALID_USERNAME"),
         K::UserDeactivated => (StatusCode::FORBIDDEN, "M_USER_DEACTIVATED"),
+        K::UnsupportedRoomVersion => (StatusCode::BAD_REQUEST, "M_UNSUPPORTED_ROOM_VERSION"),
         K::ProfileTooLarge => (StatusCode::BAD_REQUEST, "M_PROFILE_TOO_LARGE"),
         K::KeyTooLarge => (StatusCode::BAD_REQUEST, "M_KEY_TOO_LARGE"),
         K::UserInteractive { .. } => (StatusCode::UNAUTHORIZED, "M_FORBIDDEN"),

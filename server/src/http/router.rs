@@ -194,8 +194,24 @@ impl Router {
     }
 
     pub fn lookup(&self, method: &Method, path: &str) -> Lookup<'_> {
-        let Ok(matched) = self.matcher.at(path) else {
-            return Lookup::NotFound;
+        // A trailing empty segment is a path argument too (`/state/m.room.name/` has an empty
+        // state key), and for state endpoints the spec lets clients leave out the slash as
+        // well; matchit matches neither, so both retry with a marker segment that decodes to
+        // the empty string.
+        let with_marker = if path.ends_with('/') {
+            format!("{path}{EMPTY_SEGMENT}")
+        } else {
+            format!("{path}/{EMPTY_SEGMENT}")
+        };
+        let matched = match self.matcher.at(path) {
+            Ok(m) => m,
+            Err(_) if path.ends_with('/') || path.contains("/state/") => {
+                match self.matcher.at(&with_marker) {
+                    Ok(m) => m,
+                    Err(_) => return Lookup::NotFound,
+                }
+            }
+            Err(_) => return Lookup::NotFound,
         };
         let entry = &self.entries[*matched.value];
         let handler = entry.methods.get(method).or_else(|| {
@@ -211,7 +227,13 @@ impl Router {
                 path_args: matched
                     .params
                     .iter()
-                    .map(|(_, v)| percent_decode(v))
+                    .map(|(_, v)| {
+                        if v == EMPTY_SEGMENT {
+                            String::new()
+                        } else {
+                            percent_decode(v)
+                        }
+                    })
                     .collect(),
             }),
             None => Lookup::WrongMethod {
@@ -311,6 +333,10 @@ fn normalise(template: &str) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+/// Stands for an empty path segment during lookup; not a valid percent-encoded path value, so
+/// no real request produces it.
+const EMPTY_SEGMENT: &str = "%%empty%%";
 
 fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)

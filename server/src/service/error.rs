@@ -29,6 +29,8 @@ pub enum ErrorKind {
     InvalidUsername,
     /// The account is deactivated.
     UserDeactivated,
+    /// The requested room version is not one this server implements.
+    UnsupportedRoomVersion,
     /// A profile would exceed 64 KiB.
     ProfileTooLarge,
     /// A profile field name exceeds 255 bytes.

@@ -8,6 +8,7 @@ mod error;
 pub mod health;
 pub mod profiles;
 pub mod rate_limit;
+pub mod rooms;
 pub mod server_keys;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub struct Services {
     pub discovery: discovery::DiscoveryService,
     pub health: health::HealthService,
     pub profiles: profiles::ProfileService,
+    pub rooms: rooms::RoomService,
     pub rate_limiter: rate_limit::RateLimiter,
     pub signing_key: Arc<SigningKey>,
     pub stores: Stores,
@@ -34,13 +36,19 @@ impl Services {
         redis: Option<RedisCache>,
         signing_key: SigningKey,
     ) -> Self {
+        let signing_key = Arc::new(signing_key);
         Self {
+            rooms: rooms::RoomService::new(
+                config.server_name.clone(),
+                stores.clone(),
+                signing_key.clone(),
+            ),
             accounts: accounts::AccountService::new(config, stores.clone()),
             discovery: discovery::DiscoveryService::new(config),
             health: health::HealthService::new(stores.health.clone(), redis),
             rate_limiter: rate_limit::RateLimiter::new(&config.rate_limits),
             profiles: profiles::ProfileService::new(stores.clone()),
-            signing_key: Arc::new(signing_key),
+            signing_key,
             stores,
         }
     }

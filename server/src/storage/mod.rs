@@ -8,6 +8,7 @@ pub mod diesel;
 mod error;
 mod health;
 mod profiles;
+mod rooms;
 mod users;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub use devices::{Device, DeviceStore, TokenOwner};
 pub use error::{Error, ErrorKind};
 pub use health::{DatabaseHealth, PoolState};
 pub use profiles::ProfileStore;
+pub use rooms::{NewEvent, Room, RoomHead, RoomStore, StoredEvent, TxnKey};
 pub use users::{NewUser, User, UserStore};
 
 /// The stores a running server uses, as trait objects so services never name a backend.
@@ -24,5 +26,6 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub devices: Arc<dyn DeviceStore>,
     pub profiles: Arc<dyn ProfileStore>,
+    pub rooms: Arc<dyn RoomStore>,
     pub health: Arc<dyn DatabaseHealth>,
 }

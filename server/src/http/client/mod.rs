@@ -5,6 +5,7 @@ mod capabilities;
 mod devices;
 mod discovery;
 mod profile;
+mod rooms;
 mod session;
 mod uia;
 
@@ -16,5 +17,6 @@ pub fn register(router: &mut Router) {
     devices::register(router);
     discovery::register(router);
     profile::register(router);
+    rooms::register(router);
     session::register(router);
 }

@@ -477,3 +477,131 @@ async fn profile_fields_are_set_replaced_listed_and_deleted() {
         );
     }
 }
+
+fn room_event(
+    id: &str,
+    event_type: &str,
+    state_key: Option<&str>,
+    membership: Option<&str>,
+    depth: i64,
+) -> crate::storage::NewEvent {
+    crate::storage::NewEvent {
+        event_id: id.to_owned(),
+        room_id: "!r:x".to_owned(),
+        depth,
+        event_type: event_type.to_owned(),
+        state_key: state_key.map(str::to_owned),
+        sender: "@a:x".to_owned(),
+        origin_server_ts: depth,
+        membership: membership.map(str::to_owned),
+        json: serde_json::json!({"type": event_type, "content": {}}),
+    }
+}
+
+#[tokio::test]
+async fn appended_events_move_state_extremities_and_stream_order() {
+    use crate::storage::{Room, TxnKey};
+    for t in backends() {
+        let rooms = &t.stores.rooms;
+        rooms
+            .create_room(Room {
+                room_id: "!r:x".into(),
+                room_version: "12".into(),
+                creator: "@a:x".into(),
+                created_ts: 1,
+            })
+            .await
+            .unwrap();
+        assert_eq!(rooms.max_stream_ordering().await.unwrap(), 0);
+        let s1 = rooms
+            .append_event(
+                room_event("$c", "m.room.create", Some(""), None, 1),
+                vec![],
+                None,
+            )
+            .await
+            .unwrap();
+        let s2 = rooms
+            .append_event(
+                room_event("$j", "m.room.member", Some("@a:x"), Some("join"), 2),
+                vec!["$c".into()],
+                None,
+            )
+            .await
+            .unwrap();
+        let txn = TxnKey {
+            user_id: "@a:x".into(),
+            device_id: "D".into(),
+            txn_id: "t1".into(),
+        };
+        let s3 = rooms
+            .append_event(
+                room_event("$m", "m.room.message", None, None, 3),
+                vec!["$j".into()],
+                Some(txn.clone()),
+            )
+            .await
+            .unwrap();
+        assert!(s1 < s2 && s2 < s3, "{s1} {s2} {s3}");
+        assert_eq!(rooms.max_stream_ordering().await.unwrap(), s3);
+
+        let head = rooms.room_head("!r:x").await.unwrap();
+        assert_eq!(head.extremities, vec![("$m".to_owned(), 3)]);
+        let mut state = head.state.clone();
+        state.sort();
+        assert_eq!(
+            state,
+            vec![
+                ("m.room.create".to_owned(), String::new(), "$c".to_owned()),
+                (
+                    "m.room.member".to_owned(),
+                    "@a:x".to_owned(),
+                    "$j".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(
+            rooms.rooms_with_membership("@a:x", "join").await.unwrap(),
+            vec!["!r:x".to_owned()]
+        );
+        assert_eq!(
+            rooms.event_for_txn(&txn).await.unwrap().as_deref(),
+            Some("$m")
+        );
+
+        // Leaving replaces the member row; the transaction id cannot be reused.
+        rooms
+            .append_event(
+                room_event("$l", "m.room.member", Some("@a:x"), Some("leave"), 4),
+                vec!["$m".into()],
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(
+            rooms
+                .rooms_with_membership("@a:x", "join")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let reuse = rooms
+            .append_event(
+                room_event("$m2", "m.room.message", None, None, 5),
+                vec!["$l".into()],
+                Some(txn),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(reuse.kind, ErrorKind::Conflict);
+        assert!(
+            rooms.get_event("$m2").await.unwrap().is_none(),
+            "a failed append leaves nothing behind"
+        );
+        let stored = rooms.get_event("$m").await.unwrap().unwrap();
+        assert_eq!(
+            (stored.room_id.as_str(), stored.stream_ordering),
+            ("!r:x", s3)
+        );
+    }
+}

@@ -13,6 +13,7 @@
 mod connection;
 mod devices;
 mod profiles;
+mod rooms;
 mod schema;
 mod users;
 
@@ -104,6 +105,7 @@ impl Database {
             users: db.clone(),
             devices: db.clone(),
             profiles: db.clone(),
+            rooms: db.clone(),
             health: db,
         }
     }

@@ -40,3 +40,54 @@
         value -> Text,
     }
 }
+
+::diesel::table! {
+    rooms (room_id) {
+        room_id -> Text,
+        room_version -> Text,
+        creator -> Text,
+        created_ts -> BigInt,
+    }
+}
+
+::diesel::table! {
+    events (event_id) {
+        event_id -> Text,
+        room_id -> Text,
+        stream_ordering -> BigInt,
+        depth -> BigInt,
+        event_type -> Text,
+        state_key -> Nullable<Text>,
+        sender -> Text,
+        origin_server_ts -> BigInt,
+        json -> Text,
+    }
+}
+
+::diesel::table! {
+    current_state (room_id, event_type, state_key) {
+        room_id -> Text,
+        event_type -> Text,
+        state_key -> Text,
+        event_id -> Text,
+        membership -> Nullable<Text>,
+    }
+}
+
+::diesel::table! {
+    forward_extremities (room_id, event_id) {
+        room_id -> Text,
+        event_id -> Text,
+    }
+}
+
+::diesel::table! {
+    event_txn_ids (user_id, device_id, txn_id) {
+        user_id -> Text,
+        device_id -> Text,
+        txn_id -> Text,
+        event_id -> Text,
+    }
+}
+
+::diesel::allow_tables_to_appear_in_same_query!(events, forward_extremities);

@@ -1,0 +1,443 @@
+//! Rooms: creation, membership, sending events, reading state and events, and who may do what.
+
+use http::Method;
+use serde_json::{Value, json};
+
+use crate::{
+    case,
+    case::{Case, CaseError, CaseResult},
+    client::{Ctx, UserSession},
+    ensure, ensure_eq,
+};
+
+const CREATE: &str = "/_matrix/client/v3/createRoom";
+const SEND: &str = "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}";
+const STATE: &str = "/_matrix/client/v3/rooms/{roomId}/state";
+const STATE_KEY: &str = "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}";
+const EVENT: &str = "/_matrix/client/v3/rooms/{roomId}/event/{eventId}";
+const JOIN: &str = "/_matrix/client/v3/rooms/{roomId}/join";
+const LEAVE: &str = "/_matrix/client/v3/rooms/{roomId}/leave";
+const INVITE: &str = "/_matrix/client/v3/rooms/{roomId}/invite";
+const JOINED: &str = "/_matrix/client/v3/joined_rooms";
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(
+            created_room_has_its_creator_joined_and_initial_state,
+            section = "client-server-api/#post_matrixclientv3createroom",
+            op = ("POST", "/_matrix/client/v3/createRoom")
+        ),
+        case!(
+            create_room_with_unknown_version_is_refused,
+            section = "client-server-api/#post_matrixclientv3createroom",
+            op = ("POST", "/_matrix/client/v3/createRoom")
+        ),
+        case!(
+            send_is_idempotent_per_transaction_id,
+            section = "client-server-api/#put_matrixclientv3roomsroomidsendeventtypetxnid",
+            op = (
+                "PUT",
+                "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}"
+            )
+        ),
+        case!(
+            sent_event_is_readable_by_members,
+            section = "client-server-api/#get_matrixclientv3roomsroomideventeventid",
+            op = ("GET", "/_matrix/client/v3/rooms/{roomId}/event/{eventId}")
+        ),
+        case!(
+            non_member_can_neither_send_nor_read,
+            section = "client-server-api/#put_matrixclientv3roomsroomidsendeventtypetxnid",
+            op = (
+                "PUT",
+                "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}"
+            )
+        ),
+        case!(
+            state_event_round_trips,
+            section = "client-server-api/#put_matrixclientv3roomsroomidstateeventtypestatekey",
+            op = (
+                "PUT",
+                "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}"
+            )
+        ),
+        case!(
+            state_needs_power,
+            section = "client-server-api/#put_matrixclientv3roomsroomidstateeventtypestatekey",
+            op = (
+                "PUT",
+                "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}"
+            )
+        ),
+        case!(
+            public_room_is_joinable,
+            section = "client-server-api/#post_matrixclientv3roomsroomidjoin",
+            op = ("POST", "/_matrix/client/v3/rooms/{roomId}/join")
+        ),
+        case!(
+            private_room_needs_an_invite,
+            section = "client-server-api/#post_matrixclientv3roomsroomidinvite",
+            op = ("POST", "/_matrix/client/v3/rooms/{roomId}/invite")
+        ),
+        case!(
+            leaving_ends_the_right_to_send,
+            section = "client-server-api/#post_matrixclientv3roomsroomidleave",
+            op = ("POST", "/_matrix/client/v3/rooms/{roomId}/leave")
+        ),
+    ]
+}
+
+async fn create_room(ctx: &Ctx, user: &UserSession, body: Value) -> Result<String, CaseError> {
+    let response = ctx
+        .op(Method::POST, CREATE)
+        .token(&user.access_token)
+        .json(&body)
+        .send()
+        .await?
+        .expect_status(200)?;
+    response.json()?["room_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| CaseError::Fail("createRoom returned no room_id".to_owned()))
+}
+
+async fn send_text(
+    ctx: &Ctx,
+    user: &UserSession,
+    room: &str,
+    txn: &str,
+    body: &str,
+) -> Result<crate::client::Response, CaseError> {
+    ctx.op(Method::PUT, SEND)
+        .arg(room)
+        .arg("m.room.message")
+        .arg(txn)
+        .token(&user.access_token)
+        .json(&json!({"msgtype": "m.text", "body": body}))
+        .send()
+        .await
+}
+
+async fn created_room_has_its_creator_joined_and_initial_state(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("creator").await?;
+    let room = create_room(
+        &ctx,
+        &alice,
+        json!({"name": "Conformance", "topic": "Testing"}),
+    )
+    .await?;
+    let joined = ctx
+        .op(Method::GET, JOINED)
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure!(
+        joined.json()?["joined_rooms"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r == room.as_str())),
+        "room not in joined_rooms"
+    );
+    let state = ctx
+        .op(Method::GET, STATE)
+        .arg(&room)
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    let events = state.json()?.as_array().cloned().unwrap_or_default();
+    for t in [
+        "m.room.create",
+        "m.room.power_levels",
+        "m.room.join_rules",
+        "m.room.name",
+        "m.room.topic",
+    ] {
+        ensure!(
+            events.iter().any(|e| e["type"] == t),
+            "{t} missing from the initial state"
+        );
+    }
+    let member = events
+        .iter()
+        .find(|e| e["type"] == "m.room.member" && e["state_key"] == alice.user_id.as_str())
+        .ok_or_else(|| CaseError::Fail("no member event for the creator".to_owned()))?;
+    ensure_eq!(
+        member["content"]["membership"].as_str(),
+        Some("join"),
+        "creator membership"
+    );
+    let name = ctx
+        .op(Method::GET, STATE_KEY)
+        .arg(&room)
+        .arg("m.room.name")
+        .arg("")
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(name.json()?["name"].as_str(), Some("Conformance"), "name");
+    Ok(())
+}
+
+async fn create_room_with_unknown_version_is_refused(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("badver").await?;
+    let response = ctx
+        .op(Method::POST, CREATE)
+        .token(&alice.access_token)
+        .json(&json!({"room_version": "no-such-version"}))
+        .send()
+        .await?;
+    ensure_eq!(response.status, 400, "status");
+    ensure_eq!(
+        response.errcode(),
+        Some("M_UNSUPPORTED_ROOM_VERSION"),
+        "errcode"
+    );
+    Ok(())
+}
+
+async fn send_is_idempotent_per_transaction_id(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("txn").await?;
+    let room = create_room(&ctx, &alice, json!({})).await?;
+    let first = send_text(&ctx, &alice, &room, "txn-1", "once")
+        .await?
+        .expect_status(200)?;
+    let again = send_text(&ctx, &alice, &room, "txn-1", "once")
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(
+        first.json()?["event_id"],
+        again.json()?["event_id"],
+        "retried send"
+    );
+    let other = send_text(&ctx, &alice, &room, "txn-2", "twice")
+        .await?
+        .expect_status(200)?;
+    ensure!(
+        other.json()?["event_id"] != first.json()?["event_id"],
+        "a new transaction id made no new event"
+    );
+    Ok(())
+}
+
+async fn sent_event_is_readable_by_members(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("reader").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    let sent = send_text(&ctx, &alice, &room, "r1", "readable")
+        .await?
+        .expect_status(200)?;
+    let id = sent.json()?["event_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let bob = ctx.register_user("member").await?;
+    ctx.op(Method::POST, JOIN)
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let event = ctx
+        .op(Method::GET, EVENT)
+        .arg(&room)
+        .arg(&id)
+        .token(&bob.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    let json = event.json()?;
+    ensure_eq!(json["content"]["body"].as_str(), Some("readable"), "body");
+    ensure_eq!(
+        json["sender"].as_str(),
+        Some(alice.user_id.as_str()),
+        "sender"
+    );
+    ensure_eq!(json["event_id"].as_str(), Some(id.as_str()), "event_id");
+    Ok(())
+}
+
+async fn non_member_can_neither_send_nor_read(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("owner").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "private_chat"})).await?;
+    let sent = send_text(&ctx, &alice, &room, "p1", "private")
+        .await?
+        .expect_status(200)?;
+    let id = sent.json()?["event_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mallory = ctx.register_user("outsider").await?;
+    let send = send_text(&ctx, &mallory, &room, "m1", "let me in").await?;
+    ensure_eq!(send.status, 403, "send by a non-member");
+    let read = ctx
+        .op(Method::GET, EVENT)
+        .arg(&room)
+        .arg(&id)
+        .token(&mallory.access_token)
+        .send()
+        .await?;
+    ensure!(
+        read.status == 403 || read.status == 404,
+        "read by a non-member answered {}",
+        read.status
+    );
+    let state = ctx
+        .op(Method::GET, STATE)
+        .arg(&room)
+        .token(&mallory.access_token)
+        .send()
+        .await?;
+    ensure_eq!(state.status, 403, "state read by a non-member");
+    Ok(())
+}
+
+async fn state_event_round_trips(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("stater").await?;
+    let room = create_room(&ctx, &alice, json!({})).await?;
+    ctx.op(Method::PUT, STATE_KEY)
+        .arg(&room)
+        .arg("org.rechain.conformance")
+        .arg("key")
+        .token(&alice.access_token)
+        .json(&json!({"value": 42}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let read = ctx
+        .op(Method::GET, STATE_KEY)
+        .arg(&room)
+        .arg("org.rechain.conformance")
+        .arg("key")
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(read.json()?["value"], json!(42), "content");
+    let missing = ctx
+        .op(Method::GET, STATE_KEY)
+        .arg(&room)
+        .arg("org.rechain.conformance")
+        .arg("other")
+        .token(&alice.access_token)
+        .send()
+        .await?;
+    ensure_eq!(missing.status, 404, "unset state key");
+    Ok(())
+}
+
+async fn state_needs_power(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("admin").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    let bob = ctx.register_user("pleb").await?;
+    ctx.op(Method::POST, JOIN)
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let response = ctx
+        .op(Method::PUT, STATE_KEY)
+        .arg(&room)
+        .arg("m.room.name")
+        .arg("")
+        .token(&bob.access_token)
+        .json(&json!({"name": "taken over"}))
+        .send()
+        .await?;
+    ensure_eq!(
+        response.status,
+        403,
+        "name change by a member without power"
+    );
+    Ok(())
+}
+
+async fn public_room_is_joinable(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("host").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    let bob = ctx.register_user("guest").await?;
+    let joined = ctx
+        .op(Method::POST, JOIN)
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(
+        joined.json()?["room_id"].as_str(),
+        Some(room.as_str()),
+        "room_id"
+    );
+    send_text(&ctx, &bob, &room, "b1", "hi all")
+        .await?
+        .expect_status(200)?;
+    Ok(())
+}
+
+async fn private_room_needs_an_invite(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("inviter").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "private_chat"})).await?;
+    let bob = ctx.register_user("invitee").await?;
+    let refused = ctx
+        .op(Method::POST, JOIN)
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?;
+    ensure_eq!(refused.status, 403, "join without an invite");
+    ctx.op(Method::POST, INVITE)
+        .arg(&room)
+        .token(&alice.access_token)
+        .json(&json!({"user_id": bob.user_id}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    ctx.op(Method::POST, JOIN)
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    Ok(())
+}
+
+async fn leaving_ends_the_right_to_send(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("leaver").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    let bob = ctx.register_user("stayer").await?;
+    ctx.op(Method::POST, JOIN)
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    ctx.op(Method::POST, LEAVE)
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let send = send_text(&ctx, &bob, &room, "late", "still here?").await?;
+    ensure_eq!(send.status, 403, "send after leaving");
+    let joined = ctx
+        .op(Method::GET, JOINED)
+        .token(&bob.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure!(
+        joined.json()?["joined_rooms"]
+            .as_array()
+            .is_some_and(|r| r.iter().all(|r| r != room.as_str())),
+        "left room still listed"
+    );
+    Ok(())
+}

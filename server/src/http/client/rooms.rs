@@ -1,0 +1,278 @@
+//! Rooms: creating, joining, leaving, inviting, sending, and reading state and events.
+
+use ruma::api::client::{
+    membership::{invite_user, join_room_by_id, joined_rooms, leave_room},
+    message::send_message_event,
+    room::{create_room, get_room_event},
+    state::{get_state_event_for_key, get_state_events, send_state_event},
+};
+use serde_json::{Map, Value, json};
+
+use crate::{
+    http::{AppState, router::Router},
+    service::{Error, ErrorKind, accounts::AuthedUser, rooms::CreateRoomParams},
+};
+
+pub fn register(router: &mut Router) {
+    router.endpoint_authed(create_room);
+    router.endpoint_authed(send_message_event);
+    router.endpoint_authed(send_state_event);
+    router.endpoint_authed(joined_rooms);
+    router.endpoint_authed(join_room_by_id);
+    router.endpoint_authed(leave_room);
+    router.endpoint_authed(invite_user);
+    // Events are served in the client format built by the room service.
+    router.endpoint_authed_json(get_room_event);
+    router.endpoint_authed_json(get_state_events);
+    router.endpoint_authed_json(get_state_event_for_key);
+}
+
+fn object(raw: &serde_json::value::RawValue, what: &str) -> Result<Map<String, Value>, Error> {
+    match serde_json::from_str(raw.get()) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Error::new(
+            ErrorKind::BadJson,
+            format!("{what} must be a JSON object"),
+        )),
+    }
+}
+
+/// `POST /_matrix/client/v3/createRoom`
+async fn create_room(
+    state: AppState,
+    user: AuthedUser,
+    request: create_room::v3::Request,
+) -> Result<create_room::v3::Response, Error> {
+    if request.room_alias_name.is_some() {
+        return Err(Error::new(
+            ErrorKind::Unrecognized,
+            "Room aliases are not supported yet",
+        ));
+    }
+    let mut initial_state = Vec::new();
+    for raw in &request.initial_state {
+        let event = object(raw.json(), "initial_state entries")?;
+        let event_type = event
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let state_key = event
+            .get("state_key")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let content = event.get("content").cloned().unwrap_or_else(|| json!({}));
+        if event_type.is_empty() {
+            return Err(Error::new(
+                ErrorKind::BadJson,
+                "initial_state entries need a type",
+            ));
+        }
+        initial_state.push((event_type, state_key, content));
+    }
+    let params = CreateRoomParams {
+        room_version: request.room_version.map(|v| v.to_string()),
+        preset: request.preset.map(|p| p.to_string()),
+        public: request.visibility == ruma::api::client::room::Visibility::Public,
+        name: request.name,
+        topic: request.topic,
+        invite: request.invite.iter().map(ToString::to_string).collect(),
+        creation_content: request
+            .creation_content
+            .map(|c| object(c.json(), "creation_content"))
+            .transpose()?,
+        power_level_content_override: request
+            .power_level_content_override
+            .map(|c| object(c.json(), "power_level_content_override"))
+            .transpose()?,
+        initial_state,
+    };
+    let room_id = state.services.rooms.create_room(&user, params).await?;
+    let room_id =
+        ruma::OwnedRoomId::try_from(room_id).map_err(|e| Error::internal(e.to_string()))?;
+    Ok(create_room::v3::Response::new(room_id))
+}
+
+fn event_id(id: String) -> Result<ruma::OwnedEventId, Error> {
+    ruma::OwnedEventId::try_from(id).map_err(|e| Error::internal(e.to_string()))
+}
+
+/// `PUT /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}`
+async fn send_message_event(
+    state: AppState,
+    user: AuthedUser,
+    request: send_message_event::v3::Request,
+) -> Result<send_message_event::v3::Response, Error> {
+    let content = Value::Object(object(request.body.json(), "the event content")?);
+    let id = state
+        .services
+        .rooms
+        .send(
+            &user,
+            request.room_id.as_str(),
+            &request.event_type.to_string(),
+            None,
+            content,
+            Some(request.txn_id.to_string()),
+        )
+        .await?;
+    Ok(send_message_event::v3::Response::new(event_id(id)?))
+}
+
+/// `PUT /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}`
+async fn send_state_event(
+    state: AppState,
+    user: AuthedUser,
+    request: send_state_event::v3::Request,
+) -> Result<send_state_event::v3::Response, Error> {
+    let content = Value::Object(object(request.body.json(), "the event content")?);
+    let id = state
+        .services
+        .rooms
+        .send(
+            &user,
+            request.room_id.as_str(),
+            &request.event_type.to_string(),
+            Some(&request.state_key),
+            content,
+            None,
+        )
+        .await?;
+    Ok(send_state_event::v3::Response::new(event_id(id)?))
+}
+
+/// `GET /_matrix/client/v3/joined_rooms`
+async fn joined_rooms(
+    state: AppState,
+    user: AuthedUser,
+    _: joined_rooms::v3::Request,
+) -> Result<joined_rooms::v3::Response, Error> {
+    let rooms = state.services.rooms.joined_rooms(&user).await?;
+    let rooms = rooms
+        .into_iter()
+        .map(|r| ruma::OwnedRoomId::try_from(r).map_err(|e| Error::internal(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(joined_rooms::v3::Response::new(rooms))
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/join`
+async fn join_room_by_id(
+    state: AppState,
+    user: AuthedUser,
+    request: join_room_by_id::v3::Request,
+) -> Result<join_room_by_id::v3::Response, Error> {
+    let room_id = request.room_id.as_str();
+    state
+        .services
+        .rooms
+        .set_membership(
+            &user,
+            room_id,
+            user.user_id.as_str(),
+            "join",
+            request.reason,
+        )
+        .await?;
+    Ok(join_room_by_id::v3::Response::new(request.room_id))
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/leave`
+async fn leave_room(
+    state: AppState,
+    user: AuthedUser,
+    request: leave_room::v3::Request,
+) -> Result<leave_room::v3::Response, Error> {
+    let room_id = request.room_id.as_str();
+    state
+        .services
+        .rooms
+        .set_membership(
+            &user,
+            room_id,
+            user.user_id.as_str(),
+            "leave",
+            request.reason,
+        )
+        .await?;
+    Ok(leave_room::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/invite`
+async fn invite_user(
+    state: AppState,
+    user: AuthedUser,
+    request: invite_user::v3::Request,
+) -> Result<invite_user::v3::Response, Error> {
+    let invite_user::v3::InvitationRecipient::UserId(recipient) = request.recipient else {
+        return Err(Error::new(
+            ErrorKind::Unrecognized,
+            "Third-party invites are not supported yet",
+        ));
+    };
+    state
+        .services
+        .rooms
+        .set_membership(
+            &user,
+            request.room_id.as_str(),
+            recipient.user_id.as_str(),
+            "invite",
+            recipient.reason,
+        )
+        .await?;
+    Ok(invite_user::v3::Response::new())
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/event/{eventId}`
+async fn get_room_event(
+    state: AppState,
+    user: AuthedUser,
+    request: get_room_event::v3::Request,
+) -> Result<Value, Error> {
+    state
+        .services
+        .rooms
+        .get_event(&user, request.room_id.as_str(), request.event_id.as_str())
+        .await
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/state`
+async fn get_state_events(
+    state: AppState,
+    user: AuthedUser,
+    request: get_state_events::v3::Request,
+) -> Result<Value, Error> {
+    Ok(Value::Array(
+        state
+            .services
+            .rooms
+            .current_state(&user, request.room_id.as_str())
+            .await?,
+    ))
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}`
+async fn get_state_event_for_key(
+    state: AppState,
+    user: AuthedUser,
+    request: get_state_event_for_key::v3::Request,
+) -> Result<Value, Error> {
+    let content = state
+        .services
+        .rooms
+        .state_event_content(
+            &user,
+            request.room_id.as_str(),
+            &request.event_type.to_string(),
+            &request.state_key,
+        )
+        .await?;
+    if request.format == get_state_event_for_key::v3::StateEventFormat::Event {
+        return Err(Error::new(
+            ErrorKind::Unrecognized,
+            "format=event is not supported yet",
+        ));
+    }
+    Ok(content)
+}

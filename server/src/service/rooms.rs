@@ -1,0 +1,618 @@
+//! Rooms: creating them and appending local events through the one ingest path.
+//!
+//! Every local event is built here (prev events from the forward extremities, auth events
+//! selected from current state, hashes, the server's signature, the version's event id),
+//! checked by `core::auth` against its auth events, and appended by `RoomStore::append_event`,
+//! which moves current state and extremities in the same transaction.
+//!
+//! Appends are serialised by one lock: that is the "one writer per room" invariant (for every
+//! room at once, for now), and it keeps stream orderings gap-free and in commit order for the
+//! single process this runs as. State is kept as current state only: every event so far is
+//! local and appended at the head, so the state before it is the current state. Federation
+//! brings state at arbitrary events, and with it state snapshots.
+
+use std::{
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use rand::Rng as _;
+use ruma::{OwnedServerName, RoomVersionId};
+use serde_json::{Map, Value, json};
+use tokio::sync::Mutex;
+
+use super::{Error, ErrorKind, accounts::AuthedUser};
+use crate::{
+    core::{auth, event::Pdu, event_hash, room_version::RoomVersion, signing::SigningKey},
+    storage::{self, NewEvent, Room, Stores, TxnKey},
+};
+
+/// What `POST /createRoom` asks for, already parsed.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRoomParams {
+    pub room_version: Option<String>,
+    /// `private_chat`, `public_chat` or `trusted_private_chat`.
+    pub preset: Option<String>,
+    pub public: bool,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub invite: Vec<String>,
+    pub creation_content: Option<Map<String, Value>>,
+    pub power_level_content_override: Option<Map<String, Value>>,
+    /// (type, state_key, content) of each `initial_state` entry.
+    pub initial_state: Vec<(String, String, Value)>,
+}
+
+pub struct RoomService {
+    server_name: OwnedServerName,
+    stores: Stores,
+    signing_key: Arc<SigningKey>,
+    append_lock: Mutex<()>,
+}
+
+impl RoomService {
+    pub fn new(server_name: OwnedServerName, stores: Stores, signing_key: Arc<SigningKey>) -> Self {
+        Self {
+            server_name,
+            stores,
+            signing_key,
+            append_lock: Mutex::new(()),
+        }
+    }
+
+    pub async fn create_room(
+        &self,
+        creator: &AuthedUser,
+        params: CreateRoomParams,
+    ) -> Result<String, Error> {
+        let version_id = params
+            .room_version
+            .clone()
+            .unwrap_or_else(|| RoomVersion::DEFAULT.id.to_owned());
+        let version = RoomVersion::from_id(&version_id).ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnsupportedRoomVersion,
+                format!("room version {version_id} is not supported"),
+            )
+        })?;
+        let creator_id = creator.user_id.to_string();
+        let _guard = self.append_lock.lock().await;
+
+        let mut create_content = params.creation_content.clone().unwrap_or_default();
+        create_content.insert("room_version".to_owned(), json!(version.id));
+        if version.auth.creator_is_sender {
+            create_content.remove("creator");
+        } else {
+            create_content.insert("creator".to_owned(), json!(creator_id));
+        }
+        let room_id = if version.auth.room_id_is_create_event_id {
+            None
+        } else {
+            Some(format!("!{}:{}", random_id(18), self.server_name))
+        };
+        let create = self.build(
+            &version,
+            room_id.as_deref(),
+            &creator_id,
+            "m.room.create",
+            Some(""),
+            Value::Object(create_content),
+            &[],
+            &[],
+        )?;
+        let room_id =
+            room_id.unwrap_or_else(|| format!("!{}", create.event_id.trim_start_matches('$')));
+        self.stores
+            .rooms
+            .create_room(Room {
+                room_id: room_id.clone(),
+                room_version: version.id.to_owned(),
+                creator: creator_id.clone(),
+                created_ts: now_ms(),
+            })
+            .await?;
+        self.persist(&version, create, None).await?;
+
+        let preset = params.preset.clone().unwrap_or_else(|| {
+            if params.public {
+                "public_chat"
+            } else {
+                "private_chat"
+            }
+            .to_owned()
+        });
+        let mut events: Vec<(String, String, Value)> = vec![(
+            "m.room.member".to_owned(),
+            creator_id.clone(),
+            json!({"membership": "join"}),
+        )];
+        events.push((
+            "m.room.power_levels".to_owned(),
+            String::new(),
+            power_levels(&version, &creator_id, &preset, &params),
+        ));
+        let (join_rule, guest_access) = match preset.as_str() {
+            "public_chat" => ("public", "forbidden"),
+            _ => ("invite", "can_join"),
+        };
+        events.push((
+            "m.room.join_rules".to_owned(),
+            String::new(),
+            json!({"join_rule": join_rule}),
+        ));
+        events.push((
+            "m.room.history_visibility".to_owned(),
+            String::new(),
+            json!({"history_visibility": "shared"}),
+        ));
+        events.push((
+            "m.room.guest_access".to_owned(),
+            String::new(),
+            json!({"guest_access": guest_access}),
+        ));
+        events.extend(params.initial_state.iter().cloned());
+        if let Some(name) = &params.name {
+            events.push((
+                "m.room.name".to_owned(),
+                String::new(),
+                json!({"name": name}),
+            ));
+        }
+        if let Some(topic) = &params.topic {
+            events.push((
+                "m.room.topic".to_owned(),
+                String::new(),
+                json!({"topic": topic}),
+            ));
+        }
+        for invitee in &params.invite {
+            events.push((
+                "m.room.member".to_owned(),
+                invitee.clone(),
+                json!({"membership": "invite"}),
+            ));
+        }
+        for (event_type, state_key, content) in events {
+            self.append_locked(
+                &version,
+                &room_id,
+                &creator_id,
+                &event_type,
+                Some(&state_key),
+                content,
+                None,
+            )
+            .await?;
+        }
+        tracing::info!(%room_id, creator = %creator_id, version = version.id, "room created");
+        Ok(room_id)
+    }
+
+    /// Sends an event as `user`. With a transaction id, a repeat returns the first event's id.
+    pub async fn send(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        event_type: &str,
+        state_key: Option<&str>,
+        content: Value,
+        txn_id: Option<String>,
+    ) -> Result<String, Error> {
+        let txn = txn_id.map(|txn_id| TxnKey {
+            user_id: user.user_id.to_string(),
+            device_id: user.device_id.to_string(),
+            txn_id,
+        });
+        if let Some(txn) = &txn
+            && let Some(event_id) = self.stores.rooms.event_for_txn(txn).await?
+        {
+            return Ok(event_id);
+        }
+        let version = self.room_version(room_id).await?;
+        let _guard = self.append_lock.lock().await;
+        // Checked again under the lock: two concurrent retries of one transaction.
+        if let Some(txn) = &txn
+            && let Some(event_id) = self.stores.rooms.event_for_txn(txn).await?
+        {
+            return Ok(event_id);
+        }
+        self.append_locked(
+            &version,
+            room_id,
+            user.user_id.as_str(),
+            event_type,
+            state_key,
+            content,
+            txn,
+        )
+        .await
+    }
+
+    /// Changes `target`'s membership (join, leave, invite, ban, …) as `user`.
+    pub async fn set_membership(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        target: &str,
+        membership: &str,
+        reason: Option<String>,
+    ) -> Result<String, Error> {
+        let mut content = json!({"membership": membership});
+        if let Some(reason) = reason {
+            content["reason"] = json!(reason);
+        }
+        if let Some(name) = self
+            .stores
+            .profiles
+            .get_profile_field(&user.user_id, "displayname")
+            .await?
+            && target == user.user_id.as_str()
+            && membership == "join"
+        {
+            content["displayname"] = name;
+        }
+        self.send(user, room_id, "m.room.member", Some(target), content, None)
+            .await
+    }
+
+    pub async fn joined_rooms(&self, user: &AuthedUser) -> Result<Vec<String>, Error> {
+        Ok(self
+            .stores
+            .rooms
+            .rooms_with_membership(user.user_id.as_str(), "join")
+            .await?)
+    }
+
+    /// An event, for a user currently joined to its room (history visibility beyond that is
+    /// not implemented yet, so it errs on the side of showing less).
+    pub async fn get_event(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        event_id: &str,
+    ) -> Result<Value, Error> {
+        self.require_joined(user, room_id).await?;
+        let event = self
+            .stores
+            .rooms
+            .get_event(event_id)
+            .await?
+            .filter(|e| e.room_id == room_id)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, "Event not found"))?;
+        Ok(client_event(&event.json, &event.event_id, room_id))
+    }
+
+    /// The room's current state, for a joined member.
+    pub async fn current_state(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+    ) -> Result<Vec<Value>, Error> {
+        self.require_joined(user, room_id).await?;
+        let head = self.stores.rooms.room_head(room_id).await?;
+        let mut events = Vec::with_capacity(head.state.len());
+        for (_, _, event_id) in head.state {
+            if let Some(event) = self.stores.rooms.get_event(&event_id).await? {
+                events.push(client_event(&event.json, &event.event_id, room_id));
+            }
+        }
+        Ok(events)
+    }
+
+    pub async fn state_event_content(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+    ) -> Result<Value, Error> {
+        self.require_joined(user, room_id).await?;
+        let head = self.stores.rooms.room_head(room_id).await?;
+        let event_id = head
+            .state
+            .into_iter()
+            .find(|(t, k, _)| t == event_type && k == state_key)
+            .map(|(_, _, id)| id)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, "No such state"))?;
+        let event = self
+            .stores
+            .rooms
+            .get_event(&event_id)
+            .await?
+            .ok_or_else(|| Error::internal("current state names a missing event"))?;
+        Ok(event
+            .json
+            .get("content")
+            .cloned()
+            .unwrap_or_else(|| json!({})))
+    }
+
+    async fn require_joined(&self, user: &AuthedUser, room_id: &str) -> Result<(), Error> {
+        let joined = self
+            .stores
+            .rooms
+            .rooms_with_membership(user.user_id.as_str(), "join")
+            .await?;
+        if joined.iter().any(|r| r == room_id) {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::Forbidden,
+                "You are not joined to this room",
+            ))
+        }
+    }
+
+    async fn room_version(&self, room_id: &str) -> Result<RoomVersion, Error> {
+        let room = self
+            .stores
+            .rooms
+            .get_room(room_id)
+            .await?
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, "Unknown room"))?;
+        RoomVersion::from_id(&room.room_version)
+            .ok_or_else(|| Error::internal(format!("stored room version {}", room.room_version)))
+    }
+
+    /// Builds, authorises and persists one event at the room's head. Caller holds the lock.
+    #[allow(clippy::too_many_arguments)]
+    async fn append_locked(
+        &self,
+        version: &RoomVersion,
+        room_id: &str,
+        sender: &str,
+        event_type: &str,
+        state_key: Option<&str>,
+        content: Value,
+        txn: Option<TxnKey>,
+    ) -> Result<String, Error> {
+        let head = self.stores.rooms.room_head(room_id).await?;
+        let state: std::collections::HashMap<(String, String), String> = head
+            .state
+            .into_iter()
+            .map(|(t, k, id)| ((t, k), id))
+            .collect();
+        let prev: Vec<(String, i64)> = head.extremities.into_iter().take(20).collect();
+        let pdu = self.build(
+            version,
+            Some(room_id),
+            sender,
+            event_type,
+            state_key,
+            content,
+            &prev,
+            &[],
+        )?;
+        // Auth events: the current state entries the event's type selects.
+        let auth_ids: Vec<String> = auth::auth_types_for_event(version, &pdu)
+            .into_iter()
+            .filter_map(|key| state.get(&key).cloned())
+            .collect();
+        let pdu = self.build(
+            version,
+            Some(room_id),
+            sender,
+            event_type,
+            state_key,
+            pdu.content.clone(),
+            &prev,
+            &auth_ids,
+        )?;
+        self.persist(version, pdu, txn).await
+    }
+
+    /// Checks `pdu` against its auth events and appends it.
+    async fn persist(
+        &self,
+        version: &RoomVersion,
+        pdu: Pdu,
+        txn: Option<TxnKey>,
+    ) -> Result<String, Error> {
+        let mut auth_events = Vec::with_capacity(pdu.auth_events.len());
+        for id in &pdu.auth_events {
+            let stored = self
+                .stores
+                .rooms
+                .get_event(id)
+                .await?
+                .ok_or_else(|| Error::internal(format!("auth event {id} is missing")))?;
+            auth_events.push(
+                Pdu::from_json_with_known_id(stored.json, stored.event_id, version)
+                    .map_err(|e| Error::internal(format!("stored event {id}: {e}")))?,
+            );
+        }
+        let create = if version.auth.room_id_is_create_event_id && pdu.event_type != "m.room.create"
+        {
+            let room_id = pdu.room_id.clone().unwrap_or_default();
+            let create_id = format!("${}", room_id.trim_start_matches('!'));
+            let stored = self.stores.rooms.get_event(&create_id).await?;
+            stored
+                .map(|s| Pdu::from_json_with_known_id(s.json, s.event_id, version))
+                .transpose()
+                .map_err(|e| Error::internal(e.to_string()))?
+        } else {
+            None
+        };
+        let refs: Vec<&Pdu> = auth_events.iter().collect();
+        let signed_by = |_: &Pdu, _: &str| true;
+        auth::check_with_auth_events(
+            version,
+            &pdu,
+            &refs,
+            create.as_ref(),
+            &|_| false,
+            &signed_by,
+        )
+        .map_err(|e| Error::new(ErrorKind::Forbidden, e.reason))?;
+
+        let room_id = pdu
+            .room_id
+            .clone()
+            .unwrap_or_else(|| format!("!{}", pdu.event_id.trim_start_matches('$')));
+        let event = NewEvent {
+            event_id: pdu.event_id.clone(),
+            room_id,
+            depth: pdu.depth,
+            event_type: pdu.event_type.clone(),
+            state_key: pdu.state_key.clone(),
+            sender: pdu.sender.clone(),
+            origin_server_ts: pdu.origin_server_ts,
+            membership: pdu.membership().map(str::to_owned),
+            json: pdu.json.clone(),
+        };
+        match self
+            .stores
+            .rooms
+            .append_event(event, pdu.prev_events.clone(), txn)
+            .await
+        {
+            Ok(_) => Ok(pdu.event_id),
+            Err(e) if e.kind == storage::ErrorKind::Conflict => Err(Error::new(
+                ErrorKind::BadJson,
+                "This transaction id was already used",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A signed, hashed PDU with the version's event id.
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        &self,
+        version: &RoomVersion,
+        room_id: Option<&str>,
+        sender: &str,
+        event_type: &str,
+        state_key: Option<&str>,
+        content: Value,
+        prev: &[(String, i64)],
+        auth_events: &[String],
+    ) -> Result<Pdu, Error> {
+        let depth = prev.iter().map(|(_, d)| *d).max().unwrap_or(0) + 1;
+        let prev_ids: Vec<&String> = prev.iter().map(|(id, _)| id).collect();
+        let refs = |ids: Vec<&String>| -> Value {
+            if version.event_refs_are_ids {
+                json!(ids)
+            } else {
+                // v1–v2 reference events as [id, hashes]; the hashes are informational.
+                json!(
+                    ids.iter()
+                        .map(|id| json!([id, {"sha256": ""}]))
+                        .collect::<Vec<_>>()
+                )
+            }
+        };
+        let mut json = json!({
+            "type": event_type,
+            "sender": sender,
+            "content": content,
+            "origin_server_ts": now_ms(),
+            "depth": depth,
+            "prev_events": refs(prev_ids),
+            "auth_events": refs(auth_events.iter().collect()),
+        });
+        if let Some(room_id) = room_id {
+            json["room_id"] = json!(room_id);
+        }
+        if let Some(key) = state_key {
+            json["state_key"] = json!(key);
+        }
+        if !version.event_refs_are_ids {
+            json["event_id"] = json!(format!("${}:{}", random_id(18), self.server_name));
+            json["origin"] = json!(self.server_name.as_str());
+        }
+        let rules = RoomVersionId::try_from(version.id)
+            .ok()
+            .and_then(|id| id.rules())
+            .ok_or_else(|| Error::internal(format!("no redaction rules for {}", version.id)))?;
+        self.signing_key
+            .hash_and_sign_event(self.server_name.as_str(), &mut json, &rules.redaction)
+            .map_err(|e| Error::internal(format!("signing: {e}")))?;
+        let event_id =
+            event_hash::event_id(&json, version).map_err(|e| Error::internal(e.to_string()))?;
+        let pdu = Pdu::parse(json, version)
+            .map_err(|e| Error::new(ErrorKind::BadJson, format!("event: {e}")))?;
+        debug_assert_eq!(pdu.event_id, event_id);
+        Ok(pdu)
+    }
+}
+
+/// The client-server format of an event: the PDU's client-visible fields.
+pub fn client_event(pdu: &Value, event_id: &str, room_id: &str) -> Value {
+    let mut out = json!({
+        "content": pdu.get("content").cloned().unwrap_or_else(|| json!({})),
+        "event_id": event_id,
+        "origin_server_ts": pdu.get("origin_server_ts").cloned().unwrap_or(json!(0)),
+        "room_id": room_id,
+        "sender": pdu.get("sender").cloned().unwrap_or(Value::Null),
+        "type": pdu.get("type").cloned().unwrap_or(Value::Null),
+        "unsigned": {},
+    });
+    if let Some(key) = pdu.get("state_key") {
+        out["state_key"] = key.clone();
+    }
+    out
+}
+
+fn power_levels(
+    version: &RoomVersion,
+    creator: &str,
+    preset: &str,
+    params: &CreateRoomParams,
+) -> Value {
+    let mut users = Map::new();
+    if !version.auth.creators_have_infinite_power {
+        users.insert(creator.to_owned(), json!(100));
+    }
+    if preset == "trusted_private_chat" {
+        for invitee in &params.invite {
+            users.insert(invitee.clone(), json!(100));
+        }
+    }
+    let tombstone = if version.auth.creators_have_infinite_power {
+        150
+    } else {
+        100
+    };
+    let mut content = json!({
+        "users": users,
+        "users_default": 0,
+        "events": {
+            "m.room.name": 50,
+            "m.room.power_levels": 100,
+            "m.room.history_visibility": 100,
+            "m.room.canonical_alias": 50,
+            "m.room.avatar": 50,
+            "m.room.tombstone": tombstone,
+            "m.room.server_acl": 100,
+            "m.room.encryption": 100,
+        },
+        "events_default": 0,
+        "state_default": 50,
+        "ban": 50,
+        "kick": 50,
+        "redact": 50,
+        "invite": 0,
+    });
+    if let Some(overrides) = &params.power_level_content_override {
+        for (key, value) in overrides {
+            content[key] = value.clone();
+        }
+    }
+    content
+}
+
+fn random_id(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

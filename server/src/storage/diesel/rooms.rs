@@ -1,0 +1,219 @@
+use ::diesel::prelude::*;
+use async_trait::async_trait;
+
+use super::{
+    Database,
+    schema::{current_state, event_txn_ids, events, forward_extremities, rooms},
+};
+use crate::storage::{Error, ErrorKind, NewEvent, Room, RoomHead, RoomStore, StoredEvent, TxnKey};
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = rooms)]
+struct RoomRow {
+    room_id: String,
+    room_version: String,
+    creator: String,
+    created_ts: i64,
+}
+
+fn parse_json(text: &str) -> Result<serde_json::Value, Error> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("stored event JSON: {e}")))
+}
+
+#[async_trait]
+impl RoomStore for Database {
+    async fn create_room(&self, room: Room) -> Result<(), Error> {
+        let row = RoomRow {
+            room_id: room.room_id,
+            room_version: room.room_version,
+            creator: room.creator,
+            created_ts: room.created_ts,
+        };
+        self.write(move |conn| diesel::insert_into(rooms::table).values(&row).execute(conn))
+            .await
+            .map(|_| ())
+    }
+
+    async fn get_room(&self, room_id: &str) -> Result<Option<Room>, Error> {
+        let id = room_id.to_owned();
+        let row = self
+            .read(move |conn| {
+                rooms::table
+                    .find(id)
+                    .select(RoomRow::as_select())
+                    .first(conn)
+                    .optional()
+            })
+            .await?;
+        Ok(row.map(|r| Room {
+            room_id: r.room_id,
+            room_version: r.room_version,
+            creator: r.creator,
+            created_ts: r.created_ts,
+        }))
+    }
+
+    async fn room_head(&self, room_id: &str) -> Result<RoomHead, Error> {
+        let id = room_id.to_owned();
+        self.read(move |conn| {
+            let extremities: Vec<(String, i64)> = forward_extremities::table
+                .inner_join(events::table.on(events::event_id.eq(forward_extremities::event_id)))
+                .filter(forward_extremities::room_id.eq(&id))
+                .select((forward_extremities::event_id, events::depth))
+                .order(events::depth.desc())
+                .load(conn)?;
+            let state: Vec<(String, String, String)> = current_state::table
+                .filter(current_state::room_id.eq(&id))
+                .select((
+                    current_state::event_type,
+                    current_state::state_key,
+                    current_state::event_id,
+                ))
+                .load(conn)?;
+            Ok(RoomHead { extremities, state })
+        })
+        .await
+    }
+
+    async fn append_event(
+        &self,
+        event: NewEvent,
+        prev_events: Vec<String>,
+        txn: Option<TxnKey>,
+    ) -> Result<i64, Error> {
+        let json = event.json.to_string();
+        self.write(move |conn| {
+            // Writes are serialised (one writer on SQLite, and the room service appends under
+            // a lock), so the next position cannot be taken twice; the UNIQUE constraint
+            // would refuse it if it were.
+            let last: Option<i64> = events::table
+                .select(diesel::dsl::max(events::stream_ordering))
+                .first(conn)?;
+            let stream_ordering = last.unwrap_or(0) + 1;
+            diesel::insert_into(events::table)
+                .values((
+                    events::event_id.eq(&event.event_id),
+                    events::room_id.eq(&event.room_id),
+                    events::stream_ordering.eq(stream_ordering),
+                    events::depth.eq(event.depth),
+                    events::event_type.eq(&event.event_type),
+                    events::state_key.eq(&event.state_key),
+                    events::sender.eq(&event.sender),
+                    events::origin_server_ts.eq(event.origin_server_ts),
+                    events::json.eq(&json),
+                ))
+                .execute(conn)?;
+            if let Some(state_key) = &event.state_key {
+                diesel::delete(
+                    current_state::table
+                        .filter(current_state::room_id.eq(&event.room_id))
+                        .filter(current_state::event_type.eq(&event.event_type))
+                        .filter(current_state::state_key.eq(state_key)),
+                )
+                .execute(conn)?;
+                diesel::insert_into(current_state::table)
+                    .values((
+                        current_state::room_id.eq(&event.room_id),
+                        current_state::event_type.eq(&event.event_type),
+                        current_state::state_key.eq(state_key),
+                        current_state::event_id.eq(&event.event_id),
+                        current_state::membership.eq(&event.membership),
+                    ))
+                    .execute(conn)?;
+            }
+            diesel::delete(
+                forward_extremities::table
+                    .filter(forward_extremities::room_id.eq(&event.room_id))
+                    .filter(forward_extremities::event_id.eq_any(&prev_events)),
+            )
+            .execute(conn)?;
+            diesel::insert_into(forward_extremities::table)
+                .values((
+                    forward_extremities::room_id.eq(&event.room_id),
+                    forward_extremities::event_id.eq(&event.event_id),
+                ))
+                .execute(conn)?;
+            if let Some(txn) = &txn {
+                diesel::insert_into(event_txn_ids::table)
+                    .values((
+                        event_txn_ids::user_id.eq(&txn.user_id),
+                        event_txn_ids::device_id.eq(&txn.device_id),
+                        event_txn_ids::txn_id.eq(&txn.txn_id),
+                        event_txn_ids::event_id.eq(&event.event_id),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(stream_ordering)
+        })
+        .await
+    }
+
+    async fn get_event(&self, event_id: &str) -> Result<Option<StoredEvent>, Error> {
+        let id = event_id.to_owned();
+        let row: Option<(String, String, i64, String)> = self
+            .read(move |conn| {
+                events::table
+                    .find(id)
+                    .select((
+                        events::event_id,
+                        events::room_id,
+                        events::stream_ordering,
+                        events::json,
+                    ))
+                    .first(conn)
+                    .optional()
+            })
+            .await?;
+        row.map(|(event_id, room_id, stream_ordering, json)| {
+            Ok(StoredEvent {
+                event_id,
+                room_id,
+                stream_ordering,
+                json: parse_json(&json)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn event_for_txn(&self, txn: &TxnKey) -> Result<Option<String>, Error> {
+        let txn = txn.clone();
+        self.read(move |conn| {
+            event_txn_ids::table
+                .find((txn.user_id, txn.device_id, txn.txn_id))
+                .select(event_txn_ids::event_id)
+                .first(conn)
+                .optional()
+        })
+        .await
+    }
+
+    async fn rooms_with_membership(
+        &self,
+        user_id: &str,
+        membership: &str,
+    ) -> Result<Vec<String>, Error> {
+        let (user, membership) = (user_id.to_owned(), membership.to_owned());
+        self.read(move |conn| {
+            current_state::table
+                .filter(current_state::event_type.eq("m.room.member"))
+                .filter(current_state::state_key.eq(user))
+                .filter(current_state::membership.eq(membership))
+                .select(current_state::room_id)
+                .order(current_state::room_id)
+                .load(conn)
+        })
+        .await
+    }
+
+    async fn max_stream_ordering(&self) -> Result<i64, Error> {
+        let max: Option<i64> = self
+            .read(|conn| {
+                events::table
+                    .select(diesel::dsl::max(events::stream_ordering))
+                    .first(conn)
+            })
+            .await?;
+        Ok(max.unwrap_or(0))
+    }
+}

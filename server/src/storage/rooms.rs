@@ -1,0 +1,79 @@
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::Error;
+
+/// A room this server takes part in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub room_id: String,
+    pub room_version: String,
+    pub creator: String,
+    pub created_ts: i64,
+}
+
+/// An event ready to be persisted, already authorised by the ingest pipeline.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_id: String,
+    pub room_id: String,
+    pub depth: i64,
+    pub event_type: String,
+    pub state_key: Option<String>,
+    pub sender: String,
+    pub origin_server_ts: i64,
+    /// `content.membership` for member events.
+    pub membership: Option<String>,
+    pub json: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub event_id: String,
+    pub room_id: String,
+    pub stream_ordering: i64,
+    pub json: Value,
+}
+
+/// What a new local event builds on: the room's forward extremities (with depths) and its
+/// current state as (type, state_key, event_id).
+#[derive(Debug, Clone, Default)]
+pub struct RoomHead {
+    pub extremities: Vec<(String, i64)>,
+    pub state: Vec<(String, String, String)>,
+}
+
+/// How a send is tied to a client transaction id.
+#[derive(Debug, Clone)]
+pub struct TxnKey {
+    pub user_id: String,
+    pub device_id: String,
+    pub txn_id: String,
+}
+
+/// Rooms and their events. Events are only ever appended; every append is one transaction
+/// that also moves the room's current state and forward extremities.
+#[async_trait]
+pub trait RoomStore: Send + Sync {
+    async fn create_room(&self, room: Room) -> Result<(), Error>;
+    async fn get_room(&self, room_id: &str) -> Result<Option<Room>, Error>;
+    async fn room_head(&self, room_id: &str) -> Result<RoomHead, Error>;
+    /// Persists an event that cites `prev_events`; returns its stream ordering. With `txn`,
+    /// records the transaction id in the same transaction (a conflict means it was used).
+    async fn append_event(
+        &self,
+        event: NewEvent,
+        prev_events: Vec<String>,
+        txn: Option<TxnKey>,
+    ) -> Result<i64, Error>;
+    async fn get_event(&self, event_id: &str) -> Result<Option<StoredEvent>, Error>;
+    async fn event_for_txn(&self, txn: &TxnKey) -> Result<Option<String>, Error>;
+    /// Rooms where the user's current membership is `membership`.
+    async fn rooms_with_membership(
+        &self,
+        user_id: &str,
+        membership: &str,
+    ) -> Result<Vec<String>, Error>;
+    /// The highest stream ordering assigned so far (0 before any event).
+    async fn max_stream_ordering(&self) -> Result<i64, Error>;
+}
