@@ -78,10 +78,21 @@ impl Operation {
     pub fn check_response(&self, status: u16, body: Option<&Value>) -> Vec<String> {
         let Some(schema) = self.responses.get(&status) else {
             // The spec's "API standards" let any endpoint answer with the common errors:
-            // missing or unknown token (401), forbidden (403), rate limited (429). Operations
-            // rarely list them, so they pass here when they have the standard error shape.
-            if matches!(status, 401 | 403 | 429) {
+            // malformed input (400 with a common errcode), missing or unknown token (401),
+            // forbidden (403), rate limited (429). Operations rarely list them, so they pass
+            // here when they have the standard error shape.
+            const COMMON_400: &[&str] = &[
+                "M_BAD_JSON",
+                "M_NOT_JSON",
+                "M_INVALID_PARAM",
+                "M_MISSING_PARAM",
+            ];
+            if matches!(status, 400 | 401 | 403 | 429) {
                 return match body.and_then(|b| b.get("errcode")).and_then(Value::as_str) {
+                    Some(code) if status == 400 && !COMMON_400.contains(&code) => vec![format!(
+                        "{} {} 400: {code} is not documented here nor a common error",
+                        self.method, self.path
+                    )],
                     Some(code) if code.starts_with("M_") => Vec::new(),
                     _ => vec![format!(
                         "{} {} {status}: a common error needs a standard errcode",

@@ -7,6 +7,7 @@ mod devices;
 mod discovery;
 mod profile;
 mod rooms;
+mod sync;
 
 use crate::case::Case;
 
@@ -19,5 +20,6 @@ pub fn all() -> Vec<Case> {
     cases.extend(devices::cases());
     cases.extend(profile::cases());
     cases.extend(rooms::cases());
+    cases.extend(sync::cases());
     cases
 }

@@ -6,10 +6,12 @@ pub mod accounts;
 pub mod discovery;
 mod error;
 pub mod health;
+pub mod notifier;
 pub mod profiles;
 pub mod rate_limit;
 pub mod rooms;
 pub mod server_keys;
+pub mod sync;
 
 use std::sync::Arc;
 
@@ -24,6 +26,7 @@ pub struct Services {
     pub health: health::HealthService,
     pub profiles: profiles::ProfileService,
     pub rooms: rooms::RoomService,
+    pub sync: sync::SyncService,
     pub rate_limiter: rate_limit::RateLimiter,
     pub signing_key: Arc<SigningKey>,
     pub stores: Stores,
@@ -37,12 +40,15 @@ impl Services {
         signing_key: SigningKey,
     ) -> Self {
         let signing_key = Arc::new(signing_key);
+        let notifier = Arc::new(notifier::Notifier::default());
         Self {
             rooms: rooms::RoomService::new(
                 config.server_name.clone(),
                 stores.clone(),
                 signing_key.clone(),
+                notifier.clone(),
             ),
+            sync: sync::SyncService::new(stores.clone(), notifier),
             accounts: accounts::AccountService::new(config, stores.clone()),
             discovery: discovery::DiscoveryService::new(config),
             health: health::HealthService::new(stores.health.clone(), redis),

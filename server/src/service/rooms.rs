@@ -21,7 +21,7 @@ use ruma::{OwnedServerName, RoomVersionId};
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
-use super::{Error, ErrorKind, accounts::AuthedUser};
+use super::{Error, ErrorKind, accounts::AuthedUser, notifier::Notifier};
 use crate::{
     core::{auth, event::Pdu, event_hash, room_version::RoomVersion, signing::SigningKey},
     storage::{self, NewEvent, Room, Stores, TxnKey},
@@ -47,15 +47,22 @@ pub struct RoomService {
     server_name: OwnedServerName,
     stores: Stores,
     signing_key: Arc<SigningKey>,
+    notifier: Arc<Notifier>,
     append_lock: Mutex<()>,
 }
 
 impl RoomService {
-    pub fn new(server_name: OwnedServerName, stores: Stores, signing_key: Arc<SigningKey>) -> Self {
+    pub fn new(
+        server_name: OwnedServerName,
+        stores: Stores,
+        signing_key: Arc<SigningKey>,
+        notifier: Arc<Notifier>,
+    ) -> Self {
         Self {
             server_name,
             stores,
             signing_key,
+            notifier,
             append_lock: Mutex::new(()),
         }
     }
@@ -327,6 +334,59 @@ impl RoomService {
             .unwrap_or_else(|| json!({})))
     }
 
+    /// `GET /messages`: a page of the room's events from a token, backwards (newest first) or
+    /// forwards. Tokens are stream positions (`s<n>`), shared with `/sync`.
+    pub async fn messages(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        from: Option<&str>,
+        backwards: bool,
+        limit: i64,
+    ) -> Result<Value, Error> {
+        use super::sync::{parse_token, token};
+        self.require_joined(user, room_id).await?;
+        let limit = limit.clamp(1, 1000);
+        let (start, events) = if backwards {
+            let from = match from {
+                Some(t) => parse_token(t)?,
+                None => self.stores.rooms.max_stream_ordering().await?,
+            };
+            (
+                from,
+                self.stores
+                    .rooms
+                    .room_events_between(room_id, 0, from, limit)
+                    .await?,
+            )
+        } else {
+            let from = from.map(parse_token).transpose()?.unwrap_or(0);
+            (
+                from,
+                self.stores
+                    .rooms
+                    .room_events_after(room_id, from, limit)
+                    .await?,
+            )
+        };
+        let mut page = json!({
+            "start": token(start),
+            "chunk": events.iter().map(|e| client_event(&e.json, &e.event_id, room_id)).collect::<Vec<_>>(),
+        });
+        // A full page may have more behind it; a short one ends the room's history.
+        if events.len() as i64 == limit
+            && let Some(last) = events.last()
+        {
+            let end = if backwards {
+                last.stream_ordering - 1
+            } else {
+                last.stream_ordering
+            };
+            page["end"] = json!(token(end));
+        }
+        Ok(page)
+    }
+
     async fn require_joined(&self, user: &AuthedUser, room_id: &str) -> Result<(), Error> {
         let joined = self
             .stores
@@ -466,7 +526,10 @@ impl RoomService {
             .append_event(event, pdu.prev_events.clone(), txn)
             .await
         {
-            Ok(_) => Ok(pdu.event_id),
+            Ok(position) => {
+                self.notifier.publish(position);
+                Ok(pdu.event_id)
+            }
             Err(e) if e.kind == storage::ErrorKind::Conflict => Err(Error::new(
                 ErrorKind::BadJson,
                 "This transaction id was already used",

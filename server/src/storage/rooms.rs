@@ -76,4 +76,27 @@ pub trait RoomStore: Send + Sync {
     ) -> Result<Vec<String>, Error>;
     /// The highest stream ordering assigned so far (0 before any event).
     async fn max_stream_ordering(&self) -> Result<i64, Error>;
+    /// The room's events with stream ordering in `(after, up_to]`, newest first, at most
+    /// `limit`.
+    async fn room_events_between(
+        &self,
+        room_id: &str,
+        after: i64,
+        up_to: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, Error>;
+    /// The room's events with stream ordering above `after`, oldest first, at most `limit`.
+    async fn room_events_after(
+        &self,
+        room_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, Error>;
+    /// The user's own membership events in `(after, up_to]`, oldest first.
+    async fn membership_events_between(
+        &self,
+        user_id: &str,
+        after: i64,
+        up_to: i64,
+    ) -> Result<Vec<StoredEvent>, Error>;
 }

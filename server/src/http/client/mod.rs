@@ -7,6 +7,7 @@ mod discovery;
 mod profile;
 mod rooms;
 mod session;
+mod sync;
 mod uia;
 
 use super::router::Router;
@@ -19,4 +20,5 @@ pub fn register(router: &mut Router) {
     profile::register(router);
     rooms::register(router);
     session::register(router);
+    sync::register(router);
 }

@@ -2,7 +2,7 @@
 
 use ruma::api::client::{
     membership::{invite_user, join_room_by_id, joined_rooms, leave_room},
-    message::send_message_event,
+    message::{get_message_events, send_message_event},
     room::{create_room, get_room_event},
     state::{get_state_event_for_key, get_state_events, send_state_event},
 };
@@ -25,6 +25,7 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed_json(get_room_event);
     router.endpoint_authed_json(get_state_events);
     router.endpoint_authed_json(get_state_event_for_key);
+    router.endpoint_authed_json(get_message_events);
 }
 
 fn object(raw: &serde_json::value::RawValue, what: &str) -> Result<Map<String, Value>, Error> {
@@ -275,4 +276,25 @@ async fn get_state_event_for_key(
         ));
     }
     Ok(content)
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/messages`
+async fn get_message_events(
+    state: AppState,
+    user: AuthedUser,
+    request: get_message_events::v3::Request,
+) -> Result<Value, Error> {
+    let backwards = request.dir == ruma::api::Direction::Backward;
+    let limit = i64::try_from(u64::from(request.limit)).unwrap_or(1000);
+    state
+        .services
+        .rooms
+        .messages(
+            &user,
+            request.room_id.as_str(),
+            request.from.as_deref(),
+            backwards,
+            limit,
+        )
+        .await
 }

@@ -216,4 +216,98 @@ impl RoomStore for Database {
             .await?;
         Ok(max.unwrap_or(0))
     }
+
+    async fn room_events_between(
+        &self,
+        room_id: &str,
+        after: i64,
+        up_to: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, Error> {
+        let room = room_id.to_owned();
+        let rows: Vec<(String, String, i64, String)> = self
+            .read(move |conn| {
+                events::table
+                    .filter(events::room_id.eq(room))
+                    .filter(events::stream_ordering.gt(after))
+                    .filter(events::stream_ordering.le(up_to))
+                    .order(events::stream_ordering.desc())
+                    .limit(limit)
+                    .select((
+                        events::event_id,
+                        events::room_id,
+                        events::stream_ordering,
+                        events::json,
+                    ))
+                    .load(conn)
+            })
+            .await?;
+        stored_events(rows)
+    }
+
+    async fn room_events_after(
+        &self,
+        room_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, Error> {
+        let room = room_id.to_owned();
+        let rows: Vec<(String, String, i64, String)> = self
+            .read(move |conn| {
+                events::table
+                    .filter(events::room_id.eq(room))
+                    .filter(events::stream_ordering.gt(after))
+                    .order(events::stream_ordering.asc())
+                    .limit(limit)
+                    .select((
+                        events::event_id,
+                        events::room_id,
+                        events::stream_ordering,
+                        events::json,
+                    ))
+                    .load(conn)
+            })
+            .await?;
+        stored_events(rows)
+    }
+
+    async fn membership_events_between(
+        &self,
+        user_id: &str,
+        after: i64,
+        up_to: i64,
+    ) -> Result<Vec<StoredEvent>, Error> {
+        let user = user_id.to_owned();
+        let rows: Vec<(String, String, i64, String)> = self
+            .read(move |conn| {
+                events::table
+                    .filter(events::event_type.eq("m.room.member"))
+                    .filter(events::state_key.eq(user))
+                    .filter(events::stream_ordering.gt(after))
+                    .filter(events::stream_ordering.le(up_to))
+                    .order(events::stream_ordering.asc())
+                    .select((
+                        events::event_id,
+                        events::room_id,
+                        events::stream_ordering,
+                        events::json,
+                    ))
+                    .load(conn)
+            })
+            .await?;
+        stored_events(rows)
+    }
+}
+
+fn stored_events(rows: Vec<(String, String, i64, String)>) -> Result<Vec<StoredEvent>, Error> {
+    rows.into_iter()
+        .map(|(event_id, room_id, stream_ordering, json)| {
+            Ok(StoredEvent {
+                event_id,
+                room_id,
+                stream_ordering,
+                json: parse_json(&json)?,
+            })
+        })
+        .collect()
 }

@@ -1,0 +1,374 @@
+//! `/sync` and `/messages`: what a client sees of its rooms.
+
+use std::time::{Duration, Instant};
+
+use http::Method;
+use serde_json::{Value, json};
+
+use crate::{
+    case,
+    case::{Case, CaseError, CaseResult},
+    client::{Ctx, UserSession},
+    ensure, ensure_eq,
+};
+
+const SYNC: &str = "/_matrix/client/v3/sync";
+const MESSAGES: &str = "/_matrix/client/v3/rooms/{roomId}/messages";
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(
+            initial_sync_shows_joined_rooms_with_state_and_timeline,
+            section = "client-server-api/#get_matrixclientv3sync",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
+            incremental_sync_returns_only_what_is_new,
+            section = "client-server-api/#get_matrixclientv3sync",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
+            sync_long_poll_returns_when_an_event_arrives,
+            section = "client-server-api/#get_matrixclientv3sync",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
+            invites_appear_in_sync_with_stripped_state,
+            section = "client-server-api/#get_matrixclientv3sync",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
+            leaving_appears_in_the_leave_section,
+            section = "client-server-api/#get_matrixclientv3sync",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
+            sync_with_a_bogus_token_is_refused,
+            section = "client-server-api/#get_matrixclientv3sync",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
+            messages_paginate_backwards_through_history,
+            section = "client-server-api/#get_matrixclientv3roomsroomidmessages",
+            op = ("GET", "/_matrix/client/v3/rooms/{roomId}/messages")
+        ),
+        case!(
+            messages_paginate_forwards,
+            section = "client-server-api/#get_matrixclientv3roomsroomidmessages",
+            op = ("GET", "/_matrix/client/v3/rooms/{roomId}/messages")
+        ),
+        case!(
+            messages_of_a_room_you_are_not_in_are_forbidden,
+            section = "client-server-api/#get_matrixclientv3roomsroomidmessages",
+            op = ("GET", "/_matrix/client/v3/rooms/{roomId}/messages")
+        ),
+    ]
+}
+
+async fn create_room(ctx: &Ctx, user: &UserSession, body: Value) -> Result<String, CaseError> {
+    let response = ctx
+        .op(Method::POST, "/_matrix/client/v3/createRoom")
+        .token(&user.access_token)
+        .json(&body)
+        .send()
+        .await?
+        .expect_status(200)?;
+    Ok(response.json()?["room_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+async fn send(ctx: &Ctx, user: &UserSession, room: &str, body: &str) -> Result<String, CaseError> {
+    let response = ctx
+        .op(
+            Method::PUT,
+            "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}",
+        )
+        .arg(room)
+        .arg("m.room.message")
+        .arg(&format!("t{}", rand::random::<u64>()))
+        .token(&user.access_token)
+        .json(&json!({"msgtype": "m.text", "body": body}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    Ok(response.json()?["event_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+async fn sync(
+    ctx: &Ctx,
+    user: &UserSession,
+    since: Option<&str>,
+    timeout_ms: u64,
+) -> Result<Value, CaseError> {
+    let mut request = ctx
+        .op(Method::GET, SYNC)
+        .token(&user.access_token)
+        .query("timeout", &timeout_ms.to_string());
+    if let Some(since) = since {
+        request = request.query("since", since);
+    }
+    Ok(request.send().await?.expect_status(200)?.json()?.clone())
+}
+
+fn timeline_ids(sync: &Value, room: &str) -> Vec<String> {
+    sync["rooms"]["join"][room]["timeline"]["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["event_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn initial_sync_shows_joined_rooms_with_state_and_timeline(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("syncer").await?;
+    let room = create_room(&ctx, &alice, json!({"name": "Synced"})).await?;
+    let message = send(&ctx, &alice, &room, "first words").await?;
+    let body = sync(&ctx, &alice, None, 0).await?;
+    ensure!(
+        body["next_batch"].as_str().is_some_and(|t| !t.is_empty()),
+        "no next_batch"
+    );
+    ensure!(
+        timeline_ids(&body, &room).contains(&message),
+        "the message is not in the timeline"
+    );
+    let section = &body["rooms"]["join"][room.as_str()];
+    let mut types: Vec<&str> = Vec::new();
+    for list in [&section["state"]["events"], &section["timeline"]["events"]] {
+        types.extend(
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["type"].as_str()),
+        );
+    }
+    for t in [
+        "m.room.create",
+        "m.room.power_levels",
+        "m.room.member",
+        "m.room.name",
+    ] {
+        ensure!(types.contains(&t), "{t} is neither in state nor timeline");
+    }
+    Ok(())
+}
+
+async fn incremental_sync_returns_only_what_is_new(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("incr").await?;
+    let room = create_room(&ctx, &alice, json!({})).await?;
+    let first = sync(&ctx, &alice, None, 0).await?;
+    let token = first["next_batch"].as_str().unwrap_or_default().to_owned();
+    let quiet = sync(&ctx, &alice, Some(&token), 0).await?;
+    ensure!(
+        quiet["rooms"]["join"].get(room.as_str()).is_none(),
+        "an unchanged room appeared: {quiet}"
+    );
+    let message = send(&ctx, &alice, &room, "news").await?;
+    let next = sync(&ctx, &alice, Some(&token), 0).await?;
+    ensure_eq!(
+        timeline_ids(&next, &room),
+        vec![message],
+        "incremental timeline"
+    );
+    Ok(())
+}
+
+async fn sync_long_poll_returns_when_an_event_arrives(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("poller").await?;
+    let room = create_room(&ctx, &alice, json!({})).await?;
+    let token = sync(&ctx, &alice, None, 0).await?["next_batch"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let started = Instant::now();
+    let poll = {
+        let ctx = ctx.clone();
+        let alice = alice.clone();
+        tokio::spawn(async move { sync(&ctx, &alice, Some(&token), 20_000).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let message = send(&ctx, &alice, &room, "wake up").await?;
+    let body = tokio::time::timeout(Duration::from_secs(15), poll)
+        .await
+        .map_err(|_| {
+            CaseError::Fail("the long poll did not return within 15 s of the event".to_owned())
+        })?
+        .map_err(|e| CaseError::Fail(e.to_string()))??;
+    ensure!(
+        timeline_ids(&body, &room).contains(&message),
+        "the woken sync lacks the event"
+    );
+    ensure!(started.elapsed() < Duration::from_secs(15), "woke too late");
+    Ok(())
+}
+
+async fn invites_appear_in_sync_with_stripped_state(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("host").await?;
+    let bob = ctx.register_user("invited").await?;
+    let room = create_room(
+        &ctx,
+        &alice,
+        json!({"name": "Come in", "invite": [bob.user_id]}),
+    )
+    .await?;
+    let body = sync(&ctx, &bob, None, 0).await?;
+    let state = body["rooms"]["invite"][room.as_str()]["invite_state"]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        state.iter().any(|e| e["type"] == "m.room.name"),
+        "no room name in the invite state: {state:?}"
+    );
+    ensure!(
+        body["rooms"]["join"].get(room.as_str()).is_none(),
+        "an invited room is listed as joined"
+    );
+    Ok(())
+}
+
+async fn leaving_appears_in_the_leave_section(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("open").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    let bob = ctx.register_user("goer").await?;
+    ctx.op(Method::POST, "/_matrix/client/v3/rooms/{roomId}/join")
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let token = sync(&ctx, &bob, None, 0).await?["next_batch"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    ctx.op(Method::POST, "/_matrix/client/v3/rooms/{roomId}/leave")
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let body = sync(&ctx, &bob, Some(&token), 0).await?;
+    ensure!(
+        body["rooms"]["leave"].get(room.as_str()).is_some(),
+        "the room is not in the leave section: {body}"
+    );
+    ensure!(
+        body["rooms"]["join"].get(room.as_str()).is_none(),
+        "the room is still joined"
+    );
+    Ok(())
+}
+
+async fn sync_with_a_bogus_token_is_refused(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("bogus").await?;
+    let response = ctx
+        .op(Method::GET, SYNC)
+        .token(&alice.access_token)
+        .query("since", "not-a-token")
+        .send()
+        .await?;
+    ensure_eq!(response.status, 400, "status");
+    Ok(())
+}
+
+async fn page(
+    ctx: &Ctx,
+    user: &UserSession,
+    room: &str,
+    dir: &str,
+    from: Option<&str>,
+    limit: u32,
+) -> Result<Value, CaseError> {
+    let mut request = ctx
+        .op(Method::GET, MESSAGES)
+        .arg(room)
+        .token(&user.access_token)
+        .query("dir", dir)
+        .query("limit", &limit.to_string());
+    if let Some(from) = from {
+        request = request.query("from", from);
+    }
+    Ok(request.send().await?.expect_status(200)?.json()?.clone())
+}
+
+fn bodies(page: &Value) -> Vec<String> {
+    page["chunk"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"] == "m.room.message")
+        .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn messages_paginate_backwards_through_history(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("history").await?;
+    let room = create_room(&ctx, &alice, json!({})).await?;
+    for n in 1..=5 {
+        send(&ctx, &alice, &room, &format!("m{n}")).await?;
+    }
+    let mut seen = Vec::new();
+    let mut from: Option<String> = None;
+    for _ in 0..20 {
+        let p = page(&ctx, &alice, &room, "b", from.as_deref(), 2).await?;
+        seen.extend(bodies(&p));
+        match p["end"].as_str() {
+            Some(end) => from = Some(end.to_owned()),
+            None => break,
+        }
+    }
+    ensure_eq!(
+        seen,
+        vec!["m5", "m4", "m3", "m2", "m1"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>(),
+        "messages newest first"
+    );
+    Ok(())
+}
+
+async fn messages_paginate_forwards(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("forward").await?;
+    let room = create_room(&ctx, &alice, json!({})).await?;
+    let token = sync(&ctx, &alice, None, 0).await?["next_batch"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for n in 1..=3 {
+        send(&ctx, &alice, &room, &format!("f{n}")).await?;
+    }
+    let p = page(&ctx, &alice, &room, "f", Some(&token), 10).await?;
+    ensure_eq!(
+        bodies(&p),
+        vec!["f1", "f2", "f3"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>(),
+        "messages oldest first"
+    );
+    Ok(())
+}
+
+async fn messages_of_a_room_you_are_not_in_are_forbidden(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("secret").await?;
+    let room = create_room(&ctx, &alice, json!({})).await?;
+    send(&ctx, &alice, &room, "for members").await?;
+    let eve = ctx.register_user("eve").await?;
+    let response = ctx
+        .op(Method::GET, MESSAGES)
+        .arg(&room)
+        .token(&eve.access_token)
+        .query("dir", "b")
+        .send()
+        .await?;
+    ensure_eq!(response.status, 403, "status");
+    Ok(())
+}

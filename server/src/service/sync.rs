@@ -1,0 +1,278 @@
+//! `/sync`: what changed in the user's rooms since a token.
+//!
+//! Tokens are `s<stream ordering>`: opaque to clients, monotonic, never reused. A sync with no
+//! token (or `full_state`) gives each joined room its state and latest events; an incremental
+//! one gives the events after the token, and the room's state when the timeline is limited or
+//! the user joined in between.
+//!
+//! Known simplification: the `state` section holds current state minus what the timeline
+//! changes, rather than the state at the timeline's start (storage keeps current state only
+//! so far); clients applying the timeline in order still end at the right state.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use serde_json::{Map, Value, json};
+
+use super::{Error, ErrorKind, accounts::AuthedUser, notifier::Notifier};
+use crate::storage::{StoredEvent, Stores};
+
+/// Events per room per sync when the client's filter does not say.
+pub const DEFAULT_TIMELINE_LIMIT: i64 = 10;
+/// Long polls are capped so a client cannot hold a connection forever.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// State types shown to invitees (the spec's stripped state).
+const INVITE_STATE_TYPES: &[&str] = &[
+    "m.room.create",
+    "m.room.join_rules",
+    "m.room.name",
+    "m.room.avatar",
+    "m.room.canonical_alias",
+    "m.room.encryption",
+    "m.room.topic",
+];
+
+pub struct SyncService {
+    stores: Stores,
+    notifier: Arc<Notifier>,
+}
+
+pub fn token(position: i64) -> String {
+    format!("s{position}")
+}
+
+pub fn parse_token(token: &str) -> Result<i64, Error> {
+    token
+        .strip_prefix('s')
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| Error::new(ErrorKind::InvalidParam, "Unknown pagination or sync token"))
+}
+
+impl SyncService {
+    pub fn new(stores: Stores, notifier: Arc<Notifier>) -> Self {
+        Self { stores, notifier }
+    }
+
+    pub async fn sync(
+        &self,
+        user: &AuthedUser,
+        since: Option<&str>,
+        timeout: Duration,
+        full_state: bool,
+    ) -> Result<Value, Error> {
+        let since = since.map(parse_token).transpose()?;
+        let deadline = tokio::time::Instant::now() + timeout.min(MAX_TIMEOUT);
+        let mut changes = self.notifier.subscribe();
+        loop {
+            changes.borrow_and_update();
+            let now = self.stores.rooms.max_stream_ordering().await?;
+            let response = self.build(user, since, now, full_state).await?;
+            // Other users' events move the stream too: keep waiting until this user has
+            // something, or the timeout passes.
+            let waiting = since.is_some() && !full_state && response.get("rooms").is_none();
+            if !waiting || tokio::time::Instant::now() >= deadline {
+                return Ok(response);
+            }
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
+                let now = self.stores.rooms.max_stream_ordering().await?;
+                return self.build(user, since, now, full_state).await;
+            }
+        }
+    }
+
+    async fn build(
+        &self,
+        user: &AuthedUser,
+        since: Option<i64>,
+        now: i64,
+        full_state: bool,
+    ) -> Result<Value, Error> {
+        let since = since.map(|s| s.min(now));
+        let user_id = user.user_id.as_str();
+
+        let mut join = Map::new();
+        for room_id in self
+            .stores
+            .rooms
+            .rooms_with_membership(user_id, "join")
+            .await?
+        {
+            let joined_since = match since {
+                Some(since) => self
+                    .stores
+                    .rooms
+                    .membership_events_between(user_id, since, now)
+                    .await?
+                    .iter()
+                    .any(|e| e.room_id == room_id && e.json["content"]["membership"] == "join"),
+                None => true,
+            };
+            let room = self
+                .joined_room(&room_id, since.filter(|_| !joined_since), now, full_state)
+                .await?;
+            if let Some(room) = room {
+                join.insert(room_id, room);
+            }
+        }
+
+        let mut invite = Map::new();
+        for room_id in self
+            .stores
+            .rooms
+            .rooms_with_membership(user_id, "invite")
+            .await?
+        {
+            let new = match since {
+                None => true,
+                Some(since) => self
+                    .stores
+                    .rooms
+                    .membership_events_between(user_id, since, now)
+                    .await?
+                    .iter()
+                    .any(|e| e.room_id == room_id),
+            };
+            if new {
+                invite.insert(
+                    room_id.clone(),
+                    json!({"invite_state": {"events": self.invite_state(&room_id).await?}}),
+                );
+            }
+        }
+
+        let mut leave = Map::new();
+        if let Some(since) = since {
+            let mut left: BTreeMap<String, StoredEvent> = BTreeMap::new();
+            for event in self
+                .stores
+                .rooms
+                .membership_events_between(user_id, since, now)
+                .await?
+            {
+                let membership = event.json["content"]["membership"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if matches!(membership.as_str(), "leave" | "ban") {
+                    left.insert(event.room_id.clone(), event);
+                } else {
+                    left.remove(&event.room_id);
+                }
+            }
+            for (room_id, event) in left {
+                if join.contains_key(&room_id) {
+                    continue;
+                }
+                leave.insert(
+                    room_id,
+                    json!({"timeline": {"events": [sync_event(&event)], "limited": false}, "state": {"events": []}}),
+                );
+            }
+        }
+
+        let mut rooms = Map::new();
+        for (name, section) in [("join", join), ("invite", invite), ("leave", leave)] {
+            if !section.is_empty() {
+                rooms.insert(name.to_owned(), Value::Object(section));
+            }
+        }
+        let mut response = json!({"next_batch": token(now)});
+        if !rooms.is_empty() {
+            response["rooms"] = Value::Object(rooms);
+        }
+        Ok(response)
+    }
+
+    /// One joined room's section; `None` when nothing changed in an incremental sync.
+    async fn joined_room(
+        &self,
+        room_id: &str,
+        since: Option<i64>,
+        now: i64,
+        full_state: bool,
+    ) -> Result<Option<Value>, Error> {
+        let after = since.unwrap_or(0);
+        let mut events = self
+            .stores
+            .rooms
+            .room_events_between(room_id, after, now, DEFAULT_TIMELINE_LIMIT + 1)
+            .await?;
+        let limited = events.len() as i64 > DEFAULT_TIMELINE_LIMIT;
+        events.truncate(DEFAULT_TIMELINE_LIMIT as usize);
+        events.reverse();
+        if since.is_some() && events.is_empty() && !full_state {
+            return Ok(None);
+        }
+        let needs_state = since.is_none() || limited || full_state;
+        let state = if needs_state {
+            let in_timeline: std::collections::HashSet<&str> =
+                events.iter().map(|e| e.event_id.as_str()).collect();
+            let head = self.stores.rooms.room_head(room_id).await?;
+            let mut state = Vec::new();
+            for (_, _, event_id) in head.state {
+                if in_timeline.contains(event_id.as_str()) {
+                    continue;
+                }
+                if let Some(event) = self.stores.rooms.get_event(&event_id).await? {
+                    state.push(sync_event(&event));
+                }
+            }
+            state
+        } else {
+            Vec::new()
+        };
+        let prev_batch = events
+            .first()
+            .map(|e| token(e.stream_ordering - 1))
+            .unwrap_or_else(|| token(now));
+        Ok(Some(json!({
+            "timeline": {
+                "events": events.iter().map(sync_event).collect::<Vec<_>>(),
+                "limited": limited,
+                "prev_batch": prev_batch,
+            },
+            "state": {"events": state},
+        })))
+    }
+
+    async fn invite_state(&self, room_id: &str) -> Result<Vec<Value>, Error> {
+        let head = self.stores.rooms.room_head(room_id).await?;
+        let mut events = Vec::new();
+        for (event_type, _, event_id) in head.state {
+            if !INVITE_STATE_TYPES.contains(&event_type.as_str()) {
+                continue;
+            }
+            if let Some(event) = self.stores.rooms.get_event(&event_id).await? {
+                let json = &event.json;
+                events.push(json!({
+                    "type": json["type"],
+                    "state_key": json["state_key"],
+                    "sender": json["sender"],
+                    "content": json["content"],
+                }));
+            }
+        }
+        Ok(events)
+    }
+}
+
+/// An event in the client format without `room_id`, as `/sync` nests events under their room.
+pub fn sync_event(event: &StoredEvent) -> Value {
+    let json = &event.json;
+    let mut out = json!({
+        "content": json.get("content").cloned().unwrap_or_else(|| json!({})),
+        "event_id": event.event_id,
+        "origin_server_ts": json.get("origin_server_ts").cloned().unwrap_or(json!(0)),
+        "sender": json.get("sender").cloned().unwrap_or(Value::Null),
+        "type": json.get("type").cloned().unwrap_or(Value::Null),
+        "unsigned": {},
+    });
+    if let Some(key) = json.get("state_key") {
+        out["state_key"] = key.clone();
+    }
+    out
+}
