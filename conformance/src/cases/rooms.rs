@@ -19,9 +19,34 @@ const JOIN: &str = "/_matrix/client/v3/rooms/{roomId}/join";
 const LEAVE: &str = "/_matrix/client/v3/rooms/{roomId}/leave";
 const INVITE: &str = "/_matrix/client/v3/rooms/{roomId}/invite";
 const JOINED: &str = "/_matrix/client/v3/joined_rooms";
+const REDACT: &str = "/_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}";
 
 pub fn cases() -> Vec<Case> {
     vec![
+        case!(
+            transaction_ids_are_scoped_to_the_room,
+            section = "client-server-api/#transaction-identifiers",
+            op = (
+                "PUT",
+                "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}"
+            )
+        ),
+        case!(
+            redacting_own_event_strips_its_content,
+            section = "client-server-api/#put_matrixclientv3roomsroomidredacteventidtxnid",
+            op = (
+                "PUT",
+                "/_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}"
+            )
+        ),
+        case!(
+            redacting_others_events_needs_the_redact_level,
+            section = "client-server-api/#put_matrixclientv3roomsroomidredacteventidtxnid",
+            op = (
+                "PUT",
+                "/_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}"
+            )
+        ),
         case!(
             created_room_has_its_creator_joined_and_initial_state,
             section = "client-server-api/#post_matrixclientv3createroom",
@@ -438,6 +463,141 @@ async fn leaving_ends_the_right_to_send(ctx: Ctx) -> CaseResult {
             .as_array()
             .is_some_and(|r| r.iter().all(|r| r != room.as_str())),
         "left room still listed"
+    );
+    Ok(())
+}
+
+async fn redact(
+    ctx: &Ctx,
+    user: &UserSession,
+    room: &str,
+    event: &str,
+) -> Result<crate::client::Response, CaseError> {
+    ctx.op(Method::PUT, REDACT)
+        .arg(room)
+        .arg(event)
+        .arg(&format!("r{}", rand::random::<u64>()))
+        .token(&user.access_token)
+        .json(&json!({"reason": "conformance"}))
+        .send()
+        .await
+}
+
+/// In the default room version and in version 10, where a redaction names its target at the
+/// top level of the event rather than in its content.
+async fn redacting_own_event_strips_its_content(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("redactor").await?;
+    for body in [json!({}), json!({"room_version": "10"})] {
+        let room = create_room(&ctx, &alice, body).await?;
+        let sent = send_text(&ctx, &alice, &room, "oops1", "regrettable")
+            .await?
+            .expect_status(200)?;
+        let id = sent.json()?["event_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let redaction = redact(&ctx, &alice, &room, &id).await?.expect_status(200)?;
+        ensure!(
+            redaction.json()?["event_id"]
+                .as_str()
+                .is_some_and(|r| r != id),
+            "no redaction event id"
+        );
+        let event = ctx
+            .op(Method::GET, EVENT)
+            .arg(&room)
+            .arg(&id)
+            .token(&alice.access_token)
+            .send()
+            .await?
+            .expect_status(200)?;
+        let json = event.json()?;
+        ensure_eq!(json["content"], json!({}), "content after redaction");
+        ensure!(
+            json["unsigned"]["redacted_because"].is_object(),
+            "no unsigned.redacted_because: {json}"
+        );
+    }
+    Ok(())
+}
+
+async fn redacting_others_events_needs_the_redact_level(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("moderator").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    let bob = ctx.register_user("member").await?;
+    ctx.op(Method::POST, JOIN)
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let alices = send_text(&ctx, &alice, &room, "a1", "by alice")
+        .await?
+        .expect_status(200)?;
+    let alices = alices.json()?["event_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let bobs = send_text(&ctx, &bob, &room, "b1", "by bob")
+        .await?
+        .expect_status(200)?;
+    let bobs = bobs.json()?["event_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let refused = redact(&ctx, &bob, &room, &alices).await?;
+    ensure_eq!(
+        refused.status,
+        403,
+        "a member redacting the creator's event"
+    );
+    redact(&ctx, &alice, &room, &bobs)
+        .await?
+        .expect_status(200)?;
+    let intact = ctx
+        .op(Method::GET, EVENT)
+        .arg(&room)
+        .arg(&alices)
+        .token(&bob.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(
+        intact.json()?["content"]["body"].as_str(),
+        Some("by alice"),
+        "the refused redaction changed nothing"
+    );
+    Ok(())
+}
+
+/// Transaction ids are scoped to the request path: the same id in another room is a new send.
+async fn transaction_ids_are_scoped_to_the_room(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("scoped").await?;
+    let first = create_room(&ctx, &alice, json!({})).await?;
+    let second = create_room(&ctx, &alice, json!({})).await?;
+    let a = send_text(&ctx, &alice, &first, "same-txn", "one")
+        .await?
+        .expect_status(200)?;
+    let b = send_text(&ctx, &alice, &second, "same-txn", "two")
+        .await?
+        .expect_status(200)?;
+    ensure!(
+        a.json()?["event_id"] != b.json()?["event_id"],
+        "one transaction id in two rooms gave one event"
+    );
+    let event = ctx
+        .op(Method::GET, EVENT)
+        .arg(&second)
+        .arg(b.json()?["event_id"].as_str().unwrap_or_default())
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(
+        event.json()?["content"]["body"].as_str(),
+        Some("two"),
+        "body in the second room"
     );
     Ok(())
 }

@@ -205,10 +205,12 @@ impl RoomService {
         content: Value,
         txn_id: Option<String>,
     ) -> Result<String, Error> {
+        // A retransmission is the same transaction id on the same path (the spec's rule), so
+        // the room and event type are part of the key.
         let txn = txn_id.map(|txn_id| TxnKey {
             user_id: user.user_id.to_string(),
             device_id: user.device_id.to_string(),
-            txn_id,
+            txn_id: format!("{room_id}\u{1f}{event_type}\u{1f}{txn_id}"),
         });
         if let Some(txn) = &txn
             && let Some(event_id) = self.stores.rooms.event_for_txn(txn).await?
@@ -286,7 +288,9 @@ impl RoomService {
             .await?
             .filter(|e| e.room_id == room_id)
             .ok_or_else(|| Error::new(ErrorKind::NotFound, "Event not found"))?;
-        Ok(client_event(&event.json, &event.event_id, room_id))
+        let mut events = vec![event];
+        apply_redactions(&self.stores, &mut events).await?;
+        Ok(client_event(&events[0].json, &events[0].event_id, room_id))
     }
 
     /// The room's current state, for a joined member.
@@ -300,10 +304,14 @@ impl RoomService {
         let mut events = Vec::with_capacity(head.state.len());
         for (_, _, event_id) in head.state {
             if let Some(event) = self.stores.rooms.get_event(&event_id).await? {
-                events.push(client_event(&event.json, &event.event_id, room_id));
+                events.push(event);
             }
         }
-        Ok(events)
+        apply_redactions(&self.stores, &mut events).await?;
+        Ok(events
+            .iter()
+            .map(|e| client_event(&e.json, &e.event_id, room_id))
+            .collect())
     }
 
     pub async fn state_event_content(
@@ -334,6 +342,100 @@ impl RoomService {
             .unwrap_or_else(|| json!({})))
     }
 
+    /// Redacts `target` as `user`: allowed for the target's sender, and for anyone at the
+    /// room's redact level. Returns the redaction event's id.
+    pub async fn redact(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        target: &str,
+        reason: Option<String>,
+        txn_id: Option<String>,
+    ) -> Result<String, Error> {
+        self.require_joined(user, room_id).await?;
+        let version = self.room_version(room_id).await?;
+        let event = self
+            .stores
+            .rooms
+            .get_event(target)
+            .await?
+            .filter(|e| e.room_id == room_id)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, "Event not found"))?;
+        let own = event.json["sender"].as_str() == Some(user.user_id.as_str());
+        if !own
+            && !self
+                .at_level(&version, room_id, user.user_id.as_str(), |l| l.redact)
+                .await?
+        {
+            return Err(Error::new(
+                ErrorKind::Forbidden,
+                "You may only redact your own events",
+            ));
+        }
+        let mut content = json!({"redacts": target});
+        if let Some(reason) = reason {
+            content["reason"] = json!(reason);
+        }
+        // The redaction path names its target, so the transaction key does too.
+        let txn_id = txn_id.map(|t| format!("{target}\u{1f}{t}"));
+        self.send(user, room_id, "m.room.redaction", None, content, txn_id)
+            .await
+    }
+
+    /// Whether `user` has at least the level `pick` chooses from the room's power levels.
+    async fn at_level(
+        &self,
+        version: &RoomVersion,
+        room_id: &str,
+        user: &str,
+        pick: impl Fn(&auth::PowerLevels) -> i64,
+    ) -> Result<bool, Error> {
+        let head = self.stores.rooms.room_head(room_id).await?;
+        let find = |t: &str| {
+            head.state
+                .iter()
+                .find(|(et, k, _)| et == t && k.is_empty())
+                .map(|(_, _, id)| id.clone())
+        };
+        let mut levels = auth::PowerLevels::without_event();
+        let mut has_levels = false;
+        if let Some(id) = find("m.room.power_levels")
+            && let Some(event) = self.stores.rooms.get_event(&id).await?
+        {
+            levels = auth::PowerLevels::from_content(&event.json["content"], version);
+            has_levels = true;
+        }
+        let create = match find("m.room.create") {
+            Some(id) => self.stores.rooms.get_event(&id).await?.map(|e| e.json),
+            None => None,
+        };
+        let creator_sender = create
+            .as_ref()
+            .and_then(|c| c["sender"].as_str())
+            .unwrap_or_default();
+        let additional = create
+            .as_ref()
+            .and_then(|c| c["content"]["additional_creators"].as_array().cloned())
+            .unwrap_or_default();
+        let required = pick(&levels);
+        let level = if version.auth.creators_have_infinite_power
+            && (creator_sender == user || additional.iter().any(|u| u.as_str() == Some(user)))
+        {
+            return Ok(true);
+        } else if has_levels {
+            levels
+                .users
+                .get(user)
+                .copied()
+                .unwrap_or(levels.users_default)
+        } else if creator_sender == user {
+            100
+        } else {
+            0
+        };
+        Ok(level >= required)
+    }
+
     /// `GET /messages`: a page of the room's events from a token, backwards (newest first) or
     /// forwards. Tokens are stream positions (`s<n>`), shared with `/sync`.
     pub async fn messages(
@@ -347,7 +449,7 @@ impl RoomService {
         use super::sync::{parse_token, token};
         self.require_joined(user, room_id).await?;
         let limit = limit.clamp(1, 1000);
-        let (start, events) = if backwards {
+        let (start, mut events) = if backwards {
             let from = match from {
                 Some(t) => parse_token(t)?,
                 None => self.stores.rooms.max_stream_ordering().await?,
@@ -369,6 +471,7 @@ impl RoomService {
                     .await?,
             )
         };
+        apply_redactions(&self.stores, &mut events).await?;
         let mut page = json!({
             "start": token(start),
             "chunk": events.iter().map(|e| client_event(&e.json, &e.event_id, room_id)).collect::<Vec<_>>(),
@@ -433,18 +536,20 @@ impl RoomService {
             .map(|(t, k, id)| ((t, k), id))
             .collect();
         let prev: Vec<(String, i64)> = head.extremities.into_iter().take(20).collect();
-        let pdu = self.build(
+        // A first build only to learn which auth events this event selects; the second is
+        // the event itself (built from the same content: `build` may move fields out of it).
+        let draft = self.build(
             version,
             Some(room_id),
             sender,
             event_type,
             state_key,
-            content,
+            content.clone(),
             &prev,
             &[],
         )?;
         // Auth events: the current state entries the event's type selects.
-        let auth_ids: Vec<String> = auth::auth_types_for_event(version, &pdu)
+        let auth_ids: Vec<String> = auth::auth_types_for_event(version, &draft)
             .into_iter()
             .filter_map(|key| state.get(&key).cloned())
             .collect();
@@ -454,7 +559,7 @@ impl RoomService {
             sender,
             event_type,
             state_key,
-            pdu.content.clone(),
+            content,
             &prev,
             &auth_ids,
         )?;
@@ -518,6 +623,10 @@ impl RoomService {
             sender: pdu.sender.clone(),
             origin_server_ts: pdu.origin_server_ts,
             membership: pdu.membership().map(str::to_owned),
+            redacts: pdu
+                .redacts
+                .clone()
+                .filter(|_| pdu.event_type == "m.room.redaction"),
             json: pdu.json.clone(),
         };
         match self
@@ -580,6 +689,15 @@ impl RoomService {
         if let Some(key) = state_key {
             json["state_key"] = json!(key);
         }
+        // Before room version 11 a redaction names its target at the top level.
+        if event_type == "m.room.redaction"
+            && !version.redaction.keep_redaction_redacts
+            && let Some(target) = json["content"]
+                .as_object_mut()
+                .and_then(|c| c.remove("redacts"))
+        {
+            json["redacts"] = target;
+        }
         if !version.event_refs_are_ids {
             json["event_id"] = json!(format!("${}:{}", random_id(18), self.server_name));
             json["origin"] = json!(self.server_name.as_str());
@@ -600,6 +718,45 @@ impl RoomService {
     }
 }
 
+/// Replaces each redacted event's JSON by its redacted form (the room version's algorithm),
+/// noting the redaction in `unsigned.redacted_because`.
+pub async fn apply_redactions(
+    stores: &Stores,
+    events: &mut [storage::StoredEvent],
+) -> Result<(), Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+    let redacted: std::collections::HashMap<String, String> =
+        stores.rooms.redactions_of(ids).await?.into_iter().collect();
+    if redacted.is_empty() {
+        return Ok(());
+    }
+    let mut versions: std::collections::HashMap<String, RoomVersion> =
+        std::collections::HashMap::new();
+    for event in events.iter_mut() {
+        let Some(redaction_id) = redacted.get(&event.event_id) else {
+            continue;
+        };
+        if !versions.contains_key(&event.room_id) {
+            let room = stores.rooms.get_room(&event.room_id).await?;
+            let version = room
+                .and_then(|r| RoomVersion::from_id(&r.room_version))
+                .ok_or_else(|| {
+                    Error::internal(format!("room {} has no known version", event.room_id))
+                })?;
+            versions.insert(event.room_id.clone(), version);
+        }
+        let version = versions[&event.room_id];
+        let mut json = crate::core::redaction::redact(&event.json, &version.redaction)
+            .map_err(|e| Error::internal(format!("redacting {}: {e}", event.event_id)))?;
+        json["unsigned"] = json!({"redacted_because": {"event_id": redaction_id}});
+        event.json = json;
+    }
+    Ok(())
+}
+
 /// The client-server format of an event: the PDU's client-visible fields.
 pub fn client_event(pdu: &Value, event_id: &str, room_id: &str) -> Value {
     let mut out = json!({
@@ -609,7 +766,7 @@ pub fn client_event(pdu: &Value, event_id: &str, room_id: &str) -> Value {
         "room_id": room_id,
         "sender": pdu.get("sender").cloned().unwrap_or(Value::Null),
         "type": pdu.get("type").cloned().unwrap_or(Value::Null),
-        "unsigned": {},
+        "unsigned": pdu.get("unsigned").cloned().unwrap_or_else(|| json!({})),
     });
     if let Some(key) = pdu.get("state_key") {
         out["state_key"] = key.clone();

@@ -204,6 +204,7 @@ impl SyncService {
         let limited = events.len() as i64 > DEFAULT_TIMELINE_LIMIT;
         events.truncate(DEFAULT_TIMELINE_LIMIT as usize);
         events.reverse();
+        super::rooms::apply_redactions(&self.stores, &mut events).await?;
         if since.is_some() && events.is_empty() && !full_state {
             return Ok(None);
         }
@@ -218,10 +219,11 @@ impl SyncService {
                     continue;
                 }
                 if let Some(event) = self.stores.rooms.get_event(&event_id).await? {
-                    state.push(sync_event(&event));
+                    state.push(event);
                 }
             }
-            state
+            super::rooms::apply_redactions(&self.stores, &mut state).await?;
+            state.iter().map(sync_event).collect::<Vec<_>>()
         } else {
             Vec::new()
         };
@@ -269,7 +271,7 @@ pub fn sync_event(event: &StoredEvent) -> Value {
         "origin_server_ts": json.get("origin_server_ts").cloned().unwrap_or(json!(0)),
         "sender": json.get("sender").cloned().unwrap_or(Value::Null),
         "type": json.get("type").cloned().unwrap_or(Value::Null),
-        "unsigned": {},
+        "unsigned": json.get("unsigned").cloned().unwrap_or_else(|| json!({})),
     });
     if let Some(key) = json.get("state_key") {
         out["state_key"] = key.clone();

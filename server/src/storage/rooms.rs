@@ -24,6 +24,8 @@ pub struct NewEvent {
     pub origin_server_ts: i64,
     /// `content.membership` for member events.
     pub membership: Option<String>,
+    /// The event an authorised redaction redacts.
+    pub redacts: Option<String>,
     pub json: Value,
 }
 
@@ -92,6 +94,8 @@ pub trait RoomStore: Send + Sync {
         after: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, Error>;
+    /// For each of `event_ids` that has been redacted, the id of a redaction of it.
+    async fn redactions_of(&self, event_ids: Vec<String>) -> Result<Vec<(String, String)>, Error>;
     /// The user's own membership events in `(after, up_to]`, oldest first.
     async fn membership_events_between(
         &self,

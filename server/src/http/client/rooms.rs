@@ -3,6 +3,7 @@
 use ruma::api::client::{
     membership::{invite_user, join_room_by_id, joined_rooms, leave_room},
     message::{get_message_events, send_message_event},
+    redact::redact_event,
     room::{create_room, get_room_event},
     state::{get_state_event_for_key, get_state_events, send_state_event},
 };
@@ -21,6 +22,7 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed(join_room_by_id);
     router.endpoint_authed(leave_room);
     router.endpoint_authed(invite_user);
+    router.endpoint_authed(redact_event);
     // Events are served in the client format built by the room service.
     router.endpoint_authed_json(get_room_event);
     router.endpoint_authed_json(get_state_events);
@@ -297,4 +299,24 @@ async fn get_message_events(
             limit,
         )
         .await
+}
+
+/// `PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}`
+async fn redact_event(
+    state: AppState,
+    user: AuthedUser,
+    request: redact_event::v3::Request,
+) -> Result<redact_event::v3::Response, Error> {
+    let id = state
+        .services
+        .rooms
+        .redact(
+            &user,
+            request.room_id.as_str(),
+            request.event_id.as_str(),
+            request.reason,
+            Some(request.txn_id.to_string()),
+        )
+        .await?;
+    Ok(redact_event::v3::Response::new(event_id(id)?))
 }

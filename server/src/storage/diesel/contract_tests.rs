@@ -494,6 +494,7 @@ fn room_event(
         sender: "@a:x".to_owned(),
         origin_server_ts: depth,
         membership: membership.map(str::to_owned),
+        redacts: None,
         json: serde_json::json!({"type": event_type, "content": {}}),
     }
 }
@@ -597,6 +598,19 @@ async fn appended_events_move_state_extremities_and_stream_order() {
         assert!(
             rooms.get_event("$m2").await.unwrap().is_none(),
             "a failed append leaves nothing behind"
+        );
+        let mut redaction = room_event("$r", "m.room.redaction", None, None, 6);
+        redaction.redacts = Some("$m".to_owned());
+        rooms
+            .append_event(redaction, vec!["$l".into()], None)
+            .await
+            .unwrap();
+        assert_eq!(
+            rooms
+                .redactions_of(vec!["$m".into(), "$j".into()])
+                .await
+                .unwrap(),
+            vec![("$m".to_owned(), "$r".to_owned())]
         );
         let stored = rooms.get_event("$m").await.unwrap().unwrap();
         assert_eq!(

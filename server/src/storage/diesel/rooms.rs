@@ -3,7 +3,7 @@ use async_trait::async_trait;
 
 use super::{
     Database,
-    schema::{current_state, event_txn_ids, events, forward_extremities, rooms},
+    schema::{current_state, event_txn_ids, events, forward_extremities, redactions, rooms},
 };
 use crate::storage::{Error, ErrorKind, NewEvent, Room, RoomHead, RoomStore, StoredEvent, TxnKey};
 
@@ -134,6 +134,14 @@ impl RoomStore for Database {
                     forward_extremities::event_id.eq(&event.event_id),
                 ))
                 .execute(conn)?;
+            if let Some(target) = &event.redacts {
+                diesel::insert_into(redactions::table)
+                    .values((
+                        redactions::event_id.eq(&event.event_id),
+                        redactions::redacts.eq(target),
+                    ))
+                    .execute(conn)?;
+            }
             if let Some(txn) = &txn {
                 diesel::insert_into(event_txn_ids::table)
                     .values((
@@ -271,6 +279,22 @@ impl RoomStore for Database {
         stored_events(rows)
     }
 
+    async fn redactions_of(&self, event_ids: Vec<String>) -> Result<Vec<(String, String)>, Error> {
+        let mut found = Vec::new();
+        for chunk in chunked(&event_ids) {
+            let rows: Vec<(String, String)> = self
+                .read(move |conn| {
+                    redactions::table
+                        .filter(redactions::redacts.eq_any(chunk))
+                        .select((redactions::redacts, redactions::event_id))
+                        .load(conn)
+                })
+                .await?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
     async fn membership_events_between(
         &self,
         user_id: &str,
@@ -297,6 +321,11 @@ impl RoomStore for Database {
             .await?;
         stored_events(rows)
     }
+}
+
+fn chunked<T: Clone>(items: &[T]) -> impl Iterator<Item = Vec<T>> + '_ {
+    // Bounded IN lists: SQLite limits bound parameters per statement.
+    items.chunks(500).map(<[T]>::to_vec)
 }
 
 fn stored_events(rows: Vec<(String, String, i64, String)>) -> Result<Vec<StoredEvent>, Error> {

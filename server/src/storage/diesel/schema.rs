@@ -91,3 +91,10 @@
 }
 
 ::diesel::allow_tables_to_appear_in_same_query!(events, forward_extremities);
+
+::diesel::table! {
+    redactions (event_id) {
+        event_id -> Text,
+        redacts -> Text,
+    }
+}
