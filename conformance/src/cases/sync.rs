@@ -18,6 +18,16 @@ const MESSAGES: &str = "/_matrix/client/v3/rooms/{roomId}/messages";
 pub fn cases() -> Vec<Case> {
     vec![
         case!(
+            filters_round_trip_and_are_private,
+            section = "client-server-api/#post_matrixclientv3useruseridfilter",
+            op = ("POST", "/_matrix/client/v3/user/{userId}/filter")
+        ),
+        case!(
+            sync_honours_the_timeline_limit_of_a_filter,
+            section = "client-server-api/#filtering",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
             initial_sync_shows_joined_rooms_with_state_and_timeline,
             section = "client-server-api/#get_matrixclientv3sync",
             op = ("GET", "/_matrix/client/v3/sync")
@@ -370,5 +380,87 @@ async fn messages_of_a_room_you_are_not_in_are_forbidden(ctx: Ctx) -> CaseResult
         .send()
         .await?;
     ensure_eq!(response.status, 403, "status");
+    Ok(())
+}
+
+async fn filters_round_trip_and_are_private(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("filterer").await?;
+    let filter = json!({"room": {"timeline": {"limit": 3}}});
+    let created = ctx
+        .op(Method::POST, "/_matrix/client/v3/user/{userId}/filter")
+        .arg(&alice.user_id)
+        .token(&alice.access_token)
+        .json(&filter)
+        .send()
+        .await?
+        .expect_status(200)?;
+    let id = created.json()?["filter_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    ensure!(
+        !id.is_empty() && !id.starts_with('{'),
+        "bad filter id {id:?}"
+    );
+    let got = ctx
+        .op(
+            Method::GET,
+            "/_matrix/client/v3/user/{userId}/filter/{filterId}",
+        )
+        .arg(&alice.user_id)
+        .arg(&id)
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(
+        got.json()?["room"]["timeline"]["limit"],
+        json!(3),
+        "stored limit"
+    );
+    let eve = ctx.register_user("peeker").await?;
+    let other = ctx
+        .op(
+            Method::GET,
+            "/_matrix/client/v3/user/{userId}/filter/{filterId}",
+        )
+        .arg(&alice.user_id)
+        .arg(&id)
+        .token(&eve.access_token)
+        .send()
+        .await?;
+    ensure!(
+        other.status == 403 || other.status == 404,
+        "another user's filter answered {}",
+        other.status
+    );
+    Ok(())
+}
+
+async fn sync_honours_the_timeline_limit_of_a_filter(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("limited").await?;
+    let room = create_room(&ctx, &alice, json!({})).await?;
+    for n in 0..3 {
+        send(&ctx, &alice, &room, &format!("n{n}")).await?;
+    }
+    let body = ctx
+        .op(Method::GET, SYNC)
+        .token(&alice.access_token)
+        .query("filter", r#"{"room":{"timeline":{"limit":1}}}"#)
+        .send()
+        .await?
+        .expect_status(200)?;
+    let timeline = &body.json()?["rooms"]["join"][room.as_str()]["timeline"];
+    ensure_eq!(
+        timeline["events"].as_array().map(Vec::len),
+        Some(1),
+        "timeline length"
+    );
+    ensure_eq!(timeline["limited"].as_bool(), Some(true), "limited");
+    ensure_eq!(
+        timeline["events"][0]["content"]["body"].as_str(),
+        Some("n2"),
+        "the newest event"
+    );
     Ok(())
 }

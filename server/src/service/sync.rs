@@ -37,6 +37,12 @@ pub struct SyncService {
     notifier: Arc<Notifier>,
 }
 
+/// The filter a sync names: an uploaded one by id, or a definition inline.
+pub enum SyncFilter {
+    Id(String),
+    Inline(Value),
+}
+
 pub fn token(position: i64) -> String {
     format!("s{position}")
 }
@@ -54,12 +60,78 @@ impl SyncService {
         Self { stores, notifier }
     }
 
+    /// Stores a filter for the caller and returns its id.
+    pub async fn create_filter(
+        &self,
+        user: &AuthedUser,
+        owner: &str,
+        filter: Value,
+    ) -> Result<String, Error> {
+        if owner != user.user_id.as_str() {
+            return Err(Error::new(
+                ErrorKind::Forbidden,
+                "You can only create filters for yourself",
+            ));
+        }
+        let id: String = {
+            use rand::Rng as _;
+            let mut rng = rand::rng();
+            (0..12)
+                .map(|_| char::from(b'a' + rng.random_range(0..26)))
+                .collect()
+        };
+        self.stores.filters.save_filter(owner, &id, filter).await?;
+        Ok(id)
+    }
+
+    pub async fn get_filter(
+        &self,
+        user: &AuthedUser,
+        owner: &str,
+        filter_id: &str,
+    ) -> Result<Value, Error> {
+        if owner != user.user_id.as_str() {
+            return Err(Error::new(
+                ErrorKind::Forbidden,
+                "You can only read your own filters",
+            ));
+        }
+        self.stores
+            .filters
+            .get_filter(owner, filter_id)
+            .await?
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, "No such filter"))
+    }
+
+    /// The timeline limit a sync filter asks for: an uploaded filter by id, or one inline.
+    pub async fn timeline_limit(
+        &self,
+        user: &AuthedUser,
+        filter: Option<SyncFilter>,
+    ) -> Result<i64, Error> {
+        let definition = match filter {
+            None => return Ok(DEFAULT_TIMELINE_LIMIT),
+            Some(SyncFilter::Inline(value)) => value,
+            Some(SyncFilter::Id(id)) => self
+                .stores
+                .filters
+                .get_filter(user.user_id.as_str(), &id)
+                .await?
+                .ok_or_else(|| Error::new(ErrorKind::InvalidParam, "Unknown filter id"))?,
+        };
+        Ok(definition["room"]["timeline"]["limit"]
+            .as_i64()
+            .map(|l| l.clamp(1, 100))
+            .unwrap_or(DEFAULT_TIMELINE_LIMIT))
+    }
+
     pub async fn sync(
         &self,
         user: &AuthedUser,
         since: Option<&str>,
         timeout: Duration,
         full_state: bool,
+        timeline_limit: i64,
     ) -> Result<Value, Error> {
         let since = since.map(parse_token).transpose()?;
         let deadline = tokio::time::Instant::now() + timeout.min(MAX_TIMEOUT);
@@ -67,7 +139,9 @@ impl SyncService {
         loop {
             changes.borrow_and_update();
             let now = self.stores.rooms.max_stream_ordering().await?;
-            let response = self.build(user, since, now, full_state).await?;
+            let response = self
+                .build(user, since, now, full_state, timeline_limit)
+                .await?;
             // Other users' events move the stream too: keep waiting until this user has
             // something, or the timeout passes.
             let waiting = since.is_some() && !full_state && response.get("rooms").is_none();
@@ -79,7 +153,9 @@ impl SyncService {
                 .is_err()
             {
                 let now = self.stores.rooms.max_stream_ordering().await?;
-                return self.build(user, since, now, full_state).await;
+                return self
+                    .build(user, since, now, full_state, timeline_limit)
+                    .await;
             }
         }
     }
@@ -90,6 +166,7 @@ impl SyncService {
         since: Option<i64>,
         now: i64,
         full_state: bool,
+        limit: i64,
     ) -> Result<Value, Error> {
         let since = since.map(|s| s.min(now));
         let user_id = user.user_id.as_str();
@@ -112,7 +189,13 @@ impl SyncService {
                 None => true,
             };
             let room = self
-                .joined_room(&room_id, since.filter(|_| !joined_since), now, full_state)
+                .joined_room(
+                    &room_id,
+                    since.filter(|_| !joined_since),
+                    now,
+                    full_state,
+                    limit,
+                )
                 .await?;
             if let Some(room) = room {
                 join.insert(room_id, room);
@@ -194,15 +277,16 @@ impl SyncService {
         since: Option<i64>,
         now: i64,
         full_state: bool,
+        limit: i64,
     ) -> Result<Option<Value>, Error> {
         let after = since.unwrap_or(0);
         let mut events = self
             .stores
             .rooms
-            .room_events_between(room_id, after, now, DEFAULT_TIMELINE_LIMIT + 1)
+            .room_events_between(room_id, after, now, limit + 1)
             .await?;
-        let limited = events.len() as i64 > DEFAULT_TIMELINE_LIMIT;
-        events.truncate(DEFAULT_TIMELINE_LIMIT as usize);
+        let limited = events.len() as i64 > limit;
+        events.truncate(limit as usize);
         events.reverse();
         super::rooms::apply_redactions(&self.stores, &mut events).await?;
         if since.is_some() && events.is_empty() && !full_state {

@@ -6,6 +6,7 @@
 mod devices;
 pub mod diesel;
 mod error;
+mod filters;
 mod health;
 mod profiles;
 mod rooms;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 pub use devices::{Device, DeviceStore, TokenOwner};
 pub use error::{Error, ErrorKind};
+pub use filters::FilterStore;
 pub use health::{DatabaseHealth, PoolState};
 pub use profiles::ProfileStore;
 pub use rooms::{NewEvent, Room, RoomHead, RoomStore, StoredEvent, TxnKey};
@@ -25,6 +27,7 @@ pub use users::{NewUser, User, UserStore};
 pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub devices: Arc<dyn DeviceStore>,
+    pub filters: Arc<dyn FilterStore>,
     pub profiles: Arc<dyn ProfileStore>,
     pub rooms: Arc<dyn RoomStore>,
     pub health: Arc<dyn DatabaseHealth>,

@@ -619,3 +619,35 @@ async fn appended_events_move_state_extremities_and_stream_order() {
         );
     }
 }
+
+#[tokio::test]
+async fn filters_are_kept_per_user() {
+    for t in backends() {
+        let filters = &t.stores.filters;
+        filters
+            .save_filter(
+                "@a:x",
+                "1",
+                serde_json::json!({"room": {"timeline": {"limit": 5}}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            filters.get_filter("@a:x", "1").await.unwrap().unwrap()["room"]["timeline"]["limit"],
+            5
+        );
+        assert_eq!(
+            filters.get_filter("@b:x", "1").await.unwrap(),
+            None,
+            "another user's filter id"
+        );
+        assert_eq!(
+            filters
+                .save_filter("@a:x", "1", serde_json::json!({}))
+                .await
+                .unwrap_err()
+                .kind,
+            ErrorKind::Conflict
+        );
+    }
+}

@@ -12,6 +12,7 @@
 
 mod connection;
 mod devices;
+mod filters;
 mod profiles;
 mod rooms;
 mod schema;
@@ -104,6 +105,7 @@ impl Database {
         Stores {
             users: db.clone(),
             devices: db.clone(),
+            filters: db.clone(),
             profiles: db.clone(),
             rooms: db.clone(),
             health: db,

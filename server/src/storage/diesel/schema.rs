@@ -98,3 +98,11 @@
         redacts -> Text,
     }
 }
+
+::diesel::table! {
+    filters (user_id, filter_id) {
+        user_id -> Text,
+        filter_id -> Text,
+        filter -> Text,
+    }
+}
