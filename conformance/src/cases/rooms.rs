@@ -24,6 +24,11 @@ const REDACT: &str = "/_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}
 pub fn cases() -> Vec<Case> {
     vec![
         case!(
+            members_are_listed_by_membership,
+            section = "client-server-api/#get_matrixclientv3roomsroomidmembers",
+            op = ("GET", "/_matrix/client/v3/rooms/{roomId}/members")
+        ),
+        case!(
             transaction_ids_are_scoped_to_the_room,
             section = "client-server-api/#transaction-identifiers",
             op = (
@@ -599,5 +604,75 @@ async fn transaction_ids_are_scoped_to_the_room(ctx: Ctx) -> CaseResult {
         Some("two"),
         "body in the second room"
     );
+    Ok(())
+}
+
+async fn members_are_listed_by_membership(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("lister").await?;
+    let bob = ctx.register_user("joiner").await?;
+    let carol = ctx.register_user("pending").await?;
+    let room = create_room(
+        &ctx,
+        &alice,
+        json!({"preset": "public_chat", "invite": [carol.user_id]}),
+    )
+    .await?;
+    ctx.op(Method::POST, JOIN)
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let joined = ctx
+        .op(
+            Method::GET,
+            "/_matrix/client/v3/rooms/{roomId}/joined_members",
+        )
+        .arg(&room)
+        .token(&bob.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    let joined = joined.json()?["joined"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut names: Vec<&String> = joined.keys().collect();
+    names.sort();
+    let mut expected = vec![&alice.user_id, &bob.user_id];
+    expected.sort();
+    ensure_eq!(names, expected, "joined members");
+    ensure!(
+        joined[&alice.user_id]["display_name"].is_string(),
+        "no display name for {}",
+        alice.user_id
+    );
+    let invited = ctx
+        .op(Method::GET, "/_matrix/client/v3/rooms/{roomId}/members")
+        .arg(&room)
+        .query("membership", "invite")
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    let chunk = invited.json()?["chunk"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure_eq!(chunk.len(), 1, "invited members");
+    ensure_eq!(
+        chunk[0]["state_key"].as_str(),
+        Some(carol.user_id.as_str()),
+        "the invitee"
+    );
+    let outsider = ctx.register_user("nosy").await?;
+    let refused = ctx
+        .op(Method::GET, "/_matrix/client/v3/rooms/{roomId}/members")
+        .arg(&room)
+        .token(&outsider.access_token)
+        .send()
+        .await?;
+    ensure_eq!(refused.status, 403, "members for a non-member");
     Ok(())
 }

@@ -131,7 +131,7 @@ impl RoomService {
         let mut events: Vec<(String, String, Value)> = vec![(
             "m.room.member".to_owned(),
             creator_id.clone(),
-            json!({"membership": "join"}),
+            self.join_content(&creator.user_id).await?,
         )];
         events.push((
             "m.room.power_levels".to_owned(),
@@ -250,18 +250,32 @@ impl RoomService {
         if let Some(reason) = reason {
             content["reason"] = json!(reason);
         }
-        if let Some(name) = self
-            .stores
-            .profiles
-            .get_profile_field(&user.user_id, "displayname")
-            .await?
-            && target == user.user_id.as_str()
-            && membership == "join"
-        {
-            content["displayname"] = name;
+        if target == user.user_id.as_str() && membership == "join" {
+            let profile = self.join_content(&user.user_id).await?;
+            for field in ["displayname", "avatar_url"] {
+                if let Some(value) = profile.get(field) {
+                    content[field] = value.clone();
+                }
+            }
         }
         self.send(user, room_id, "m.room.member", Some(target), content, None)
             .await
+    }
+
+    /// A join's member content: the user's display name and avatar as their profile has them.
+    async fn join_content(&self, user_id: &ruma::UserId) -> Result<Value, Error> {
+        let mut content = json!({"membership": "join"});
+        for field in ["displayname", "avatar_url"] {
+            if let Some(value) = self
+                .stores
+                .profiles
+                .get_profile_field(user_id, field)
+                .await?
+            {
+                content[field] = value;
+            }
+        }
+        Ok(content)
     }
 
     pub async fn joined_rooms(&self, user: &AuthedUser) -> Result<Vec<String>, Error> {
@@ -340,6 +354,57 @@ impl RoomService {
             .get("content")
             .cloned()
             .unwrap_or_else(|| json!({})))
+    }
+
+    /// Joined members with their display names and avatars, from their member events.
+    pub async fn joined_members(&self, user: &AuthedUser, room_id: &str) -> Result<Value, Error> {
+        self.require_joined(user, room_id).await?;
+        let mut joined = Map::new();
+        for (member, membership, event_id) in self.stores.rooms.room_members(room_id).await? {
+            if membership != "join" {
+                continue;
+            }
+            let mut profile = Map::new();
+            if let Some(event) = self.stores.rooms.get_event(&event_id).await? {
+                for (field, key) in [
+                    ("displayname", "display_name"),
+                    ("avatar_url", "avatar_url"),
+                ] {
+                    if let Some(value) = event.json["content"].get(field).filter(|v| v.is_string())
+                    {
+                        profile.insert(key.to_owned(), value.clone());
+                    }
+                }
+            }
+            joined.insert(member, Value::Object(profile));
+        }
+        Ok(json!({"joined": joined}))
+    }
+
+    /// Member events in current state, filtered by membership as `/members` asks.
+    pub async fn members(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        membership: Option<&str>,
+        not_membership: Option<&str>,
+    ) -> Result<Value, Error> {
+        self.require_joined(user, room_id).await?;
+        let mut events = Vec::new();
+        for (_, member_membership, event_id) in self.stores.rooms.room_members(room_id).await? {
+            if membership.is_some_and(|m| m != member_membership)
+                || not_membership == Some(member_membership.as_str())
+            {
+                continue;
+            }
+            if let Some(event) = self.stores.rooms.get_event(&event_id).await? {
+                events.push(event);
+            }
+        }
+        apply_redactions(&self.stores, &mut events).await?;
+        Ok(
+            json!({"chunk": events.iter().map(|e| client_event(&e.json, &e.event_id, room_id)).collect::<Vec<_>>()}),
+        )
     }
 
     /// Redacts `target` as `user`: allowed for the target's sender, and for anyone at the

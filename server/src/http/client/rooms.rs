@@ -1,7 +1,9 @@
 //! Rooms: creating, joining, leaving, inviting, sending, and reading state and events.
 
 use ruma::api::client::{
-    membership::{invite_user, join_room_by_id, joined_rooms, leave_room},
+    membership::{
+        get_member_events, invite_user, join_room_by_id, joined_members, joined_rooms, leave_room,
+    },
     message::{get_message_events, send_message_event},
     redact::redact_event,
     room::{create_room, get_room_event},
@@ -28,6 +30,8 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed_json(get_state_events);
     router.endpoint_authed_json(get_state_event_for_key);
     router.endpoint_authed_json(get_message_events);
+    router.endpoint_authed_json(joined_members);
+    router.endpoint_authed_json(get_member_events);
 }
 
 fn object(raw: &serde_json::value::RawValue, what: &str) -> Result<Map<String, Value>, Error> {
@@ -319,4 +323,44 @@ async fn redact_event(
         )
         .await?;
     Ok(redact_event::v3::Response::new(event_id(id)?))
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/joined_members`
+async fn joined_members(
+    state: AppState,
+    user: AuthedUser,
+    request: joined_members::v3::Request,
+) -> Result<Value, Error> {
+    state
+        .services
+        .rooms
+        .joined_members(&user, request.room_id.as_str())
+        .await
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/members`
+async fn get_member_events(
+    state: AppState,
+    user: AuthedUser,
+    request: get_member_events::v3::Request,
+) -> Result<Value, Error> {
+    if request.at.is_some() {
+        // State at a past position needs state snapshots, which storage does not keep yet.
+        return Err(Error::new(
+            ErrorKind::InvalidParam,
+            "The `at` parameter is not supported yet",
+        ));
+    }
+    let membership = request.membership.map(|m| m.to_string());
+    let not_membership = request.not_membership.map(|m| m.to_string());
+    state
+        .services
+        .rooms
+        .members(
+            &user,
+            request.room_id.as_str(),
+            membership.as_deref(),
+            not_membership.as_deref(),
+        )
+        .await
 }

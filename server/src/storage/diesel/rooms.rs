@@ -279,6 +279,28 @@ impl RoomStore for Database {
         stored_events(rows)
     }
 
+    async fn room_members(&self, room_id: &str) -> Result<Vec<(String, String, String)>, Error> {
+        let room = room_id.to_owned();
+        let rows: Vec<(String, Option<String>, String)> = self
+            .read(move |conn| {
+                current_state::table
+                    .filter(current_state::room_id.eq(room))
+                    .filter(current_state::event_type.eq("m.room.member"))
+                    .order(current_state::state_key)
+                    .select((
+                        current_state::state_key,
+                        current_state::membership,
+                        current_state::event_id,
+                    ))
+                    .load(conn)
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, membership, event)| (user, membership.unwrap_or_default(), event))
+            .collect())
+    }
+
     async fn redactions_of(&self, event_ids: Vec<String>) -> Result<Vec<(String, String)>, Error> {
         let mut found = Vec::new();
         for chunk in chunked(&event_ids) {
