@@ -13,6 +13,11 @@ use crate::{
 pub fn cases() -> Vec<Case> {
     vec![
         case!(
+            register_with_dummy_auth_in_one_request,
+            section = "client-server-api/#post_matrixclientv3register",
+            op = ("POST", "/_matrix/client/v3/register")
+        ),
+        case!(
             register_starts_user_interactive_auth,
             section = "client-server-api/#post_matrixclientv3register",
             op = ("POST", "/_matrix/client/v3/register")
@@ -414,5 +419,29 @@ async fn logout_all_invalidates_every_token(ctx: Ctx) -> CaseResult {
             "token after logout/all"
         );
     }
+    Ok(())
+}
+
+/// A one-stage flow may be completed in the first request, without a session (matrix-nio
+/// registers this way).
+async fn register_with_dummy_auth_in_one_request(ctx: Ctx) -> CaseResult {
+    let name = format!("onego{}", rand::random::<u32>());
+    let body = json!({"username": name, "password": "pw-onego", "auth": {"type": "m.login.dummy"}});
+    let response = ctx.op(Method::POST, REGISTER).json(&body).send().await?;
+    if response.status == 403 {
+        return Err(crate::case::CaseError::Skip(
+            "registration is closed".to_owned(),
+        ));
+    }
+    if response.status == 401 {
+        return Err(crate::case::CaseError::Skip(
+            "the server needs another stage than m.login.dummy".to_owned(),
+        ));
+    }
+    ensure_eq!(response.status, 200, "status");
+    ensure!(
+        response.json()?["access_token"].is_string(),
+        "no access token"
+    );
     Ok(())
 }

@@ -24,6 +24,11 @@ const REDACT: &str = "/_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}
 pub fn cases() -> Vec<Case> {
     vec![
         case!(
+            join_by_id_or_alias_accepts_an_empty_body,
+            section = "client-server-api/#post_matrixclientv3joinroomidoralias",
+            op = ("POST", "/_matrix/client/v3/join/{roomIdOrAlias}")
+        ),
+        case!(
             members_are_listed_by_membership,
             section = "client-server-api/#get_matrixclientv3roomsroomidmembers",
             op = ("GET", "/_matrix/client/v3/rooms/{roomId}/members")
@@ -674,5 +679,25 @@ async fn members_are_listed_by_membership(ctx: Ctx) -> CaseResult {
         .send()
         .await?;
     ensure_eq!(refused.status, 403, "members for a non-member");
+    Ok(())
+}
+
+/// Clients often send no body at all; `/join/{roomIdOrAlias}` must still work.
+async fn join_by_id_or_alias_accepts_an_empty_body(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("opener").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    let bob = ctx.register_user("arriver").await?;
+    let joined = ctx
+        .op(Method::POST, "/_matrix/client/v3/join/{roomIdOrAlias}")
+        .arg(&room)
+        .token(&bob.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(
+        joined.json()?["room_id"].as_str(),
+        Some(room.as_str()),
+        "room_id"
+    );
     Ok(())
 }

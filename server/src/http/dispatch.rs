@@ -131,10 +131,20 @@ async fn route(
         }
     };
     let limit = state.config.limits.max_request_bytes;
-    let body = match read_body(&headers, body, limit).await {
+    let mut body = match read_body(&headers, body, limit).await {
         Ok(body) => body,
         Err(error) => return (matched.template, error_response(&error)),
     };
+    // Many clients send no body at all to POST endpoints whose fields are all optional
+    // (`/join`, `/leave`, `/logout`); an empty JSON body means an empty object, as it does on
+    // other servers.
+    let json_or_unspecified = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("application/json"));
+    if body.is_empty() && (method == Method::POST || method == Method::PUT) && json_or_unspecified {
+        body = Bytes::from_static(b"{}");
+    }
     let uri = if query.is_empty() {
         path.as_str().to_owned()
     } else {

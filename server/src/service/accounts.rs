@@ -227,8 +227,11 @@ impl AccountService {
             return Err(Error::new(ErrorKind::UserInteractive { failed: false }, "")
                 .with_body(challenge(&session, &[])));
         };
-        let Some(session_id) = stage.session().map(str::to_owned) else {
-            return Err(Error::new(ErrorKind::BadJson, "auth.session is required"));
+        // A client may complete a one-stage flow in its first request, without a session
+        // (matrix-nio does, for m.login.dummy); that opens one, as Synapse does.
+        let session_id = match stage.session() {
+            Some(id) => id.to_owned(),
+            None => open_uia_session(&mut sessions)?,
         };
         let Some(session) = sessions.get_mut(&session_id) else {
             return Err(Error::new(
@@ -378,10 +381,10 @@ impl AccountService {
             return Err(Error::new(ErrorKind::UserInteractive { failed: false }, "")
                 .with_body(challenge(&session)));
         };
-        let session_id = stage
-            .session()
-            .map(str::to_owned)
-            .ok_or_else(|| Error::new(ErrorKind::BadJson, "auth.session is required"))?;
+        let session_id = match stage.session() {
+            Some(id) => id.to_owned(),
+            None => open_uia_session(&mut self.uia.lock().expect("uia sessions poisoned"))?,
+        };
         let known = self
             .uia
             .lock()

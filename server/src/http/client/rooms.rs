@@ -2,7 +2,8 @@
 
 use ruma::api::client::{
     membership::{
-        get_member_events, invite_user, join_room_by_id, joined_members, joined_rooms, leave_room,
+        get_member_events, invite_user, join_room_by_id, join_room_by_id_or_alias, joined_members,
+        joined_rooms, leave_room,
     },
     message::{get_message_events, send_message_event},
     redact::redact_event,
@@ -22,6 +23,7 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed(send_state_event);
     router.endpoint_authed(joined_rooms);
     router.endpoint_authed(join_room_by_id);
+    router.endpoint_authed(join_room_by_id_or_alias);
     router.endpoint_authed(leave_room);
     router.endpoint_authed(invite_user);
     router.endpoint_authed(redact_event);
@@ -363,4 +365,27 @@ async fn get_member_events(
             not_membership.as_deref(),
         )
         .await
+}
+
+/// `POST /_matrix/client/v3/join/{roomIdOrAlias}`
+async fn join_room_by_id_or_alias(
+    state: AppState,
+    user: AuthedUser,
+    request: join_room_by_id_or_alias::v3::Request,
+) -> Result<join_room_by_id_or_alias::v3::Response, Error> {
+    // Aliases are not kept yet, so an alias names no room here.
+    let room_id = ruma::OwnedRoomId::try_from(request.room_id_or_alias.as_str())
+        .map_err(|_| Error::new(ErrorKind::NotFound, "Room alias not found"))?;
+    state
+        .services
+        .rooms
+        .set_membership(
+            &user,
+            room_id.as_str(),
+            user.user_id.as_str(),
+            "join",
+            request.reason,
+        )
+        .await?;
+    Ok(join_room_by_id_or_alias::v3::Response::new(room_id))
 }

@@ -1,0 +1,135 @@
+"""A scripted two-user session with matrix-nio against a running homeserver.
+
+Usage: python session.py http://127.0.0.1:PORT
+
+Each step is checked from the other user's /sync, as a person using two clients would see
+it. Every wait is bounded. Exits non-zero on the first failed step and prints a summary line
+"N passed, N failed". Steps for features the server does not have yet are listed as skipped,
+not faked.
+"""
+import asyncio
+import secrets
+import sys
+
+from nio import (
+    AsyncClient,
+    JoinResponse,
+    RegisterResponse,
+    RoomCreateResponse,
+    RoomGetEventResponse,
+    RoomRedactResponse,
+    RoomSendResponse,
+    SyncResponse,
+)
+
+PASSED, FAILED, SKIPPED = [], [], []
+
+
+def step(name, ok, detail=""):
+    (PASSED if ok else FAILED).append(name)
+    print(("PASS " if ok else "FAIL ") + name + (f": {detail}" if detail and not ok else ""), flush=True)
+    if not ok:
+        raise SystemExit(finish())
+
+
+def finish():
+    for name in SKIPPED:
+        print(f"SKIP {name}")
+    print(f"{len(PASSED)} passed, {len(FAILED)} failed, {len(SKIPPED)} skipped")
+    return 1 if FAILED else 0
+
+
+async def sync_until(client, predicate, rounds=10):
+    """Syncs (long-polling up to 2 s a round) until predicate(response) holds."""
+    for _ in range(rounds):
+        response = await client.sync(timeout=2000)
+        if isinstance(response, SyncResponse) and predicate(response):
+            return response
+    return None
+
+
+def timeline(response, room_id):
+    room = response.rooms.join.get(room_id)
+    return room.timeline.events if room else []
+
+
+def has_event(response, room_id, test):
+    return any(test(event.source) for event in timeline(response, room_id))
+
+
+async def main(homeserver):
+    suffix = secrets.token_hex(4)
+    alice = AsyncClient(homeserver, f"nioalice{suffix}")
+    bob = AsyncClient(homeserver, f"niobob{suffix}")
+    try:
+        for client in (alice, bob):
+            response = await client.register(client.user, "a long password " + suffix)
+            step(f"register {client.user}", isinstance(response, RegisterResponse), response)
+        # A fresh login, as a returning user would.
+        await alice.logout()
+        alice = AsyncClient(homeserver, alice.user)
+        response = await alice.login("a long password " + suffix)
+        step("login with password", getattr(response, "access_token", None) is not None, response)
+
+        await alice.sync(timeout=0)
+        await bob.sync(timeout=0)
+        created = await alice.room_create(name="nio session", invite=[bob.user_id])
+        step("create a room inviting bob", isinstance(created, RoomCreateResponse), created)
+        room_id = created.room_id
+
+        seen = await sync_until(bob, lambda r: room_id in r.rooms.invite)
+        step("bob sees the invite in sync", seen is not None)
+        joined = await bob.join(room_id)
+        step("bob joins", isinstance(joined, JoinResponse), joined)
+        seen = await sync_until(
+            alice,
+            lambda r: has_event(r, room_id, lambda e: e.get("type") == "m.room.member"
+                                and e.get("state_key") == bob.user_id
+                                and e.get("content", {}).get("membership") == "join"),
+        )
+        step("alice sees bob join", seen is not None)
+
+        sent = await alice.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "hello bob"})
+        step("alice sends a message", isinstance(sent, RoomSendResponse), sent)
+        message_id = sent.event_id
+        seen = await sync_until(bob, lambda r: has_event(r, room_id, lambda e: e.get("event_id") == message_id))
+        step("bob receives the message", seen is not None)
+
+        edit = {
+            "msgtype": "m.text",
+            "body": "* hello bob!",
+            "m.new_content": {"msgtype": "m.text", "body": "hello bob!"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": message_id},
+        }
+        sent = await alice.room_send(room_id, "m.room.message", edit)
+        step("alice edits the message", isinstance(sent, RoomSendResponse), sent)
+        seen = await sync_until(bob, lambda r: has_event(
+            r, room_id, lambda e: e.get("content", {}).get("m.relates_to", {}).get("rel_type") == "m.replace"))
+        step("bob receives the edit", seen is not None)
+
+        reaction = {"m.relates_to": {"rel_type": "m.annotation", "event_id": message_id, "key": "👍"}}
+        sent = await bob.room_send(room_id, "m.reaction", reaction)
+        step("bob reacts", isinstance(sent, RoomSendResponse), sent)
+        seen = await sync_until(alice, lambda r: has_event(r, room_id, lambda e: e.get("type") == "m.reaction"))
+        step("alice receives the reaction", seen is not None)
+
+        redacted = await alice.room_redact(room_id, message_id, reason="changed my mind")
+        step("alice redacts the message", isinstance(redacted, RoomRedactResponse), redacted)
+        seen = await sync_until(bob, lambda r: has_event(r, room_id, lambda e: e.get("type") == "m.room.redaction"))
+        step("bob receives the redaction", seen is not None)
+        event = await bob.room_get_event(room_id, message_id)
+        step(
+            "bob reads the message back redacted",
+            isinstance(event, RoomGetEventResponse) and event.event.source.get("content") == {},
+            event,
+        )
+
+        SKIPPED.extend(["typing notifications", "read receipts", "media upload and download"])
+    finally:
+        await alice.close()
+        await bob.close()
+    return finish()
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(asyncio.wait_for(main(sys.argv[1]), timeout=120)))
