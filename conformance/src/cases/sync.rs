@@ -18,6 +18,11 @@ const MESSAGES: &str = "/_matrix/client/v3/rooms/{roomId}/messages";
 pub fn cases() -> Vec<Case> {
     vec![
         case!(
+            typing_reaches_the_other_members_sync,
+            section = "client-server-api/#typing-notifications",
+            op = ("PUT", "/_matrix/client/v3/rooms/{roomId}/typing/{userId}")
+        ),
+        case!(
             filters_round_trip_and_are_private,
             section = "client-server-api/#post_matrixclientv3useruseridfilter",
             op = ("POST", "/_matrix/client/v3/user/{userId}/filter")
@@ -462,5 +467,70 @@ async fn sync_honours_the_timeline_limit_of_a_filter(ctx: Ctx) -> CaseResult {
         Some("n2"),
         "the newest event"
     );
+    Ok(())
+}
+
+async fn typing_reaches_the_other_members_sync(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("typist").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    let bob = ctx.register_user("watcher").await?;
+    ctx.op(Method::POST, "/_matrix/client/v3/rooms/{roomId}/join")
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let token = sync(&ctx, &bob, None, 0).await?["next_batch"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let typing = |user: &UserSession, on: bool| {
+        ctx.op(
+            Method::PUT,
+            "/_matrix/client/v3/rooms/{roomId}/typing/{userId}",
+        )
+        .arg(&room)
+        .arg(&user.user_id)
+        .token(&user.access_token)
+        .json(&json!({"typing": on, "timeout": 30000}))
+    };
+    typing(&alice, true).send().await?.expect_status(200)?;
+    let body = sync(&ctx, &bob, Some(&token), 5000).await?;
+    let typists = |body: &Value| -> Option<Vec<String>> {
+        body["rooms"]["join"][room.as_str()]["ephemeral"]["events"]
+            .as_array()?
+            .iter()
+            .find(|e| e["type"] == "m.typing")
+            .map(|e| {
+                e["content"]["user_ids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|u| u.as_str().map(str::to_owned))
+                    .collect()
+            })
+    };
+    ensure_eq!(
+        typists(&body),
+        Some(vec![alice.user_id.clone()]),
+        "typing users"
+    );
+    let token = body["next_batch"].as_str().unwrap_or_default().to_owned();
+    typing(&alice, false).send().await?.expect_status(200)?;
+    let body = sync(&ctx, &bob, Some(&token), 5000).await?;
+    ensure_eq!(typists(&body), Some(vec![]), "typing users after stopping");
+    let forged = ctx
+        .op(
+            Method::PUT,
+            "/_matrix/client/v3/rooms/{roomId}/typing/{userId}",
+        )
+        .arg(&room)
+        .arg(&alice.user_id)
+        .token(&bob.access_token)
+        .json(&json!({"typing": true, "timeout": 1000}))
+        .send()
+        .await?;
+    ensure_eq!(forged.status, 403, "typing for someone else");
     Ok(())
 }

@@ -12,6 +12,7 @@ pub mod rate_limit;
 pub mod rooms;
 pub mod server_keys;
 pub mod sync;
+pub mod typing;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub struct Services {
     pub profiles: profiles::ProfileService,
     pub rooms: rooms::RoomService,
     pub sync: sync::SyncService,
+    pub typing: Arc<typing::TypingService>,
     pub rate_limiter: rate_limit::RateLimiter,
     pub signing_key: Arc<SigningKey>,
     pub stores: Stores,
@@ -41,6 +43,7 @@ impl Services {
     ) -> Self {
         let signing_key = Arc::new(signing_key);
         let notifier = Arc::new(notifier::Notifier::default());
+        let typing = Arc::new(typing::TypingService::new(notifier.clone()));
         Self {
             rooms: rooms::RoomService::new(
                 config.server_name.clone(),
@@ -48,7 +51,8 @@ impl Services {
                 signing_key.clone(),
                 notifier.clone(),
             ),
-            sync: sync::SyncService::new(stores.clone(), notifier),
+            sync: sync::SyncService::new(stores.clone(), notifier.clone(), typing.clone()),
+            typing,
             accounts: accounts::AccountService::new(config, stores.clone()),
             discovery: discovery::DiscoveryService::new(config),
             health: health::HealthService::new(stores.health.clone(), redis),

@@ -1,5 +1,6 @@
-//! Wakes long-polling readers (`/sync`) when an event is persisted. In one process this is a
-//! watch channel of the latest stream position; across workers it will be fed from Redis.
+//! Wakes long-polling readers (`/sync`) when anything they report changes: an event persisted,
+//! a typing notification. In one process this is a watch channel of a change counter; across
+//! workers it will be fed from Redis.
 
 use tokio::sync::watch;
 
@@ -16,16 +17,9 @@ impl Default for Notifier {
 }
 
 impl Notifier {
-    /// Announces that everything up to `position` is persisted.
-    pub fn publish(&self, position: i64) {
-        self.tx.send_if_modified(|current| {
-            if position > *current {
-                *current = position;
-                true
-            } else {
-                false
-            }
-        });
+    /// Wakes every waiter.
+    pub fn wake(&self) {
+        self.tx.send_modify(|counter| *counter += 1);
     }
 
     pub fn subscribe(&self) -> watch::Receiver<i64> {

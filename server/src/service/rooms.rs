@@ -356,6 +356,26 @@ impl RoomService {
             .unwrap_or_else(|| json!({})))
     }
 
+    /// Sets the caller's typing state in a room they are joined to.
+    pub async fn set_typing(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        target: &str,
+        typing: Option<std::time::Duration>,
+        service: &super::typing::TypingService,
+    ) -> Result<(), Error> {
+        if target != user.user_id.as_str() {
+            return Err(Error::new(
+                ErrorKind::Forbidden,
+                "You can only set your own typing state",
+            ));
+        }
+        self.require_joined(user, room_id).await?;
+        service.set_typing(room_id, target, typing);
+        Ok(())
+    }
+
     /// Joined members with their display names and avatars, from their member events.
     pub async fn joined_members(&self, user: &AuthedUser, room_id: &str) -> Result<Value, Error> {
         self.require_joined(user, room_id).await?;
@@ -700,8 +720,8 @@ impl RoomService {
             .append_event(event, pdu.prev_events.clone(), txn)
             .await
         {
-            Ok(position) => {
-                self.notifier.publish(position);
+            Ok(_) => {
+                self.notifier.wake();
                 Ok(pdu.event_id)
             }
             Err(e) if e.kind == storage::ErrorKind::Conflict => Err(Error::new(

@@ -13,7 +13,7 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use serde_json::{Map, Value, json};
 
-use super::{Error, ErrorKind, accounts::AuthedUser, notifier::Notifier};
+use super::{Error, ErrorKind, accounts::AuthedUser, notifier::Notifier, typing::TypingService};
 use crate::storage::{StoredEvent, Stores};
 
 /// Events per room per sync when the client's filter does not say.
@@ -35,6 +35,7 @@ const INVITE_STATE_TYPES: &[&str] = &[
 pub struct SyncService {
     stores: Stores,
     notifier: Arc<Notifier>,
+    typing: Arc<TypingService>,
 }
 
 /// The filter a sync names: an uploaded one by id, or a definition inline.
@@ -47,17 +48,40 @@ pub fn token(position: i64) -> String {
     format!("s{position}")
 }
 
+/// The event position of a token (`/messages` accepts sync tokens too).
 pub fn parse_token(token: &str) -> Result<i64, Error> {
-    token
-        .strip_prefix('s')
-        .and_then(|n| n.parse::<i64>().ok())
+    parse_sync_token(token).map(|(events, _)| events)
+}
+
+/// A sync token: `s<event position>_<typing serial>` (or just `s<event position>`).
+pub fn parse_sync_token(token: &str) -> Result<(i64, i64), Error> {
+    let invalid = || Error::new(ErrorKind::InvalidParam, "Unknown pagination or sync token");
+    let rest = token.strip_prefix('s').ok_or_else(invalid)?;
+    let (events, typing) = rest.split_once('_').unwrap_or((rest, "0"));
+    let events = events
+        .parse::<i64>()
+        .ok()
         .filter(|n| *n >= 0)
-        .ok_or_else(|| Error::new(ErrorKind::InvalidParam, "Unknown pagination or sync token"))
+        .ok_or_else(invalid)?;
+    let typing = typing
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(invalid)?;
+    Ok((events, typing))
+}
+
+pub fn sync_token(events: i64, typing: i64) -> String {
+    format!("s{events}_{typing}")
 }
 
 impl SyncService {
-    pub fn new(stores: Stores, notifier: Arc<Notifier>) -> Self {
-        Self { stores, notifier }
+    pub fn new(stores: Stores, notifier: Arc<Notifier>, typing: Arc<TypingService>) -> Self {
+        Self {
+            stores,
+            notifier,
+            typing,
+        }
     }
 
     /// Stores a filter for the caller and returns its id.
@@ -133,7 +157,7 @@ impl SyncService {
         full_state: bool,
         timeline_limit: i64,
     ) -> Result<Value, Error> {
-        let since = since.map(parse_token).transpose()?;
+        let since = since.map(parse_sync_token).transpose()?;
         let deadline = tokio::time::Instant::now() + timeout.min(MAX_TIMEOUT);
         let mut changes = self.notifier.subscribe();
         loop {
@@ -163,12 +187,14 @@ impl SyncService {
     async fn build(
         &self,
         user: &AuthedUser,
-        since: Option<i64>,
+        since: Option<(i64, i64)>,
         now: i64,
         full_state: bool,
         limit: i64,
     ) -> Result<Value, Error> {
-        let since = since.map(|s| s.min(now));
+        let typing_now = self.typing.serial();
+        let typing_since = since.map(|(_, t)| t.min(typing_now));
+        let since = since.map(|(s, _)| s.min(now));
         let user_id = user.user_id.as_str();
 
         let mut join = Map::new();
@@ -192,6 +218,7 @@ impl SyncService {
                 .joined_room(
                     &room_id,
                     since.filter(|_| !joined_since),
+                    typing_since.filter(|_| !joined_since),
                     now,
                     full_state,
                     limit,
@@ -263,7 +290,7 @@ impl SyncService {
                 rooms.insert(name.to_owned(), Value::Object(section));
             }
         }
-        let mut response = json!({"next_batch": token(now)});
+        let mut response = json!({"next_batch": sync_token(now, typing_now)});
         if !rooms.is_empty() {
             response["rooms"] = Value::Object(rooms);
         }
@@ -271,14 +298,17 @@ impl SyncService {
     }
 
     /// One joined room's section; `None` when nothing changed in an incremental sync.
+    #[allow(clippy::too_many_arguments)]
     async fn joined_room(
         &self,
         room_id: &str,
         since: Option<i64>,
+        typing_since: Option<i64>,
         now: i64,
         full_state: bool,
         limit: i64,
     ) -> Result<Option<Value>, Error> {
+        let typing = self.typing.changes(room_id, typing_since);
         let after = since.unwrap_or(0);
         let mut events = self
             .stores
@@ -289,7 +319,7 @@ impl SyncService {
         events.truncate(limit as usize);
         events.reverse();
         super::rooms::apply_redactions(&self.stores, &mut events).await?;
-        if since.is_some() && events.is_empty() && !full_state {
+        if since.is_some() && events.is_empty() && typing.is_none() && !full_state {
             return Ok(None);
         }
         let needs_state = since.is_none() || limited || full_state;
@@ -315,14 +345,19 @@ impl SyncService {
             .first()
             .map(|e| token(e.stream_ordering - 1))
             .unwrap_or_else(|| token(now));
-        Ok(Some(json!({
+        let mut room = json!({
             "timeline": {
                 "events": events.iter().map(sync_event).collect::<Vec<_>>(),
                 "limited": limited,
                 "prev_batch": prev_batch,
             },
             "state": {"events": state},
-        })))
+        });
+        if let Some(user_ids) = typing {
+            room["ephemeral"] =
+                json!({"events": [{"type": "m.typing", "content": {"user_ids": user_ids}}]});
+        }
+        Ok(Some(room))
     }
 
     async fn invite_state(&self, room_id: &str) -> Result<Vec<Value>, Error> {

@@ -9,6 +9,7 @@ use ruma::api::client::{
     redact::redact_event,
     room::{create_room, get_room_event},
     state::{get_state_event_for_key, get_state_events, send_state_event},
+    typing::create_typing_event,
 };
 use serde_json::{Map, Value, json};
 
@@ -27,6 +28,7 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed(leave_room);
     router.endpoint_authed(invite_user);
     router.endpoint_authed(redact_event);
+    router.endpoint_authed(create_typing_event);
     // Events are served in the client format built by the room service.
     router.endpoint_authed_json(get_room_event);
     router.endpoint_authed_json(get_state_events);
@@ -388,4 +390,28 @@ async fn join_room_by_id_or_alias(
         )
         .await?;
     Ok(join_room_by_id_or_alias::v3::Response::new(room_id))
+}
+
+/// `PUT /_matrix/client/v3/rooms/{roomId}/typing/{userId}`
+async fn create_typing_event(
+    state: AppState,
+    user: AuthedUser,
+    request: create_typing_event::v3::Request,
+) -> Result<create_typing_event::v3::Response, Error> {
+    let typing = match request.state {
+        create_typing_event::v3::Typing::Yes(info) => Some(info.timeout),
+        _ => None,
+    };
+    state
+        .services
+        .rooms
+        .set_typing(
+            &user,
+            request.room_id.as_str(),
+            request.user_id.as_str(),
+            typing,
+            &state.services.typing,
+        )
+        .await?;
+    Ok(create_typing_event::v3::Response::new())
 }
