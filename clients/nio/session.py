@@ -67,6 +67,7 @@ async def main(homeserver):
             step(f"register {client.user}", isinstance(response, RegisterResponse), response)
         # A fresh login, as a returning user would.
         await alice.logout()
+        await alice.close()
         alice = AsyncClient(homeserver, alice.user)
         response = await alice.login("a long password " + suffix)
         step("login with password", getattr(response, "access_token", None) is not None, response)
