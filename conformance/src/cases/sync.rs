@@ -23,6 +23,22 @@ pub fn cases() -> Vec<Case> {
             op = ("PUT", "/_matrix/client/v3/rooms/{roomId}/typing/{userId}")
         ),
         case!(
+            read_receipts_reach_members_and_private_ones_stay_private,
+            section = "client-server-api/#receipts",
+            op = (
+                "POST",
+                "/_matrix/client/v3/rooms/{roomId}/receipt/{receiptType}/{eventId}"
+            )
+        ),
+        case!(
+            receipts_need_membership_and_a_known_event,
+            section = "client-server-api/#receipts",
+            op = (
+                "POST",
+                "/_matrix/client/v3/rooms/{roomId}/receipt/{receiptType}/{eventId}"
+            )
+        ),
+        case!(
             filters_round_trip_and_are_private,
             section = "client-server-api/#post_matrixclientv3useruseridfilter",
             op = ("POST", "/_matrix/client/v3/user/{userId}/filter")
@@ -532,5 +548,114 @@ async fn typing_reaches_the_other_members_sync(ctx: Ctx) -> CaseResult {
         .send()
         .await?;
     ensure_eq!(forged.status, 403, "typing for someone else");
+    Ok(())
+}
+
+const RECEIPT: &str = "/_matrix/client/v3/rooms/{roomId}/receipt/{receiptType}/{eventId}";
+
+async fn post_receipt(
+    ctx: &Ctx,
+    user: &UserSession,
+    room: &str,
+    receipt_type: &str,
+    event_id: &str,
+) -> Result<crate::client::Response, CaseError> {
+    ctx.op(Method::POST, RECEIPT)
+        .arg(room)
+        .arg(receipt_type)
+        .arg(event_id)
+        .token(&user.access_token)
+        .json(&json!({}))
+        .send()
+        .await
+}
+
+/// The receipts in a room's `m.receipt` ephemeral event, as (event id, type, user) triples.
+fn receipts_in(body: &Value, room: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let events = body["rooms"]["join"][room]["ephemeral"]["events"].as_array();
+    for event in events
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"] == "m.receipt")
+    {
+        for (event_id, by_type) in event["content"].as_object().into_iter().flatten() {
+            for (receipt_type, by_user) in by_type.as_object().into_iter().flatten() {
+                for user in by_user.as_object().into_iter().flatten().map(|(u, _)| u) {
+                    out.push((event_id.clone(), receipt_type.clone(), user.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn read_receipts_reach_members_and_private_ones_stay_private(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("reader").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    let bob = ctx.register_user("observer").await?;
+    ctx.op(Method::POST, "/_matrix/client/v3/rooms/{roomId}/join")
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let first = send(&ctx, &bob, &room, "read me").await?;
+    let token = sync(&ctx, &bob, None, 0).await?["next_batch"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    post_receipt(&ctx, &alice, &room, "m.read", &first)
+        .await?
+        .expect_status(200)?;
+    let body = sync(&ctx, &bob, Some(&token), 5000).await?;
+    ensure_eq!(
+        receipts_in(&body, &room),
+        vec![(first.clone(), "m.read".to_owned(), alice.user_id.clone())],
+        "receipts bob sees after alice read"
+    );
+    let token = body["next_batch"].as_str().unwrap_or_default().to_owned();
+    let second = send(&ctx, &bob, &room, "read me privately").await?;
+    post_receipt(&ctx, &alice, &room, "m.read.private", &second)
+        .await?
+        .expect_status(200)?;
+    let body = sync(&ctx, &bob, Some(&token), 0).await?;
+    ensure!(
+        receipts_in(&body, &room).is_empty(),
+        "bob must not see alice's private receipt, got {:?}",
+        receipts_in(&body, &room)
+    );
+    let own = sync(&ctx, &alice, None, 0).await?;
+    let mine = receipts_in(&own, &room);
+    ensure!(
+        mine.contains(&(
+            second.clone(),
+            "m.read.private".to_owned(),
+            alice.user_id.clone()
+        )),
+        "alice sees her own private receipt, got {mine:?}"
+    );
+    Ok(())
+}
+
+async fn receipts_need_membership_and_a_known_event(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("receipt_owner").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "private_chat"})).await?;
+    let event = send(&ctx, &alice, &room, "secret").await?;
+    let mallory = ctx.register_user("receipt_snoop").await?;
+    let snooped = post_receipt(&ctx, &mallory, &room, "m.read", &event)
+        .await?
+        .expect_status(403)?;
+    ensure_eq!(snooped.errcode(), Some("M_FORBIDDEN"), "non-member receipt");
+    let missing = format!("$unknown{}", rand::random::<u32>());
+    let unknown = post_receipt(&ctx, &alice, &room, "m.read", &missing)
+        .await?
+        .expect_status(400)?;
+    ensure_eq!(
+        unknown.errcode(),
+        Some("M_INVALID_PARAM"),
+        "receipt for an unknown event"
+    );
     Ok(())
 }

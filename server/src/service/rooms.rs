@@ -356,6 +356,52 @@ impl RoomService {
             .unwrap_or_else(|| json!({})))
     }
 
+    /// Records the caller's receipt for an event of a room they are joined to.
+    pub async fn post_receipt(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        receipt_type: &str,
+        event_id: &str,
+        thread_id: Option<String>,
+    ) -> Result<(), Error> {
+        if !matches!(receipt_type, "m.read" | "m.read.private") {
+            return Err(Error::new(
+                ErrorKind::InvalidParam,
+                format!("receipt type {receipt_type} is not supported yet"),
+            ));
+        }
+        self.require_joined(user, room_id).await?;
+        if self
+            .stores
+            .rooms
+            .get_event(event_id)
+            .await?
+            .is_none_or(|e| e.room_id != room_id)
+        {
+            // The spec lists only 400 for a bad receipt target, so an unknown event is a bad
+            // parameter rather than a 404.
+            return Err(Error::new(
+                ErrorKind::InvalidParam,
+                "event_id is not an event in this room",
+            ));
+        }
+        self.stores
+            .receipts
+            .put_receipt(storage::Receipt {
+                room_id: room_id.to_owned(),
+                user_id: user.user_id.to_string(),
+                receipt_type: receipt_type.to_owned(),
+                thread_id: thread_id.unwrap_or_default(),
+                event_id: event_id.to_owned(),
+                ts: now_ms(),
+                stream_id: 0,
+            })
+            .await?;
+        self.notifier.wake();
+        Ok(())
+    }
+
     /// Sets the caller's typing state in a room they are joined to.
     pub async fn set_typing(
         &self,
@@ -804,7 +850,7 @@ impl RoomService {
 }
 
 /// Replaces each redacted event's JSON by its redacted form (the room version's algorithm),
-/// noting the redaction in `unsigned.redacted_because`.
+/// carrying the redaction event in `unsigned.redacted_because`.
 pub async fn apply_redactions(
     stores: &Stores,
     events: &mut [storage::StoredEvent],
@@ -836,7 +882,12 @@ pub async fn apply_redactions(
         let version = versions[&event.room_id];
         let mut json = crate::core::redaction::redact(&event.json, &version.redaction)
             .map_err(|e| Error::internal(format!("redacting {}: {e}", event.event_id)))?;
-        json["unsigned"] = json!({"redacted_because": {"event_id": redaction_id}});
+        // Clients render the reason and redacter from this, so it is the whole redaction event.
+        let because = match stores.rooms.get_event(redaction_id).await? {
+            Some(redaction) => client_event(&redaction.json, redaction_id, &redaction.room_id),
+            None => json!({ "event_id": redaction_id }),
+        };
+        json["unsigned"] = json!({ "redacted_because": because });
         event.json = json;
     }
     Ok(())

@@ -44,35 +44,50 @@ pub enum SyncFilter {
     Inline(Value),
 }
 
+/// Receipt type only its author may see.
+const PRIVATE_READ: &str = "m.read.private";
+
 pub fn token(position: i64) -> String {
     format!("s{position}")
 }
 
 /// The event position of a token (`/messages` accepts sync tokens too).
 pub fn parse_token(token: &str) -> Result<i64, Error> {
-    parse_sync_token(token).map(|(events, _)| events)
+    parse_sync_token(token).map(|p| p.events)
 }
 
-/// A sync token: `s<event position>_<typing serial>` (or just `s<event position>`).
-pub fn parse_sync_token(token: &str) -> Result<(i64, i64), Error> {
+/// Positions in each stream a sync reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncPosition {
+    pub events: i64,
+    pub typing: i64,
+    pub receipts: i64,
+}
+
+/// A sync token: `s<events>_<typing>_<receipts>`; missing trailing parts are 0, so
+/// `s<events>` (a `/messages` token) is a sync token too.
+pub fn parse_sync_token(token: &str) -> Result<SyncPosition, Error> {
     let invalid = || Error::new(ErrorKind::InvalidParam, "Unknown pagination or sync token");
     let rest = token.strip_prefix('s').ok_or_else(invalid)?;
-    let (events, typing) = rest.split_once('_').unwrap_or((rest, "0"));
-    let events = events
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n >= 0)
+    let numbers: Vec<i64> = rest
+        .split('_')
+        .map(|p| p.parse::<i64>().ok().filter(|n| *n >= 0))
+        .collect::<Option<Vec<_>>>()
+        .filter(|n| (1..=3).contains(&n.len()))
         .ok_or_else(invalid)?;
-    let typing = typing
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n >= 0)
-        .ok_or_else(invalid)?;
-    Ok((events, typing))
+    let at = |i: usize| numbers.get(i).copied().unwrap_or(0);
+    Ok(SyncPosition {
+        events: at(0),
+        typing: at(1),
+        receipts: at(2),
+    })
 }
 
-pub fn sync_token(events: i64, typing: i64) -> String {
-    format!("s{events}_{typing}")
+pub fn sync_token(position: SyncPosition) -> String {
+    format!(
+        "s{}_{}_{}",
+        position.events, position.typing, position.receipts
+    )
 }
 
 impl SyncService {
@@ -187,14 +202,16 @@ impl SyncService {
     async fn build(
         &self,
         user: &AuthedUser,
-        since: Option<(i64, i64)>,
+        since: Option<SyncPosition>,
         now: i64,
         full_state: bool,
         limit: i64,
     ) -> Result<Value, Error> {
         let typing_now = self.typing.serial();
-        let typing_since = since.map(|(_, t)| t.min(typing_now));
-        let since = since.map(|(s, _)| s.min(now));
+        let receipts_now = self.stores.receipts.max_receipt_stream().await?;
+        let typing_since = since.map(|p| p.typing.min(typing_now));
+        let receipts_since = since.map(|p| p.receipts.min(receipts_now));
+        let since = since.map(|p| p.events.min(now));
         let user_id = user.user_id.as_str();
 
         let mut join = Map::new();
@@ -219,6 +236,8 @@ impl SyncService {
                     &room_id,
                     since.filter(|_| !joined_since),
                     typing_since.filter(|_| !joined_since),
+                    receipts_since.filter(|_| !joined_since),
+                    user_id,
                     now,
                     full_state,
                     limit,
@@ -290,7 +309,12 @@ impl SyncService {
                 rooms.insert(name.to_owned(), Value::Object(section));
             }
         }
-        let mut response = json!({"next_batch": sync_token(now, typing_now)});
+        let position = SyncPosition {
+            events: now,
+            typing: typing_now,
+            receipts: receipts_now,
+        };
+        let mut response = json!({"next_batch": sync_token(position)});
         if !rooms.is_empty() {
             response["rooms"] = Value::Object(rooms);
         }
@@ -304,11 +328,16 @@ impl SyncService {
         room_id: &str,
         since: Option<i64>,
         typing_since: Option<i64>,
+        receipts_since: Option<i64>,
+        user_id: &str,
         now: i64,
         full_state: bool,
         limit: i64,
     ) -> Result<Option<Value>, Error> {
         let typing = self.typing.changes(room_id, typing_since);
+        let receipts = self
+            .receipt_event(room_id, receipts_since.unwrap_or(0), user_id)
+            .await?;
         let after = since.unwrap_or(0);
         let mut events = self
             .stores
@@ -319,7 +348,12 @@ impl SyncService {
         events.truncate(limit as usize);
         events.reverse();
         super::rooms::apply_redactions(&self.stores, &mut events).await?;
-        if since.is_some() && events.is_empty() && typing.is_none() && !full_state {
+        if since.is_some()
+            && events.is_empty()
+            && typing.is_none()
+            && receipts.is_none()
+            && !full_state
+        {
             return Ok(None);
         }
         let needs_state = since.is_none() || limited || full_state;
@@ -353,11 +387,44 @@ impl SyncService {
             },
             "state": {"events": state},
         });
+        let mut ephemeral = Vec::new();
         if let Some(user_ids) = typing {
-            room["ephemeral"] =
-                json!({"events": [{"type": "m.typing", "content": {"user_ids": user_ids}}]});
+            ephemeral.push(json!({"type": "m.typing", "content": {"user_ids": user_ids}}));
+        }
+        if let Some(receipts) = receipts {
+            ephemeral.push(receipts);
+        }
+        if !ephemeral.is_empty() {
+            room["ephemeral"] = json!({ "events": ephemeral });
         }
         Ok(Some(room))
+    }
+
+    /// The room's `m.receipt` event with receipts newer than `after`, leaving out other
+    /// users' private receipts; `None` when there is nothing to send.
+    async fn receipt_event(
+        &self,
+        room_id: &str,
+        after: i64,
+        user_id: &str,
+    ) -> Result<Option<Value>, Error> {
+        let receipts = self.stores.receipts.receipts_after(room_id, after).await?;
+        let mut content = Map::new();
+        for receipt in receipts {
+            if receipt.receipt_type == PRIVATE_READ && receipt.user_id != user_id {
+                continue;
+            }
+            let mut entry = json!({ "ts": receipt.ts });
+            if !receipt.thread_id.is_empty() {
+                entry["thread_id"] = json!(receipt.thread_id);
+            }
+            let by_type = content.entry(receipt.event_id).or_insert_with(|| json!({}));
+            by_type[receipt.receipt_type.as_str()][receipt.user_id.as_str()] = entry;
+        }
+        if content.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(json!({"type": "m.receipt", "content": content})))
     }
 
     async fn invite_state(&self, room_id: &str) -> Result<Vec<Value>, Error> {
@@ -396,4 +463,30 @@ pub fn sync_event(event: &StoredEvent) -> Value {
         out["state_key"] = key.clone();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_older_forms_parse() {
+        let p = SyncPosition {
+            events: 12,
+            typing: 3,
+            receipts: 7,
+        };
+        assert_eq!(parse_sync_token(&sync_token(p)).unwrap(), p);
+        assert_eq!(
+            parse_sync_token("s12").unwrap(),
+            SyncPosition {
+                events: 12,
+                typing: 0,
+                receipts: 0
+            }
+        );
+        for bad in ["", "s", "12", "s-1", "sx", "s1_2_3_4", "s1__2"] {
+            assert!(parse_sync_token(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod error;
 mod filters;
 mod health;
 mod profiles;
+mod receipts;
 mod rooms;
 mod users;
 
@@ -19,6 +20,7 @@ pub use error::{Error, ErrorKind};
 pub use filters::FilterStore;
 pub use health::{DatabaseHealth, PoolState};
 pub use profiles::ProfileStore;
+pub use receipts::{Receipt, ReceiptStore};
 pub use rooms::{NewEvent, Room, RoomHead, RoomStore, StoredEvent, TxnKey};
 pub use users::{NewUser, User, UserStore};
 
@@ -29,6 +31,7 @@ pub struct Stores {
     pub devices: Arc<dyn DeviceStore>,
     pub filters: Arc<dyn FilterStore>,
     pub profiles: Arc<dyn ProfileStore>,
+    pub receipts: Arc<dyn ReceiptStore>,
     pub rooms: Arc<dyn RoomStore>,
     pub health: Arc<dyn DatabaseHealth>,
 }

@@ -6,6 +6,7 @@ use ruma::api::client::{
         joined_rooms, leave_room,
     },
     message::{get_message_events, send_message_event},
+    receipt::create_receipt,
     redact::redact_event,
     room::{create_room, get_room_event},
     state::{get_state_event_for_key, get_state_events, send_state_event},
@@ -29,6 +30,7 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed(invite_user);
     router.endpoint_authed(redact_event);
     router.endpoint_authed(create_typing_event);
+    router.endpoint_authed(create_receipt);
     // Events are served in the client format built by the room service.
     router.endpoint_authed_json(get_room_event);
     router.endpoint_authed_json(get_state_events);
@@ -414,4 +416,24 @@ async fn create_typing_event(
         )
         .await?;
     Ok(create_typing_event::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/receipt/{receiptType}/{eventId}`
+async fn create_receipt(
+    state: AppState,
+    user: AuthedUser,
+    request: create_receipt::v3::Request,
+) -> Result<create_receipt::v3::Response, Error> {
+    state
+        .services
+        .rooms
+        .post_receipt(
+            &user,
+            request.room_id.as_str(),
+            request.receipt_type.as_str(),
+            request.event_id.as_str(),
+            request.thread.as_str().map(str::to_owned),
+        )
+        .await?;
+    Ok(create_receipt::v3::Response::new())
 }

@@ -651,3 +651,38 @@ async fn filters_are_kept_per_user() {
         );
     }
 }
+
+#[tokio::test]
+async fn receipts_replace_per_kind_and_stream_in_order() {
+    use crate::storage::Receipt;
+    for t in backends() {
+        let receipts = &t.stores.receipts;
+        let receipt = |user: &str, kind: &str, event: &str| Receipt {
+            room_id: "!r:x".into(),
+            user_id: user.into(),
+            receipt_type: kind.into(),
+            thread_id: String::new(),
+            event_id: event.into(),
+            ts: 7,
+            stream_id: 0,
+        };
+        let a = receipts
+            .put_receipt(receipt("@a:x", "m.read", "$1"))
+            .await
+            .unwrap();
+        let b = receipts
+            .put_receipt(receipt("@a:x", "m.read", "$2"))
+            .await
+            .unwrap();
+        let c = receipts
+            .put_receipt(receipt("@b:x", "m.read.private", "$1"))
+            .await
+            .unwrap();
+        assert!(a < b && b < c);
+        let all = receipts.receipts_after("!r:x", 0).await.unwrap();
+        assert_eq!(all.len(), 2, "a's first receipt was replaced");
+        assert_eq!(all[0].event_id, "$2");
+        assert_eq!(receipts.receipts_after("!r:x", b).await.unwrap().len(), 1);
+        assert_eq!(receipts.max_receipt_stream().await.unwrap(), c);
+    }
+}

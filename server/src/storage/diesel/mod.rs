@@ -14,6 +14,7 @@ mod connection;
 mod devices;
 mod filters;
 mod profiles;
+mod receipts;
 mod rooms;
 mod schema;
 mod users;
@@ -107,6 +108,7 @@ impl Database {
             devices: db.clone(),
             filters: db.clone(),
             profiles: db.clone(),
+            receipts: db.clone(),
             rooms: db.clone(),
             health: db,
         }

@@ -106,3 +106,15 @@
         filter -> Text,
     }
 }
+
+::diesel::table! {
+    receipts (room_id, user_id, receipt_type, thread_id) {
+        room_id -> Text,
+        user_id -> Text,
+        receipt_type -> Text,
+        thread_id -> Text,
+        event_id -> Text,
+        ts -> BigInt,
+        stream_id -> BigInt,
+    }
+}
