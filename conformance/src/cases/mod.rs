@@ -5,6 +5,7 @@ mod accounts;
 mod api_standards;
 mod devices;
 mod discovery;
+mod moderation;
 mod profile;
 mod rooms;
 mod sync;
@@ -20,6 +21,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(devices::cases());
     cases.extend(profile::cases());
     cases.extend(rooms::cases());
+    cases.extend(moderation::cases());
     cases.extend(sync::cases());
     cases
 }

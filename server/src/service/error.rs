@@ -35,6 +35,8 @@ pub enum ErrorKind {
     ProfileTooLarge,
     /// A profile field name exceeds 255 bytes.
     KeyTooLarge,
+    /// The user is still in the room they asked to forget.
+    StillInRoom,
     /// User-interactive authentication must continue; the error's `body` holds the flows and
     /// session. `failed` when the last stage attempted was wrong.
     UserInteractive {

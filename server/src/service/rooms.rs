@@ -262,6 +262,65 @@ impl RoomService {
             .await
     }
 
+    /// Kicks, bans or unbans `target`. The auth rules decide on power levels; this adds what
+    /// they leave open: a kick needs the target in the room, an unban needs them banned, since
+    /// otherwise both would be the same `leave` event with a surprising meaning.
+    pub async fn moderate(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        target: &str,
+        action: Moderation,
+        reason: Option<String>,
+    ) -> Result<String, Error> {
+        let current = self.membership_of(room_id, target).await?;
+        let (membership, allowed) = match action {
+            Moderation::Kick => (
+                "leave",
+                matches!(current.as_deref(), Some("join" | "invite" | "knock")),
+            ),
+            Moderation::Ban => ("ban", true),
+            Moderation::Unban => ("leave", current.as_deref() == Some("ban")),
+        };
+        if !allowed {
+            let why = match action {
+                Moderation::Unban => "The user is not banned from this room",
+                _ => "The user is not in this room",
+            };
+            return Err(Error::new(ErrorKind::Forbidden, why));
+        }
+        self.set_membership(user, room_id, target, membership, reason)
+            .await
+    }
+
+    /// `user_id`'s membership in the room's current state, if they have a member event.
+    async fn membership_of(&self, room_id: &str, user_id: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .stores
+            .rooms
+            .room_members(room_id)
+            .await?
+            .into_iter()
+            .find(|(member, _, _)| member == user_id)
+            .map(|(_, membership, _)| membership))
+    }
+
+    /// Forgetting is only allowed once the user has left (or was kicked or banned). Nothing is
+    /// kept per user about a left room beyond its membership yet, so there is nothing to drop.
+    pub async fn forget(&self, user: &AuthedUser, room_id: &str) -> Result<(), Error> {
+        match self.membership_of(room_id, user.user_id.as_str()).await? {
+            Some(m) if m == "join" || m == "invite" || m == "knock" => Err(Error::new(
+                ErrorKind::StillInRoom,
+                "You must leave the room before forgetting it",
+            )),
+            Some(_) => Ok(()),
+            None => Err(Error::new(
+                ErrorKind::Forbidden,
+                "You have never been in this room",
+            )),
+        }
+    }
+
     /// A join's member content: the user's display name and avatar as their profile has them.
     async fn join_content(&self, user_id: &ruma::UserId) -> Result<Value, Error> {
         let mut content = json!({"membership": "join"});
@@ -847,6 +906,14 @@ impl RoomService {
         debug_assert_eq!(pdu.event_id, event_id);
         Ok(pdu)
     }
+}
+
+/// The moderation actions on another member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moderation {
+    Kick,
+    Ban,
+    Unban,
 }
 
 /// Replaces each redacted event's JSON by its redacted form (the room version's algorithm),

@@ -2,8 +2,8 @@
 
 use ruma::api::client::{
     membership::{
-        get_member_events, invite_user, join_room_by_id, join_room_by_id_or_alias, joined_members,
-        joined_rooms, leave_room,
+        ban_user, forget_room, get_member_events, invite_user, join_room_by_id,
+        join_room_by_id_or_alias, joined_members, joined_rooms, kick_user, leave_room, unban_user,
     },
     message::{get_message_events, send_message_event},
     receipt::create_receipt,
@@ -16,7 +16,11 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     http::{AppState, router::Router},
-    service::{Error, ErrorKind, accounts::AuthedUser, rooms::CreateRoomParams},
+    service::{
+        Error, ErrorKind,
+        accounts::AuthedUser,
+        rooms::{CreateRoomParams, Moderation},
+    },
 };
 
 pub fn register(router: &mut Router) {
@@ -28,6 +32,10 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed(join_room_by_id_or_alias);
     router.endpoint_authed(leave_room);
     router.endpoint_authed(invite_user);
+    router.endpoint_authed(kick_user);
+    router.endpoint_authed(ban_user);
+    router.endpoint_authed(unban_user);
+    router.endpoint_authed(forget_room);
     router.endpoint_authed(redact_event);
     router.endpoint_authed(create_typing_event);
     router.endpoint_authed(create_receipt);
@@ -436,4 +444,83 @@ async fn create_receipt(
         )
         .await?;
     Ok(create_receipt::v3::Response::new())
+}
+
+async fn moderate(
+    state: &AppState,
+    user: &AuthedUser,
+    room_id: &ruma::RoomId,
+    target: &ruma::UserId,
+    action: Moderation,
+    reason: Option<String>,
+) -> Result<(), Error> {
+    state
+        .services
+        .rooms
+        .moderate(user, room_id.as_str(), target.as_str(), action, reason)
+        .await
+        .map(drop)
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/kick`
+async fn kick_user(
+    state: AppState,
+    user: AuthedUser,
+    request: kick_user::v3::Request,
+) -> Result<kick_user::v3::Response, Error> {
+    let (room, target) = (&request.room_id, &request.user_id);
+    moderate(
+        &state,
+        &user,
+        room,
+        target,
+        Moderation::Kick,
+        request.reason,
+    )
+    .await?;
+    Ok(kick_user::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/ban`
+async fn ban_user(
+    state: AppState,
+    user: AuthedUser,
+    request: ban_user::v3::Request,
+) -> Result<ban_user::v3::Response, Error> {
+    let (room, target) = (&request.room_id, &request.user_id);
+    moderate(&state, &user, room, target, Moderation::Ban, request.reason).await?;
+    Ok(ban_user::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/unban`
+async fn unban_user(
+    state: AppState,
+    user: AuthedUser,
+    request: unban_user::v3::Request,
+) -> Result<unban_user::v3::Response, Error> {
+    let (room, target) = (&request.room_id, &request.user_id);
+    moderate(
+        &state,
+        &user,
+        room,
+        target,
+        Moderation::Unban,
+        request.reason,
+    )
+    .await?;
+    Ok(unban_user::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/forget`
+async fn forget_room(
+    state: AppState,
+    user: AuthedUser,
+    request: forget_room::v3::Request,
+) -> Result<forget_room::v3::Response, Error> {
+    state
+        .services
+        .rooms
+        .forget(&user, request.room_id.as_str())
+        .await?;
+    Ok(forget_room::v3::Response::new())
 }
