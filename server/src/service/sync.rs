@@ -1,6 +1,8 @@
 //! `/sync`: what changed in the user's rooms since a token.
 //!
-//! Tokens are `s<stream ordering>`: opaque to clients, monotonic, never reused. A sync with no
+//! Tokens are `s<events>_<typing>_<receipts>`, one position per stream (event stream ordering,
+//! typing serial, receipt stream id): opaque to clients, monotonic, never reused; shorter older
+//! forms still parse, with the missing positions at 0. A sync with no
 //! token (or `full_state`) gives each joined room its state and latest events; an incremental
 //! one gives the events after the token, and the room's state when the timeline is limited or
 //! the user joined in between.
