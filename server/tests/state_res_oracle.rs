@@ -222,6 +222,11 @@ proptest! {
     #[test]
     fn resolution_agrees_with_ruma(version in arb_version(), ops in arb_ops()) {
         let room = Room::generate(version, &ops);
+        // Known divergence: with no `m.room.join_rules` in the state or the auth events, ruma
+        // refuses every join, while REChain (like Synapse) treats the room as invite-only, so a
+        // member who is already joined may join again. `fixtures/auth/member.json` pins our
+        // side (`without_join_rules_a_joined_member_may_join_again`); such rooms are left out.
+        prop_assume!(!room.has_join_without_join_rules());
         let sets = room.state_sets();
         let ours = state_res::resolve(&version, &sets, &room.events).unwrap();
         let theirs = ruma_resolve(&room, &sets);

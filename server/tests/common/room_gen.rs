@@ -314,6 +314,23 @@ impl Room {
         true
     }
 
+    /// Whether some join other than the creator's first cites no join rules among its auth
+    /// events, which only happens here after a resolution dropped the join rules from a
+    /// branch's state.
+    pub fn has_join_without_join_rules(&self) -> bool {
+        self.events.values().any(|e| {
+            e.event_type == "m.room.member"
+                && e.content.get("membership").and_then(Value::as_str) == Some("join")
+                && e.prev_events
+                    .iter()
+                    .all(|p| self.events[p].event_type != "m.room.create")
+                && !e
+                    .auth_events
+                    .iter()
+                    .any(|a| self.events[a].event_type == "m.room.join_rules")
+        })
+    }
+
     pub fn state_sets(&self) -> Vec<StateIds> {
         self.branches.iter().map(|b| b.state.clone()).collect()
     }
