@@ -97,6 +97,14 @@ pub struct RateLimitConfig {
     pub login: Bucket,
     /// Registration attempts, per client IP.
     pub registration: Bucket,
+    /// Events sent (messages, state, redactions), per user.
+    pub message: Bucket,
+    /// Room joins, per user.
+    pub joins: Bucket,
+    /// Invites sent, per user.
+    pub invites: Bucket,
+    /// Rooms created, per user.
+    pub room_creation: Bucket,
 }
 
 /// A token bucket: `burst` actions at once, refilled at `per_second`.
@@ -188,6 +196,22 @@ impl Default for RateLimitConfig {
             registration: Bucket {
                 per_second: 0.17,
                 burst: 3,
+            },
+            message: Bucket {
+                per_second: 0.2,
+                burst: 10,
+            },
+            joins: Bucket {
+                per_second: 0.1,
+                burst: 10,
+            },
+            invites: Bucket {
+                per_second: 0.05,
+                burst: 5,
+            },
+            room_creation: Bucket {
+                per_second: 0.05,
+                burst: 5,
             },
         }
     }
@@ -318,6 +342,10 @@ impl Config {
         for (key, bucket) in [
             ("rate_limits.login", self.rate_limits.login),
             ("rate_limits.registration", self.rate_limits.registration),
+            ("rate_limits.message", self.rate_limits.message),
+            ("rate_limits.joins", self.rate_limits.joins),
+            ("rate_limits.invites", self.rate_limits.invites),
+            ("rate_limits.room_creation", self.rate_limits.room_creation),
         ] {
             if !(bucket.per_second.is_finite() && bucket.per_second > 0.0) || bucket.burst == 0 {
                 return Err(ConfigError::new(
@@ -418,6 +446,14 @@ enabled = true
 login = { per_second = 0.17, burst = 3 }
 # Registration attempts, per client IP.
 registration = { per_second = 0.17, burst = 3 }
+# Events sent (messages, state, redactions), per user.
+message = { per_second = 0.2, burst = 10 }
+# Room joins, per user.
+joins = { per_second = 0.1, burst = 10 }
+# Invites sent, per user.
+invites = { per_second = 0.05, burst = 5 }
+# Rooms created, per user.
+room_creation = { per_second = 0.05, burst = 5 }
 
 [appservices]
 # Application-service registration YAML files.

@@ -61,3 +61,60 @@ async fn registration_attempts_are_limited_per_client() {
     assert_eq!(statuses, vec![true, true, true, false]);
     server.shutdown().await;
 }
+
+/// Registers `name` through the one-request dummy flow; returns its access token.
+fn register(addr: std::net::SocketAddr, name: &str) -> String {
+    let body = json!({"username": name, "password": "pw", "auth": {"type": "m.login.dummy"}});
+    let (status, _, response) = common::http::post_json(addr, "/_matrix/client/v3/register", &body);
+    assert_eq!(status, 200, "{response}");
+    response["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn room_creation_and_joins_are_limited_per_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path());
+    config.registration.mode = RegistrationMode::Open;
+    config.rate_limits.enabled = true;
+    config.rate_limits.registration = Bucket {
+        per_second: 100.0,
+        burst: 100,
+    };
+    config.rate_limits.room_creation = Bucket {
+        per_second: 0.01,
+        burst: 2,
+    };
+    config.rate_limits.joins = Bucket {
+        per_second: 0.01,
+        burst: 1,
+    };
+    let server = common::start(config).await;
+    let addr = server.client_addr;
+    tokio::task::spawn_blocking(move || {
+        let alice = register(addr, "limited_alice");
+        let bob = register(addr, "limited_bob");
+        let create = |token: &str| {
+            let path = format!("/_matrix/client/v3/createRoom?access_token={token}");
+            common::http::post_json(addr, &path, &json!({"preset": "public_chat"}))
+        };
+        let first = create(&alice);
+        assert_eq!(first.0, 200, "{}", first.2);
+        assert_eq!(create(&alice).0, 200);
+        let refused = create(&alice);
+        assert_eq!(refused.0, 429, "{}", refused.2);
+        assert_eq!(refused.2["errcode"], "M_LIMIT_EXCEEDED");
+        // Each user has their own bucket.
+        assert_eq!(create(&bob).0, 200);
+
+        let room = first.2["room_id"].as_str().unwrap().to_owned();
+        let join = |token: &str| {
+            let path = format!("/_matrix/client/v3/rooms/{room}/join?access_token={token}");
+            common::http::post_json(addr, &path, &json!({})).0
+        };
+        assert_eq!(join(&bob), 200);
+        assert_eq!(join(&bob), 429);
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+}

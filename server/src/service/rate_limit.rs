@@ -13,6 +13,10 @@ use crate::config::{Bucket, RateLimitConfig};
 pub enum Action {
     Login,
     Registration,
+    Message,
+    Join,
+    Invite,
+    RoomCreation,
 }
 
 struct State {
@@ -22,8 +26,7 @@ struct State {
 
 pub struct RateLimiter {
     enabled: bool,
-    login: Bucket,
-    registration: Bucket,
+    config: RateLimitConfig,
     buckets: Mutex<HashMap<(Action, String), State>>,
 }
 
@@ -34,16 +37,19 @@ impl RateLimiter {
     pub fn new(config: &RateLimitConfig) -> Self {
         Self {
             enabled: config.enabled,
-            login: config.login,
-            registration: config.registration,
+            config: config.clone(),
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
     fn bucket(&self, action: Action) -> Bucket {
         match action {
-            Action::Login => self.login,
-            Action::Registration => self.registration,
+            Action::Login => self.config.login,
+            Action::Registration => self.config.registration,
+            Action::Message => self.config.message,
+            Action::Join => self.config.joins,
+            Action::Invite => self.config.invites,
+            Action::RoomCreation => self.config.room_creation,
         }
     }
 
@@ -151,6 +157,34 @@ mod tests {
         let t0 = Instant::now();
         for _ in 0..100 {
             l.check_at(Action::Login, "a", t0).unwrap();
+        }
+    }
+
+    #[test]
+    fn each_action_uses_its_own_configured_bucket() {
+        let mut config = RateLimitConfig::default();
+        let bucket = |burst| Bucket {
+            per_second: 0.001,
+            burst,
+        };
+        (
+            config.message,
+            config.joins,
+            config.invites,
+            config.room_creation,
+        ) = (bucket(1), bucket(2), bucket(3), bucket(4));
+        let l = RateLimiter::new(&config);
+        let t0 = Instant::now();
+        for (action, burst) in [
+            (Action::Message, 1),
+            (Action::Join, 2),
+            (Action::Invite, 3),
+            (Action::RoomCreation, 4),
+        ] {
+            for _ in 0..burst {
+                l.check_at(action, "@u:x", t0).unwrap();
+            }
+            assert!(l.check_at(action, "@u:x", t0).is_err(), "{action:?}");
         }
     }
 }

@@ -19,9 +19,18 @@ use crate::{
     service::{
         Error, ErrorKind,
         accounts::AuthedUser,
+        rate_limit::Action,
         rooms::{CreateRoomParams, Moderation},
     },
 };
+
+/// Charges one action to the user's bucket: limits apply per user, not per device.
+fn limit(state: &AppState, action: Action, user: &AuthedUser) -> Result<(), Error> {
+    state
+        .services
+        .rate_limiter
+        .check(action, user.user_id.as_str())
+}
 
 pub fn register(router: &mut Router) {
     router.endpoint_authed(create_room);
@@ -64,6 +73,7 @@ async fn create_room(
     user: AuthedUser,
     request: create_room::v3::Request,
 ) -> Result<create_room::v3::Response, Error> {
+    limit(&state, Action::RoomCreation, &user)?;
     if request.room_alias_name.is_some() {
         return Err(Error::new(
             ErrorKind::Unrecognized,
@@ -125,6 +135,7 @@ async fn send_message_event(
     user: AuthedUser,
     request: send_message_event::v3::Request,
 ) -> Result<send_message_event::v3::Response, Error> {
+    limit(&state, Action::Message, &user)?;
     let content = Value::Object(object(request.body.json(), "the event content")?);
     let id = state
         .services
@@ -147,6 +158,7 @@ async fn send_state_event(
     user: AuthedUser,
     request: send_state_event::v3::Request,
 ) -> Result<send_state_event::v3::Response, Error> {
+    limit(&state, Action::Message, &user)?;
     let content = Value::Object(object(request.body.json(), "the event content")?);
     let id = state
         .services
@@ -183,6 +195,7 @@ async fn join_room_by_id(
     user: AuthedUser,
     request: join_room_by_id::v3::Request,
 ) -> Result<join_room_by_id::v3::Response, Error> {
+    limit(&state, Action::Join, &user)?;
     let room_id = request.room_id.as_str();
     state
         .services
@@ -225,6 +238,7 @@ async fn invite_user(
     user: AuthedUser,
     request: invite_user::v3::Request,
 ) -> Result<invite_user::v3::Response, Error> {
+    limit(&state, Action::Invite, &user)?;
     let invite_user::v3::InvitationRecipient::UserId(recipient) = request.recipient else {
         return Err(Error::new(
             ErrorKind::Unrecognized,
@@ -325,6 +339,7 @@ async fn redact_event(
     user: AuthedUser,
     request: redact_event::v3::Request,
 ) -> Result<redact_event::v3::Response, Error> {
+    limit(&state, Action::Message, &user)?;
     let id = state
         .services
         .rooms
@@ -385,6 +400,7 @@ async fn join_room_by_id_or_alias(
     user: AuthedUser,
     request: join_room_by_id_or_alias::v3::Request,
 ) -> Result<join_room_by_id_or_alias::v3::Response, Error> {
+    limit(&state, Action::Join, &user)?;
     // Aliases are not kept yet, so an alias names no room here.
     let room_id = ruma::OwnedRoomId::try_from(request.room_id_or_alias.as_str())
         .map_err(|_| Error::new(ErrorKind::NotFound, "Room alias not found"))?;
