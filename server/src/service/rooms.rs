@@ -445,6 +445,10 @@ impl RoomService {
                 "event_id is not an event in this room",
             ));
         }
+        // Receipt stream ids are taken as max + 1 inside the write, so writes must not overlap
+        // (PostgreSQL would let two take the same id, and sync would skip one). The append lock
+        // already serialises this process's writers.
+        let _guard = self.append_lock.lock().await;
         self.stores
             .receipts
             .put_receipt(storage::Receipt {

@@ -8,8 +8,8 @@ use crate::storage::{Error, Receipt, ReceiptStore};
 impl ReceiptStore for Database {
     async fn put_receipt(&self, receipt: Receipt) -> Result<i64, Error> {
         self.write(move |conn| {
-            // Under the write transaction (one writer on SQLite; PostgreSQL serialises on the
-            // unique stream index below if two ever collide).
+            // Callers serialise receipt writes (SQLite has one writer anyway); on PostgreSQL two
+            // overlapping writes would read the same maximum.
             let last: Option<i64> = receipts::table
                 .select(diesel::dsl::max(receipts::stream_id))
                 .first(conn)?;
