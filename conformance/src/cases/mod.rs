@@ -1,6 +1,7 @@
 //! The cases, one module per spec area. Each case is written from the spec's text; where a
 //! widely used server deviates, the case says so.
 
+mod account_data;
 mod accounts;
 mod api_standards;
 mod devices;
@@ -23,5 +24,6 @@ pub fn all() -> Vec<Case> {
     cases.extend(rooms::cases());
     cases.extend(moderation::cases());
     cases.extend(sync::cases());
+    cases.extend(account_data::cases());
     cases
 }

@@ -29,6 +29,7 @@ pub fn status_and_errcode(kind: ErrorKind) -> (StatusCode, &'static str) {
         K::ProfileTooLarge => (StatusCode::BAD_REQUEST, "M_PROFILE_TOO_LARGE"),
         K::KeyTooLarge => (StatusCode::BAD_REQUEST, "M_KEY_TOO_LARGE"),
         K::StillInRoom => (StatusCode::BAD_REQUEST, "M_UNKNOWN"),
+        K::ServerManagedData => (StatusCode::METHOD_NOT_ALLOWED, "M_BAD_JSON"),
         K::UserInteractive { .. } => (StatusCode::UNAUTHORIZED, "M_FORBIDDEN"),
         K::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "M_UNKNOWN"),
         K::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN"),

@@ -37,6 +37,8 @@ pub enum ErrorKind {
     KeyTooLarge,
     /// The user is still in the room they asked to forget.
     StillInRoom,
+    /// Account data of a type the server manages through another API.
+    ServerManagedData,
     /// User-interactive authentication must continue; the error's `body` holds the flows and
     /// session. `failed` when the last stage attempted was wrong.
     UserInteractive {

@@ -2,6 +2,7 @@
 //! talk to storage only through the traits in `storage` and report failures as
 //! [`Error`], which `http::error` alone turns into a status and an errcode.
 
+pub mod account_data;
 pub mod accounts;
 pub mod discovery;
 mod error;
@@ -22,6 +23,7 @@ use crate::{cache::RedisCache, config::Config, core::signing::SigningKey, storag
 
 /// Every service, built once at start and shared by all requests.
 pub struct Services {
+    pub account_data: account_data::AccountDataService,
     pub accounts: accounts::AccountService,
     pub discovery: discovery::DiscoveryService,
     pub health: health::HealthService,
@@ -51,6 +53,7 @@ impl Services {
                 signing_key.clone(),
                 notifier.clone(),
             ),
+            account_data: account_data::AccountDataService::new(stores.clone(), notifier.clone()),
             sync: sync::SyncService::new(stores.clone(), notifier.clone(), typing.clone()),
             typing,
             accounts: accounts::AccountService::new(config, stores.clone()),

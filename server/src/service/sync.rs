@@ -1,7 +1,7 @@
 //! `/sync`: what changed in the user's rooms since a token.
 //!
-//! Tokens are `s<events>_<typing>_<receipts>`, one position per stream (event stream ordering,
-//! typing serial, receipt stream id): opaque to clients, monotonic, never reused; shorter older
+//! Tokens are `s<events>_<typing>_<receipts>_<account data>`, one position per stream (event
+//! stream ordering, typing serial, receipt and account-data stream ids): opaque to clients, monotonic, never reused; shorter older
 //! forms still parse, with the missing positions at 0. A sync with no
 //! token (or `full_state`) gives each joined room its state and latest events; an incremental
 //! one gives the events after the token, and the room's state when the timeline is limited or
@@ -64,9 +64,10 @@ pub struct SyncPosition {
     pub events: i64,
     pub typing: i64,
     pub receipts: i64,
+    pub account_data: i64,
 }
 
-/// A sync token: `s<events>_<typing>_<receipts>`; missing trailing parts are 0, so
+/// A sync token: `s<events>_<typing>_<receipts>_<account data>`; missing trailing parts are 0, so
 /// `s<events>` (a `/messages` token) is a sync token too.
 pub fn parse_sync_token(token: &str) -> Result<SyncPosition, Error> {
     let invalid = || Error::new(ErrorKind::InvalidParam, "Unknown pagination or sync token");
@@ -75,20 +76,21 @@ pub fn parse_sync_token(token: &str) -> Result<SyncPosition, Error> {
         .split('_')
         .map(|p| p.parse::<i64>().ok().filter(|n| *n >= 0))
         .collect::<Option<Vec<_>>>()
-        .filter(|n| (1..=3).contains(&n.len()))
+        .filter(|n| (1..=4).contains(&n.len()))
         .ok_or_else(invalid)?;
     let at = |i: usize| numbers.get(i).copied().unwrap_or(0);
     Ok(SyncPosition {
         events: at(0),
         typing: at(1),
         receipts: at(2),
+        account_data: at(3),
     })
 }
 
 pub fn sync_token(position: SyncPosition) -> String {
     format!(
-        "s{}_{}_{}",
-        position.events, position.typing, position.receipts
+        "s{}_{}_{}_{}",
+        position.events, position.typing, position.receipts, position.account_data
     )
 }
 
@@ -185,7 +187,10 @@ impl SyncService {
                 .await?;
             // Other users' events move the stream too: keep waiting until this user has
             // something, or the timeout passes.
-            let waiting = since.is_some() && !full_state && response.get("rooms").is_none();
+            let waiting = since.is_some()
+                && !full_state
+                && response.get("rooms").is_none()
+                && response.get("account_data").is_none();
             if !waiting || tokio::time::Instant::now() >= deadline {
                 return Ok(response);
             }
@@ -213,6 +218,8 @@ impl SyncService {
         let receipts_now = self.stores.receipts.max_receipt_stream().await?;
         let typing_since = since.map(|p| p.typing.min(typing_now));
         let receipts_since = since.map(|p| p.receipts.min(receipts_now));
+        let account_data_now = self.stores.account_data.max_account_data_stream().await?;
+        let account_data_since = since.map_or(0, |p| p.account_data.min(account_data_now));
         let since = since.map(|p| p.events.min(now));
         let user_id = user.user_id.as_str();
 
@@ -305,6 +312,30 @@ impl SyncService {
             }
         }
 
+        let (global_data, room_data) = self
+            .account_data_changes(user_id, account_data_since, account_data_now)
+            .await?;
+        for (room_id, events) in room_data {
+            if let Some(room) = join.get_mut(&room_id) {
+                room["account_data"] = json!({ "events": events });
+            } else if self
+                .stores
+                .rooms
+                .rooms_with_membership(user_id, "join")
+                .await?
+                .contains(&room_id)
+            {
+                join.insert(
+                    room_id,
+                    json!({
+                        "timeline": {"events": [], "limited": false, "prev_batch": token(now)},
+                        "state": {"events": []},
+                        "account_data": {"events": events},
+                    }),
+                );
+            }
+        }
+
         let mut rooms = Map::new();
         for (name, section) in [("join", join), ("invite", invite), ("leave", leave)] {
             if !section.is_empty() {
@@ -315,12 +346,44 @@ impl SyncService {
             events: now,
             typing: typing_now,
             receipts: receipts_now,
+            account_data: account_data_now,
         };
         let mut response = json!({"next_batch": sync_token(position)});
         if !rooms.is_empty() {
             response["rooms"] = Value::Object(rooms);
         }
+        if !global_data.is_empty() {
+            response["account_data"] = json!({ "events": global_data });
+        }
         Ok(response)
+    }
+
+    /// The user's account data changed in `(after, now]`, as events: global, and per room.
+    async fn account_data_changes(
+        &self,
+        user_id: &str,
+        after: i64,
+        now: i64,
+    ) -> Result<(Vec<Value>, BTreeMap<String, Vec<Value>>), Error> {
+        let mut global = Vec::new();
+        let mut rooms: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for data in self
+            .stores
+            .account_data
+            .account_data_after(user_id, after)
+            .await?
+        {
+            if data.stream_id > now {
+                continue;
+            }
+            let event = json!({"type": data.data_type, "content": data.content});
+            if data.room_id.is_empty() {
+                global.push(event);
+            } else {
+                rooms.entry(data.room_id).or_default().push(event);
+            }
+        }
+        Ok((global, rooms))
     }
 
     /// One joined room's section; `None` when nothing changed in an incremental sync.
@@ -477,6 +540,7 @@ mod tests {
             events: 12,
             typing: 3,
             receipts: 7,
+            account_data: 5,
         };
         assert_eq!(parse_sync_token(&sync_token(p)).unwrap(), p);
         assert_eq!(
@@ -484,10 +548,12 @@ mod tests {
             SyncPosition {
                 events: 12,
                 typing: 0,
-                receipts: 0
+                receipts: 0,
+                account_data: 0,
             }
         );
-        for bad in ["", "s", "12", "s-1", "sx", "s1_2_3_4", "s1__2"] {
+        assert_eq!(parse_sync_token("s12_3_7").unwrap().account_data, 0);
+        for bad in ["", "s", "12", "s-1", "sx", "s1_2_3_4_5", "s1__2"] {
             assert!(parse_sync_token(bad).is_err(), "{bad:?}");
         }
     }

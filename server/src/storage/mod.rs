@@ -3,6 +3,7 @@
 //! Invariant: nothing outside `storage::diesel` contains SQL or names a diesel type; services see
 //! only these traits. Storage knows nothing about HTTP or Matrix error codes.
 
+mod account_data;
 mod devices;
 pub mod diesel;
 mod error;
@@ -15,6 +16,7 @@ mod users;
 
 use std::sync::Arc;
 
+pub use account_data::{AccountData, AccountDataStore};
 pub use devices::{Device, DeviceStore, TokenOwner};
 pub use error::{Error, ErrorKind};
 pub use filters::FilterStore;
@@ -30,6 +32,7 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub devices: Arc<dyn DeviceStore>,
     pub filters: Arc<dyn FilterStore>,
+    pub account_data: Arc<dyn AccountDataStore>,
     pub profiles: Arc<dyn ProfileStore>,
     pub receipts: Arc<dyn ReceiptStore>,
     pub rooms: Arc<dyn RoomStore>,

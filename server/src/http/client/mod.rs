@@ -1,6 +1,7 @@
 //! Client-Server API handlers, one module per area.
 
 mod account;
+mod account_data;
 mod capabilities;
 mod devices;
 mod discovery;
@@ -14,6 +15,7 @@ use super::router::Router;
 
 pub fn register(router: &mut Router) {
     account::register(router);
+    account_data::register(router);
     capabilities::register(router);
     devices::register(router);
     discovery::register(router);

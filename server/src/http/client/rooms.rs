@@ -57,7 +57,10 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed_json(get_member_events);
 }
 
-fn object(raw: &serde_json::value::RawValue, what: &str) -> Result<Map<String, Value>, Error> {
+pub(super) fn object(
+    raw: &serde_json::value::RawValue,
+    what: &str,
+) -> Result<Map<String, Value>, Error> {
     match serde_json::from_str(raw.get()) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(Error::new(

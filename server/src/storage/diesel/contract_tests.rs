@@ -686,3 +686,44 @@ async fn receipts_replace_per_kind_and_stream_in_order() {
         assert_eq!(receipts.max_receipt_stream().await.unwrap(), c);
     }
 }
+
+#[tokio::test]
+async fn account_data_replaces_per_type_and_room_and_streams_in_order() {
+    for t in backends() {
+        let data = &t.stores.account_data;
+        let a = data
+            .put_account_data("@a:x", "", "m.direct", &serde_json::json!({"v": 1}))
+            .await
+            .unwrap();
+        let b = data
+            .put_account_data("@a:x", "!r:x", "m.tag", &serde_json::json!({"tags": {}}))
+            .await
+            .unwrap();
+        let c = data
+            .put_account_data("@a:x", "", "m.direct", &serde_json::json!({"v": 2}))
+            .await
+            .unwrap();
+        data.put_account_data("@b:x", "", "m.direct", &serde_json::json!({"v": 3}))
+            .await
+            .unwrap();
+        assert!(a < b && b < c);
+        assert_eq!(
+            data.get_account_data("@a:x", "", "m.direct").await.unwrap(),
+            Some(serde_json::json!({"v": 2}))
+        );
+        assert_eq!(
+            data.get_account_data("@a:x", "!r:x", "m.direct")
+                .await
+                .unwrap(),
+            None,
+            "global and room data are apart"
+        );
+        let changed = data.account_data_after("@a:x", a).await.unwrap();
+        let kinds: Vec<_> = changed
+            .iter()
+            .map(|d| (d.room_id.as_str(), d.data_type.as_str()))
+            .collect();
+        assert_eq!(kinds, vec![("!r:x", "m.tag"), ("", "m.direct")]);
+        assert!(data.max_account_data_stream().await.unwrap() > c);
+    }
+}

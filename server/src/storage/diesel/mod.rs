@@ -10,6 +10,7 @@
 //! `synchronous_commit = on`. Writes to SQLite are serialised in-process (one writer) so they
 //! queue on a semaphore instead of spinning on SQLite's lock.
 
+mod account_data;
 mod connection;
 mod devices;
 mod filters;
@@ -107,6 +108,7 @@ impl Database {
             users: db.clone(),
             devices: db.clone(),
             filters: db.clone(),
+            account_data: db.clone(),
             profiles: db.clone(),
             receipts: db.clone(),
             rooms: db.clone(),

@@ -118,3 +118,13 @@
         stream_id -> BigInt,
     }
 }
+
+::diesel::table! {
+    account_data (user_id, room_id, data_type) {
+        user_id -> Text,
+        room_id -> Text,
+        data_type -> Text,
+        content -> Text,
+        stream_id -> BigInt,
+    }
+}
