@@ -31,6 +31,11 @@ pub fn cases() -> Vec<Case> {
             )
         ),
         case!(
+            read_markers_move_the_fully_read_marker_and_receipts,
+            section = "client-server-api/#fully-read-markers",
+            op = ("POST", "/_matrix/client/v3/rooms/{roomId}/read_markers")
+        ),
+        case!(
             receipts_need_membership_and_a_known_event,
             section = "client-server-api/#receipts",
             op = (
@@ -656,6 +661,81 @@ async fn receipts_need_membership_and_a_known_event(ctx: Ctx) -> CaseResult {
         unknown.errcode(),
         Some("M_INVALID_PARAM"),
         "receipt for an unknown event"
+    );
+    Ok(())
+}
+
+async fn read_markers_move_the_fully_read_marker_and_receipts(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("marker_host").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    let bob = ctx.register_user("marker_reader").await?;
+    ctx.op(Method::POST, "/_matrix/client/v3/rooms/{roomId}/join")
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let first = send(&ctx, &alice, &room, "one").await?;
+    let second = send(&ctx, &alice, &room, "two").await?;
+    let markers = |user: &UserSession, body: Value| {
+        ctx.op(
+            Method::POST,
+            "/_matrix/client/v3/rooms/{roomId}/read_markers",
+        )
+        .arg(&room)
+        .token(&user.access_token)
+        .json(&body)
+    };
+    let fully_read = || {
+        ctx.op(
+            Method::GET,
+            "/_matrix/client/v3/user/{userId}/rooms/{roomId}/account_data/{type}",
+        )
+        .arg(&bob.user_id)
+        .arg(&room)
+        .arg("m.fully_read")
+        .token(&bob.access_token)
+    };
+    markers(&bob, json!({"m.fully_read": first, "m.read": first}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let marker = fully_read().send().await?.expect_status(200)?;
+    ensure_eq!(
+        marker.json()?["event_id"],
+        json!(first),
+        "m.fully_read after read_markers"
+    );
+    let seen = sync(&ctx, &alice, None, 0).await?;
+    ensure!(
+        receipts_in(&seen, &room).contains(&(
+            first.clone(),
+            "m.read".to_owned(),
+            bob.user_id.clone()
+        )),
+        "alice sees bob's m.read from read_markers: {:?}",
+        receipts_in(&seen, &room)
+    );
+    // The receipt endpoint moves the fully-read marker too.
+    post_receipt(&ctx, &bob, &room, "m.fully_read", &second)
+        .await?
+        .expect_status(200)?;
+    let marker = fully_read().send().await?.expect_status(200)?;
+    ensure_eq!(
+        marker.json()?["event_id"],
+        json!(second),
+        "m.fully_read after a receipt"
+    );
+    let outsider = ctx.register_user("marker_outsider").await?;
+    let refused = markers(&outsider, json!({"m.fully_read": first}))
+        .send()
+        .await?
+        .expect_status(403)?;
+    ensure_eq!(
+        refused.errcode(),
+        Some("M_FORBIDDEN"),
+        "read markers in a room not joined"
     );
     Ok(())
 }

@@ -49,6 +49,22 @@ impl AccountDataService {
         self.put(owner, room_id, data_type, &content).await
     }
 
+    /// Moves the `m.fully_read` marker; the caller has checked the event is readable.
+    pub async fn set_fully_read(
+        &self,
+        owner: &str,
+        room_id: &str,
+        event_id: &str,
+    ) -> Result<(), Error> {
+        self.put(
+            owner,
+            room_id,
+            "m.fully_read",
+            &json!({ "event_id": event_id }),
+        )
+        .await
+    }
+
     pub async fn get(
         &self,
         user: &AuthedUser,

@@ -427,24 +427,11 @@ impl RoomService {
         if !matches!(receipt_type, "m.read" | "m.read.private") {
             return Err(Error::new(
                 ErrorKind::InvalidParam,
-                format!("receipt type {receipt_type} is not supported yet"),
+                format!("receipt type {receipt_type} is not supported"),
             ));
         }
-        self.require_joined(user, room_id).await?;
-        if self
-            .stores
-            .rooms
-            .get_event(event_id)
-            .await?
-            .is_none_or(|e| e.room_id != room_id)
-        {
-            // The spec lists only 400 for a bad receipt target, so an unknown event is a bad
-            // parameter rather than a 404.
-            return Err(Error::new(
-                ErrorKind::InvalidParam,
-                "event_id is not an event in this room",
-            ));
-        }
+        self.require_event_in_joined_room(user, room_id, event_id)
+            .await?;
         // Receipt stream ids are taken as max + 1 inside the write, so writes must not overlap
         // (PostgreSQL would let two take the same id, and sync would skip one). The append lock
         // already serialises this process's writers.
@@ -462,6 +449,45 @@ impl RoomService {
             })
             .await?;
         self.notifier.wake();
+        Ok(())
+    }
+
+    /// Moves the caller's `m.fully_read` marker (room account data the server manages).
+    pub async fn set_fully_read(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        event_id: &str,
+        account_data: &super::account_data::AccountDataService,
+    ) -> Result<(), Error> {
+        self.require_event_in_joined_room(user, room_id, event_id)
+            .await?;
+        account_data
+            .set_fully_read(user.user_id.as_str(), room_id, event_id)
+            .await
+    }
+
+    async fn require_event_in_joined_room(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        event_id: &str,
+    ) -> Result<(), Error> {
+        self.require_joined(user, room_id).await?;
+        if self
+            .stores
+            .rooms
+            .get_event(event_id)
+            .await?
+            .is_none_or(|e| e.room_id != room_id)
+        {
+            // The spec lists only 400 for a bad receipt target, so an unknown event is a bad
+            // parameter rather than a 404.
+            return Err(Error::new(
+                ErrorKind::InvalidParam,
+                "event_id is not an event in this room",
+            ));
+        }
         Ok(())
     }
 

@@ -6,6 +6,7 @@ use ruma::api::client::{
         join_room_by_id_or_alias, joined_members, joined_rooms, kick_user, leave_room, unban_user,
     },
     message::{get_message_events, send_message_event},
+    read_marker::set_read_marker,
     receipt::create_receipt,
     redact::redact_event,
     room::{create_room, get_room_event},
@@ -48,6 +49,7 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed(redact_event);
     router.endpoint_authed(create_typing_event);
     router.endpoint_authed(create_receipt);
+    router.endpoint_authed(set_read_marker);
     // Events are served in the client format built by the room service.
     router.endpoint_authed_json(get_room_event);
     router.endpoint_authed_json(get_state_events);
@@ -451,18 +453,61 @@ async fn create_receipt(
     user: AuthedUser,
     request: create_receipt::v3::Request,
 ) -> Result<create_receipt::v3::Response, Error> {
-    state
-        .services
-        .rooms
-        .post_receipt(
-            &user,
-            request.room_id.as_str(),
-            request.receipt_type.as_str(),
-            request.event_id.as_str(),
-            request.thread.as_str().map(str::to_owned),
-        )
-        .await?;
+    let (room_id, event_id) = (request.room_id.as_str(), request.event_id.as_str());
+    let rooms = &state.services.rooms;
+    if request.receipt_type == create_receipt::v3::ReceiptType::FullyRead {
+        if request.thread.as_str().is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidParam,
+                "thread_id cannot be given for m.fully_read",
+            ));
+        }
+        rooms
+            .set_fully_read(&user, room_id, event_id, &state.services.account_data)
+            .await?;
+    } else {
+        rooms
+            .post_receipt(
+                &user,
+                room_id,
+                request.receipt_type.as_str(),
+                event_id,
+                request.thread.as_str().map(str::to_owned),
+            )
+            .await?;
+    }
     Ok(create_receipt::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/read_markers`
+async fn set_read_marker(
+    state: AppState,
+    user: AuthedUser,
+    request: set_read_marker::v3::Request,
+) -> Result<set_read_marker::v3::Response, Error> {
+    let room_id = request.room_id.as_str();
+    let rooms = &state.services.rooms;
+    if let Some(event_id) = &request.fully_read {
+        rooms
+            .set_fully_read(
+                &user,
+                room_id,
+                event_id.as_str(),
+                &state.services.account_data,
+            )
+            .await?;
+    }
+    for (receipt_type, event_id) in [
+        ("m.read", &request.read_receipt),
+        ("m.read.private", &request.private_read_receipt),
+    ] {
+        if let Some(event_id) = event_id {
+            rooms
+                .post_receipt(&user, room_id, receipt_type, event_id.as_str(), None)
+                .await?;
+        }
+    }
+    Ok(set_read_marker::v3::Response::new())
 }
 
 async fn moderate(
