@@ -26,6 +26,11 @@ pub fn cases() -> Vec<Case> {
             op = ("PUT", "/_matrix/client/v3/profile/{userId}/{keyName}")
         ),
         case!(
+            profile_changes_reach_the_member_events_of_joined_rooms,
+            section = "client-server-api/#events-on-change-of-profile-information",
+            op = ("PUT", "/_matrix/client/v3/profile/{userId}/{keyName}")
+        ),
+        case!(
             changing_another_users_profile_is_forbidden,
             section = "client-server-api/#put_matrixclientv3profileuseridkeyname",
             op = ("PUT", "/_matrix/client/v3/profile/{userId}/{keyName}")
@@ -184,5 +189,87 @@ async fn unset_profile_field_is_not_found(ctx: Ctx) -> CaseResult {
         .send()
         .await?;
     ensure_eq!(response.status, 404, "status");
+    Ok(())
+}
+
+async fn profile_changes_reach_the_member_events_of_joined_rooms(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("renamer").await?;
+    let bob = ctx.register_user("rename_watcher").await?;
+    let created = ctx
+        .op(Method::POST, "/_matrix/client/v3/createRoom")
+        .token(&alice.access_token)
+        .json(&json!({"preset": "public_chat"}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let room = created.json()?["room_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    ctx.op(Method::POST, "/_matrix/client/v3/rooms/{roomId}/join")
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let set = |field: &str, value: serde_json::Value| {
+        ctx.op(Method::PUT, FIELD)
+            .arg(&alice.user_id)
+            .arg(field)
+            .token(&alice.access_token)
+            .json(&json!({ field: value }))
+    };
+    let member_as_bob_sees_it = || async {
+        let response = ctx
+            .op(
+                Method::GET,
+                "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}",
+            )
+            .arg(&room)
+            .arg("m.room.member")
+            .arg(&alice.user_id)
+            .token(&bob.access_token)
+            .send()
+            .await?
+            .expect_status(200)?;
+        Ok::<_, crate::case::CaseError>(response.json()?.clone())
+    };
+    set("displayname", json!("Alice Renamed"))
+        .send()
+        .await?
+        .expect_status(200)?;
+    set("avatar_url", json!("mxc://example.org/avatar"))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let member = member_as_bob_sees_it().await?;
+    ensure_eq!(
+        member["membership"],
+        json!("join"),
+        "membership after a rename"
+    );
+    ensure_eq!(
+        member["displayname"],
+        json!("Alice Renamed"),
+        "display name in the room"
+    );
+    ensure_eq!(
+        member["avatar_url"],
+        json!("mxc://example.org/avatar"),
+        "avatar in the room"
+    );
+    ctx.op(Method::DELETE, FIELD)
+        .arg(&alice.user_id)
+        .arg("avatar_url")
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    let member = member_as_bob_sees_it().await?;
+    ensure!(
+        member.get("avatar_url").is_none(),
+        "avatar removed from the member event: {member}"
+    );
     Ok(())
 }

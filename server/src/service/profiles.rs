@@ -1,8 +1,8 @@
 //! User profiles: `displayname`, `avatar_url`, `m.tz` and namespaced custom fields.
 //!
 //! Profiles are public to anyone who asks, as on most servers. A join copies the display name
-//! and avatar into the member event; later changes are not yet propagated to the rooms the user
-//! is in.
+//! and avatar into the member event; `RoomService::propagate_profile` carries later changes to
+//! the rooms the user is in.
 
 use std::collections::BTreeMap;
 

@@ -321,6 +321,50 @@ impl RoomService {
         }
     }
 
+    /// After a display name or avatar change, sends a new join event into every room the user
+    /// is joined to whose member event shows the old values. A room that refuses the event (its
+    /// power levels, say) keeps the old values; that is logged, not an error for the caller,
+    /// whose profile change has already been stored.
+    pub async fn propagate_profile(&self, user: &AuthedUser) -> Result<(), Error> {
+        let wanted = self.join_content(&user.user_id).await?;
+        for room_id in self.joined_rooms(user).await? {
+            let current = self
+                .stores
+                .rooms
+                .room_members(&room_id)
+                .await?
+                .into_iter()
+                .find(|(member, _, _)| member == user.user_id.as_str());
+            let Some((_, _, event_id)) = current else {
+                continue;
+            };
+            let current = match self.stores.rooms.get_event(&event_id).await? {
+                Some(event) => event.json["content"].clone(),
+                None => continue,
+            };
+            let unchanged = ["displayname", "avatar_url"]
+                .iter()
+                .all(|field| current.get(field) == wanted.get(field));
+            if unchanged {
+                continue;
+            }
+            let sent = self
+                .send(
+                    user,
+                    &room_id,
+                    "m.room.member",
+                    Some(user.user_id.as_str()),
+                    wanted.clone(),
+                    None,
+                )
+                .await;
+            if let Err(error) = sent {
+                tracing::warn!(room_id, %error, "profile change not propagated to the room");
+            }
+        }
+        Ok(())
+    }
+
     /// A join's member content: the user's display name and avatar as their profile has them.
     async fn join_content(&self, user_id: &ruma::UserId) -> Result<Value, Error> {
         let mut content = json!({"membership": "join"});

@@ -65,6 +65,7 @@ async fn set_profile_field(
         .profiles
         .set_field(&user, &request.user_id, &field, value)
         .await?;
+    propagate(&state, &user, &field).await?;
     Ok(set_profile_field::v3::Response::new())
 }
 
@@ -79,5 +80,14 @@ async fn delete_profile_field(
         .profiles
         .delete_field(&user, &request.user_id, request.field.as_str())
         .await?;
+    propagate(&state, &user, request.field.as_str()).await?;
     Ok(delete_profile_field::v3::Response::new())
+}
+
+/// Member events carry the display name and avatar, so changing either updates the rooms.
+async fn propagate(state: &AppState, user: &AuthedUser, field: &str) -> Result<(), Error> {
+    if matches!(field, "displayname" | "avatar_url") {
+        state.services.rooms.propagate_profile(user).await?;
+    }
+    Ok(())
 }
