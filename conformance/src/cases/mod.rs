@@ -5,6 +5,7 @@ mod account_data;
 mod accounts;
 mod api_standards;
 mod devices;
+mod directory;
 mod discovery;
 mod moderation;
 mod profile;
@@ -23,6 +24,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(profile::cases());
     cases.extend(rooms::cases());
     cases.extend(moderation::cases());
+    cases.extend(directory::cases());
     cases.extend(sync::cases());
     cases.extend(account_data::cases());
     cases

@@ -39,6 +39,12 @@ pub enum ErrorKind {
     StillInRoom,
     /// Account data of a type the server manages through another API.
     ServerManagedData,
+    /// createRoom's alias is taken.
+    RoomInUse,
+    /// A room alias is taken (`PUT /directory/room`).
+    AliasInUse,
+    /// A canonical alias event names a local alias that does not point at the room.
+    BadAlias,
     /// User-interactive authentication must continue; the error's `body` holds the flows and
     /// session. `failed` when the last stage attempted was wrong.
     UserInteractive {

@@ -4,6 +4,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod aliases;
 pub mod discovery;
 mod error;
 pub mod health;
@@ -24,6 +25,7 @@ use crate::{cache::RedisCache, config::Config, core::signing::SigningKey, storag
 /// Every service, built once at start and shared by all requests.
 pub struct Services {
     pub account_data: account_data::AccountDataService,
+    pub aliases: aliases::AliasService,
     pub accounts: accounts::AccountService,
     pub discovery: discovery::DiscoveryService,
     pub health: health::HealthService,
@@ -53,6 +55,7 @@ impl Services {
                 signing_key.clone(),
                 notifier.clone(),
             ),
+            aliases: aliases::AliasService::new(config.server_name.clone(), stores.clone()),
             account_data: account_data::AccountDataService::new(stores.clone(), notifier.clone()),
             sync: sync::SyncService::new(stores.clone(), notifier.clone(), typing.clone()),
             typing,

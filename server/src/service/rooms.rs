@@ -41,6 +41,8 @@ pub struct CreateRoomParams {
     pub power_level_content_override: Option<Map<String, Value>>,
     /// (type, state_key, content) of each `initial_state` entry.
     pub initial_state: Vec<(String, String, Value)>,
+    /// A local alias (`#name:server`) to give the room; refused if taken.
+    pub alias: Option<String>,
 }
 
 pub struct RoomService {
@@ -109,6 +111,27 @@ impl RoomService {
         )?;
         let room_id =
             room_id.unwrap_or_else(|| format!("!{}", create.event_id.trim_start_matches('$')));
+        // Claimed before anything of the room is stored, so a taken alias leaves no room behind.
+        if let Some(alias) = &params.alias {
+            let claimed = self
+                .stores
+                .aliases
+                .create_alias(storage::RoomAlias {
+                    alias: alias.clone(),
+                    room_id: room_id.clone(),
+                    creator: creator_id.clone(),
+                })
+                .await;
+            match claimed {
+                Err(e) if e.kind == storage::ErrorKind::Conflict => {
+                    return Err(Error::new(
+                        ErrorKind::RoomInUse,
+                        format!("The alias {alias} is taken"),
+                    ));
+                }
+                other => other?,
+            }
+        }
         self.stores
             .rooms
             .create_room(Room {
@@ -158,6 +181,13 @@ impl RoomService {
             json!({"guest_access": guest_access}),
         ));
         events.extend(params.initial_state.iter().cloned());
+        if let Some(alias) = &params.alias {
+            events.push((
+                "m.room.canonical_alias".to_owned(),
+                String::new(),
+                json!({ "alias": alias }),
+            ));
+        }
         if let Some(name) = &params.name {
             events.push((
                 "m.room.name".to_owned(),
@@ -218,6 +248,9 @@ impl RoomService {
             return Ok(event_id);
         }
         let version = self.room_version(room_id).await?;
+        if event_type == "m.room.canonical_alias" && state_key == Some("") {
+            self.check_canonical_aliases(room_id, &content).await?;
+        }
         let _guard = self.append_lock.lock().await;
         // Checked again under the lock: two concurrent retries of one transaction.
         if let Some(txn) = &txn
@@ -235,6 +268,45 @@ impl RoomService {
             txn,
         )
         .await
+    }
+
+    /// Every local alias a canonical alias event names must point at the room (the spec's
+    /// M_BAD_ALIAS rule). Remote aliases cannot be checked without federation and are let by.
+    async fn check_canonical_aliases(&self, room_id: &str, content: &Value) -> Result<(), Error> {
+        let mut named: Vec<&Value> = content.get("alias").into_iter().collect();
+        if let Some(alt) = content.get("alt_aliases") {
+            let Some(alt) = alt.as_array() else {
+                return Err(Error::new(ErrorKind::BadJson, "alt_aliases must be a list"));
+            };
+            named.extend(alt);
+        }
+        for alias in named {
+            let Some(alias) = alias.as_str() else {
+                return Err(Error::new(ErrorKind::BadJson, "aliases must be strings"));
+            };
+            let parsed = ruma::RoomAliasId::parse(alias).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidParam,
+                    format!("{alias} is not a room alias: {e}"),
+                )
+            })?;
+            if parsed.server_name() != self.server_name {
+                continue;
+            }
+            let points_here = self
+                .stores
+                .aliases
+                .get_alias(alias)
+                .await?
+                .is_some_and(|a| a.room_id == room_id);
+            if !points_here {
+                return Err(Error::new(
+                    ErrorKind::BadAlias,
+                    format!("{alias} does not point to this room"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Changes `target`'s membership (join, leave, invite, ban, …) as `user`.

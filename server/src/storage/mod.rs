@@ -4,6 +4,7 @@
 //! only these traits. Storage knows nothing about HTTP or Matrix error codes.
 
 mod account_data;
+mod aliases;
 mod devices;
 pub mod diesel;
 mod error;
@@ -17,6 +18,7 @@ mod users;
 use std::sync::Arc;
 
 pub use account_data::{AccountData, AccountDataStore};
+pub use aliases::{AliasStore, RoomAlias};
 pub use devices::{Device, DeviceStore, TokenOwner};
 pub use error::{Error, ErrorKind};
 pub use filters::FilterStore;
@@ -33,6 +35,7 @@ pub struct Stores {
     pub devices: Arc<dyn DeviceStore>,
     pub filters: Arc<dyn FilterStore>,
     pub account_data: Arc<dyn AccountDataStore>,
+    pub aliases: Arc<dyn AliasStore>,
     pub profiles: Arc<dyn ProfileStore>,
     pub receipts: Arc<dyn ReceiptStore>,
     pub rooms: Arc<dyn RoomStore>,

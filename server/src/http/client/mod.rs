@@ -4,6 +4,7 @@ mod account;
 mod account_data;
 mod capabilities;
 mod devices;
+mod directory;
 mod discovery;
 mod profile;
 mod rooms;
@@ -18,6 +19,7 @@ pub fn register(router: &mut Router) {
     account_data::register(router);
     capabilities::register(router);
     devices::register(router);
+    directory::register(router);
     discovery::register(router);
     profile::register(router);
     rooms::register(router);

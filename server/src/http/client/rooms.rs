@@ -79,12 +79,11 @@ async fn create_room(
     request: create_room::v3::Request,
 ) -> Result<create_room::v3::Response, Error> {
     limit(&state, Action::RoomCreation, &user)?;
-    if request.room_alias_name.is_some() {
-        return Err(Error::new(
-            ErrorKind::Unrecognized,
-            "Room aliases are not supported yet",
-        ));
-    }
+    let alias = request
+        .room_alias_name
+        .as_deref()
+        .map(|name| state.services.aliases.local_alias(name))
+        .transpose()?;
     let mut initial_state = Vec::new();
     for raw in &request.initial_state {
         let event = object(raw.json(), "initial_state entries")?;
@@ -123,6 +122,7 @@ async fn create_room(
             .map(|c| object(c.json(), "power_level_content_override"))
             .transpose()?,
         initial_state,
+        alias,
     };
     let room_id = state.services.rooms.create_room(&user, params).await?;
     let room_id =
@@ -406,9 +406,14 @@ async fn join_room_by_id_or_alias(
     request: join_room_by_id_or_alias::v3::Request,
 ) -> Result<join_room_by_id_or_alias::v3::Response, Error> {
     limit(&state, Action::Join, &user)?;
-    // Aliases are not kept yet, so an alias names no room here.
-    let room_id = ruma::OwnedRoomId::try_from(request.room_id_or_alias.as_str())
-        .map_err(|_| Error::new(ErrorKind::NotFound, "Room alias not found"))?;
+    let room_id = match request.room_id_or_alias.try_into() {
+        Ok(room_id) => room_id,
+        Err(alias) => {
+            let alias: ruma::OwnedRoomAliasId = alias;
+            let (room_id, _) = state.services.aliases.resolve(&alias).await?;
+            ruma::OwnedRoomId::try_from(room_id).map_err(|e| Error::internal(e.to_string()))?
+        }
+    };
     state
         .services
         .rooms

@@ -727,3 +727,37 @@ async fn account_data_replaces_per_type_and_room_and_streams_in_order() {
         assert!(data.max_account_data_stream().await.unwrap() > c);
     }
 }
+
+#[tokio::test]
+async fn aliases_are_unique_listed_per_room_and_deleted() {
+    use crate::storage::RoomAlias;
+    for t in backends() {
+        let aliases = &t.stores.aliases;
+        let alias = |name: &str, room: &str| RoomAlias {
+            alias: name.into(),
+            room_id: room.into(),
+            creator: "@a:x".into(),
+        };
+        aliases.create_alias(alias("#b:x", "!r:x")).await.unwrap();
+        aliases.create_alias(alias("#a:x", "!r:x")).await.unwrap();
+        assert_eq!(
+            aliases
+                .create_alias(alias("#a:x", "!other:x"))
+                .await
+                .unwrap_err()
+                .kind,
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            aliases.get_alias("#a:x").await.unwrap(),
+            Some(alias("#a:x", "!r:x"))
+        );
+        assert_eq!(
+            aliases.aliases_of_room("!r:x").await.unwrap(),
+            vec!["#a:x".to_owned(), "#b:x".to_owned()]
+        );
+        assert!(aliases.delete_alias("#a:x").await.unwrap());
+        assert!(!aliases.delete_alias("#a:x").await.unwrap());
+        assert_eq!(aliases.get_alias("#a:x").await.unwrap(), None);
+    }
+}

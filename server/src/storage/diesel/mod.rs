@@ -11,6 +11,7 @@
 //! queue on a semaphore instead of spinning on SQLite's lock.
 
 mod account_data;
+mod aliases;
 mod connection;
 mod devices;
 mod filters;
@@ -109,6 +110,7 @@ impl Database {
             devices: db.clone(),
             filters: db.clone(),
             account_data: db.clone(),
+            aliases: db.clone(),
             profiles: db.clone(),
             receipts: db.clone(),
             rooms: db.clone(),

@@ -128,3 +128,11 @@
         stream_id -> BigInt,
     }
 }
+
+::diesel::table! {
+    room_aliases (alias) {
+        alias -> Text,
+        room_id -> Text,
+        creator -> Text,
+    }
+}

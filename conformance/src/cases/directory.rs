@@ -1,0 +1,226 @@
+//! Room aliases: the directory mapping, createRoom's alias, joining by alias, and the rule that a
+//! canonical alias must point at its room.
+
+use http::Method;
+use serde_json::json;
+
+use crate::{
+    case,
+    case::{Case, CaseError, CaseResult},
+    client::{Ctx, UserSession},
+    ensure, ensure_eq,
+};
+
+const ALIAS: &str = "/_matrix/client/v3/directory/room/{roomAlias}";
+const ROOM_ALIASES: &str = "/_matrix/client/v3/rooms/{roomId}/aliases";
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(
+            alias_is_created_resolved_listed_and_deleted,
+            section = "client-server-api/#room-aliases",
+            op = ("PUT", "/_matrix/client/v3/directory/room/{roomAlias}")
+        ),
+        case!(
+            create_room_with_an_alias_sets_the_canonical_alias,
+            section = "client-server-api/#post_matrixclientv3createroom",
+            op = ("POST", "/_matrix/client/v3/createRoom")
+        ),
+        case!(
+            canonical_alias_must_point_to_the_room,
+            section = "client-server-api/#mroomcanonical_alias",
+            op = (
+                "PUT",
+                "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}"
+            )
+        ),
+    ]
+}
+
+/// A fresh alias on the user's server.
+fn fresh_alias(user: &UserSession) -> String {
+    let server = user
+        .user_id
+        .split_once(':')
+        .map(|(_, s)| s)
+        .unwrap_or_default();
+    format!("#conformance{}:{server}", rand::random::<u32>())
+}
+
+async fn create_room(
+    ctx: &Ctx,
+    user: &UserSession,
+    body: serde_json::Value,
+) -> Result<String, CaseError> {
+    let response = ctx
+        .op(Method::POST, "/_matrix/client/v3/createRoom")
+        .token(&user.access_token)
+        .json(&body)
+        .send()
+        .await?
+        .expect_status(200)?;
+    Ok(response.json()?["room_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+async fn alias_is_created_resolved_listed_and_deleted(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("alias_owner").await?;
+    let bob = ctx.register_user("alias_other").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "private_chat"})).await?;
+    let alias = fresh_alias(&alice);
+    let put = |user: &UserSession| {
+        ctx.op(Method::PUT, ALIAS)
+            .arg(&alias)
+            .token(&user.access_token)
+            .json(&json!({ "room_id": room }))
+    };
+    put(&alice).send().await?.expect_status(200)?;
+    let resolved = ctx
+        .op(Method::GET, ALIAS)
+        .arg(&alias)
+        .send()
+        .await?
+        .expect_status(200)?;
+    let body = resolved.json()?;
+    ensure_eq!(body["room_id"], json!(room), "resolved room");
+    ensure!(
+        body["servers"].as_array().is_some_and(|s| !s.is_empty()),
+        "resolution names servers: {body}"
+    );
+    let taken = put(&alice).send().await?.expect_status(409)?;
+    ensure_eq!(taken.errcode(), Some("M_UNKNOWN"), "creating a taken alias");
+    let listed = ctx
+        .op(Method::GET, ROOM_ALIASES)
+        .arg(&room)
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(
+        listed.json()?["aliases"],
+        json!([alias]),
+        "the room's aliases"
+    );
+    let outsider = ctx
+        .op(Method::GET, ROOM_ALIASES)
+        .arg(&room)
+        .token(&bob.access_token)
+        .send()
+        .await?
+        .expect_status(403)?;
+    ensure_eq!(
+        outsider.errcode(),
+        Some("M_FORBIDDEN"),
+        "aliases of a room not joined"
+    );
+    let delete = |user: &UserSession| {
+        ctx.op(Method::DELETE, ALIAS)
+            .arg(&alias)
+            .token(&user.access_token)
+    };
+    let refused = delete(&bob).send().await?.expect_status(403)?;
+    ensure_eq!(
+        refused.errcode(),
+        Some("M_FORBIDDEN"),
+        "deleting another's alias"
+    );
+    delete(&alice).send().await?.expect_status(200)?;
+    let gone = ctx
+        .op(Method::GET, ALIAS)
+        .arg(&alias)
+        .send()
+        .await?
+        .expect_status(404)?;
+    ensure_eq!(gone.errcode(), Some("M_NOT_FOUND"), "a deleted alias");
+    Ok(())
+}
+
+async fn create_room_with_an_alias_sets_the_canonical_alias(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("alias_creator").await?;
+    let name = format!("named{}", rand::random::<u32>());
+    let room = create_room(
+        &ctx,
+        &alice,
+        json!({"preset": "public_chat", "room_alias_name": name}),
+    )
+    .await?;
+    let alias = format!(
+        "#{name}:{}",
+        alice
+            .user_id
+            .split_once(':')
+            .map(|(_, s)| s)
+            .unwrap_or_default()
+    );
+    let canonical = ctx
+        .op(
+            Method::GET,
+            "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}",
+        )
+        .arg(&room)
+        .arg("m.room.canonical_alias")
+        .arg("")
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(canonical.json()?["alias"], json!(alias), "canonical alias");
+    let bob = ctx.register_user("alias_joiner").await?;
+    let joined = ctx
+        .op(Method::POST, "/_matrix/client/v3/join/{roomIdOrAlias}")
+        .arg(&alias)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(joined.json()?["room_id"], json!(room), "joined by alias");
+    let again = ctx
+        .op(Method::POST, "/_matrix/client/v3/createRoom")
+        .token(&bob.access_token)
+        .json(&json!({"room_alias_name": name}))
+        .send()
+        .await?
+        .expect_status(400)?;
+    ensure_eq!(
+        again.errcode(),
+        Some("M_ROOM_IN_USE"),
+        "a taken room_alias_name"
+    );
+    Ok(())
+}
+
+async fn canonical_alias_must_point_to_the_room(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("alias_pointer").await?;
+    let first = create_room(&ctx, &alice, json!({"preset": "private_chat"})).await?;
+    let second = create_room(&ctx, &alice, json!({"preset": "private_chat"})).await?;
+    let alias = fresh_alias(&alice);
+    ctx.op(Method::PUT, ALIAS)
+        .arg(&alias)
+        .token(&alice.access_token)
+        .json(&json!({ "room_id": first }))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let set = |room: &str| {
+        ctx.op(
+            Method::PUT,
+            "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}",
+        )
+        .arg(room)
+        .arg("m.room.canonical_alias")
+        .arg("")
+        .token(&alice.access_token)
+        .json(&json!({ "alias": alias }))
+    };
+    let refused = set(&second).send().await?.expect_status(400)?;
+    ensure_eq!(
+        refused.errcode(),
+        Some("M_BAD_ALIAS"),
+        "an alias of another room"
+    );
+    set(&first).send().await?.expect_status(200)?;
+    Ok(())
+}
