@@ -27,6 +27,16 @@ pub fn cases() -> Vec<Case> {
             op = ("POST", "/_matrix/client/v3/createRoom")
         ),
         case!(
+            publishing_a_room_needs_power_in_it,
+            section = "client-server-api/#put_matrixclientv3directorylistroomroomid",
+            op = ("PUT", "/_matrix/client/v3/directory/list/room/{roomId}")
+        ),
+        case!(
+            public_rooms_lists_published_rooms_by_search_and_pages,
+            section = "client-server-api/#post_matrixclientv3publicrooms",
+            op = ("POST", "/_matrix/client/v3/publicRooms")
+        ),
+        case!(
             canonical_alias_must_point_to_the_room,
             section = "client-server-api/#mroomcanonical_alias",
             op = (
@@ -222,5 +232,117 @@ async fn canonical_alias_must_point_to_the_room(ctx: Ctx) -> CaseResult {
         "an alias of another room"
     );
     set(&first).send().await?.expect_status(200)?;
+    Ok(())
+}
+
+const VISIBILITY: &str = "/_matrix/client/v3/directory/list/room/{roomId}";
+
+async fn publishing_a_room_needs_power_in_it(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("publisher").await?;
+    let bob = ctx.register_user("would_be_publisher").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    ctx.op(Method::POST, "/_matrix/client/v3/rooms/{roomId}/join")
+        .arg(&room)
+        .token(&bob.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let visibility = || async {
+        let response = ctx
+            .op(Method::GET, VISIBILITY)
+            .arg(&room)
+            .send()
+            .await?
+            .expect_status(200)?;
+        Ok::<_, CaseError>(response.json()?["visibility"].clone())
+    };
+    let set = |user: &UserSession, visibility: &str| {
+        ctx.op(Method::PUT, VISIBILITY)
+            .arg(&room)
+            .token(&user.access_token)
+            .json(&json!({ "visibility": visibility }))
+    };
+    ensure_eq!(
+        visibility().await?,
+        json!("private"),
+        "a new room's visibility"
+    );
+    let refused = set(&bob, "public").send().await?.expect_status(403)?;
+    ensure_eq!(
+        refused.errcode(),
+        Some("M_FORBIDDEN"),
+        "publishing at power 0"
+    );
+    ensure_eq!(
+        visibility().await?,
+        json!("private"),
+        "after a refused publish"
+    );
+    set(&alice, "public").send().await?.expect_status(200)?;
+    ensure_eq!(visibility().await?, json!("public"), "after publishing");
+    set(&alice, "private").send().await?.expect_status(200)?;
+    ensure_eq!(visibility().await?, json!("private"), "after unpublishing");
+    Ok(())
+}
+
+async fn public_rooms_lists_published_rooms_by_search_and_pages(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("lobby_owner").await?;
+    let token = format!("lobby{}", rand::random::<u32>());
+    let mut published = Vec::new();
+    for n in 0..2 {
+        let body = json!({
+            "visibility": "public",
+            "preset": "public_chat",
+            "name": format!("Conformance {token} {n}"),
+            "topic": "a room to find",
+        });
+        published.push(create_room(&ctx, &alice, body).await?);
+    }
+    // Same words in the name, never published.
+    create_room(
+        &ctx,
+        &alice,
+        json!({"preset": "public_chat", "name": format!("Hidden {token}")}),
+    )
+    .await?;
+    let search = |since: Option<&str>| {
+        let mut body = json!({"limit": 1, "filter": {"generic_search_term": token.to_uppercase()}});
+        if let Some(since) = since {
+            body["since"] = json!(since);
+        }
+        ctx.op(Method::POST, "/_matrix/client/v3/publicRooms")
+            .token(&alice.access_token)
+            .json(&body)
+    };
+    let first = search(None).send().await?.expect_status(200)?;
+    let first = first.json()?.clone();
+    let next = first["next_batch"].as_str().map(str::to_owned);
+    ensure!(
+        next.is_some(),
+        "two matches with limit 1 give a next_batch: {first}"
+    );
+    let second = search(next.as_deref()).send().await?.expect_status(200)?;
+    let second = second.json()?.clone();
+    ensure!(
+        second.get("next_batch").is_none(),
+        "the last page has no next_batch: {second}"
+    );
+    let mut found: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|page| page["chunk"].as_array().cloned().unwrap_or_default())
+        .map(|entry| entry["room_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    found.sort();
+    published.sort();
+    ensure_eq!(found, published, "the published rooms, one per page");
+    let entry = &first["chunk"][0];
+    ensure_eq!(
+        entry["num_joined_members"],
+        json!(1),
+        "joined members: {entry}"
+    );
+    ensure_eq!(entry["join_rule"], json!("public"), "join rule: {entry}");
+    ensure_eq!(entry["topic"], json!("a room to find"), "topic: {entry}");
     Ok(())
 }

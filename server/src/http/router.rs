@@ -80,6 +80,22 @@ impl Router {
         }));
     }
 
+    /// As [`Router::endpoint`], for a handler that builds its JSON body itself (see
+    /// [`Router::endpoint_authed_json`]).
+    pub fn endpoint_json<R, F, Fut>(&mut self, handler: F)
+    where
+        R: IncomingRequest + Send + 'static,
+        F: Fn(AppState, R) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<serde_json::Value, Error>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.register::<R>(Arc::new(move |state: AppState, incoming: Incoming| {
+            let handler = handler.clone();
+            let parsed = parse::<R>(incoming);
+            Box::pin(async move { json_response(handler(state, parsed?).await?) })
+        }));
+    }
+
     /// As [`Router::endpoint`], for handlers that need the request's context (the client
     /// address, for rate limiting).
     pub fn endpoint_ctx<R, F, Fut>(&mut self, handler: F)

@@ -11,6 +11,7 @@ pub mod health;
 pub mod notifier;
 pub mod profiles;
 pub mod rate_limit;
+pub mod room_directory;
 pub mod rooms;
 pub mod server_keys;
 pub mod sync;
@@ -26,6 +27,7 @@ use crate::{cache::RedisCache, config::Config, core::signing::SigningKey, storag
 pub struct Services {
     pub account_data: account_data::AccountDataService,
     pub aliases: aliases::AliasService,
+    pub room_directory: room_directory::RoomDirectoryService,
     pub accounts: accounts::AccountService,
     pub discovery: discovery::DiscoveryService,
     pub health: health::HealthService,
@@ -55,6 +57,7 @@ impl Services {
                 signing_key.clone(),
                 notifier.clone(),
             ),
+            room_directory: room_directory::RoomDirectoryService::new(stores.clone()),
             aliases: aliases::AliasService::new(config.server_name.clone(), stores.clone()),
             account_data: account_data::AccountDataService::new(stores.clone(), notifier.clone()),
             sync: sync::SyncService::new(stores.clone(), notifier.clone(), typing.clone()),

@@ -865,6 +865,23 @@ impl RoomService {
         content: Value,
         txn: Option<TxnKey>,
     ) -> Result<String, Error> {
+        let pdu = self
+            .prepare(version, room_id, sender, event_type, state_key, content)
+            .await?;
+        self.persist(version, pdu, txn).await
+    }
+
+    /// Builds the next event of `sender` in the room: prev events from the extremities, auth
+    /// events from current state, hashed and signed.
+    async fn prepare(
+        &self,
+        version: &RoomVersion,
+        room_id: &str,
+        sender: &str,
+        event_type: &str,
+        state_key: Option<&str>,
+        content: Value,
+    ) -> Result<Pdu, Error> {
         let head = self.stores.rooms.room_head(room_id).await?;
         let state: std::collections::HashMap<(String, String), String> = head
             .state
@@ -889,7 +906,7 @@ impl RoomService {
             .into_iter()
             .filter_map(|key| state.get(&key).cloned())
             .collect();
-        let pdu = self.build(
+        self.build(
             version,
             Some(room_id),
             sender,
@@ -898,8 +915,30 @@ impl RoomService {
             content,
             &prev,
             &auth_ids,
-        )?;
-        self.persist(version, pdu, txn).await
+        )
+    }
+
+    /// Whether the auth rules would let `user` send a state event of this type now: the
+    /// permission test for actions that stand for one (publishing the room, say).
+    pub async fn require_state_power(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        event_type: &str,
+    ) -> Result<(), Error> {
+        self.require_joined(user, room_id).await?;
+        let version = self.room_version(room_id).await?;
+        let pdu = self
+            .prepare(
+                &version,
+                room_id,
+                user.user_id.as_str(),
+                event_type,
+                Some(""),
+                json!({}),
+            )
+            .await?;
+        self.authorise(&version, &pdu).await
     }
 
     /// Checks `pdu` against its auth events and appends it.
@@ -909,43 +948,7 @@ impl RoomService {
         pdu: Pdu,
         txn: Option<TxnKey>,
     ) -> Result<String, Error> {
-        let mut auth_events = Vec::with_capacity(pdu.auth_events.len());
-        for id in &pdu.auth_events {
-            let stored = self
-                .stores
-                .rooms
-                .get_event(id)
-                .await?
-                .ok_or_else(|| Error::internal(format!("auth event {id} is missing")))?;
-            auth_events.push(
-                Pdu::from_json_with_known_id(stored.json, stored.event_id, version)
-                    .map_err(|e| Error::internal(format!("stored event {id}: {e}")))?,
-            );
-        }
-        let create = if version.auth.room_id_is_create_event_id && pdu.event_type != "m.room.create"
-        {
-            let room_id = pdu.room_id.clone().unwrap_or_default();
-            let create_id = format!("${}", room_id.trim_start_matches('!'));
-            let stored = self.stores.rooms.get_event(&create_id).await?;
-            stored
-                .map(|s| Pdu::from_json_with_known_id(s.json, s.event_id, version))
-                .transpose()
-                .map_err(|e| Error::internal(e.to_string()))?
-        } else {
-            None
-        };
-        let refs: Vec<&Pdu> = auth_events.iter().collect();
-        let signed_by = |_: &Pdu, _: &str| true;
-        auth::check_with_auth_events(
-            version,
-            &pdu,
-            &refs,
-            create.as_ref(),
-            &|_| false,
-            &signed_by,
-        )
-        .map_err(|e| Error::new(ErrorKind::Forbidden, e.reason))?;
-
+        self.authorise(version, &pdu).await?;
         let room_id = pdu
             .room_id
             .clone()
@@ -981,6 +984,39 @@ impl RoomService {
             )),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Checks `pdu` against its auth events (and, from v12, the room's create event).
+    async fn authorise(&self, version: &RoomVersion, pdu: &Pdu) -> Result<(), Error> {
+        let mut auth_events = Vec::with_capacity(pdu.auth_events.len());
+        for id in &pdu.auth_events {
+            let stored = self
+                .stores
+                .rooms
+                .get_event(id)
+                .await?
+                .ok_or_else(|| Error::internal(format!("auth event {id} is missing")))?;
+            auth_events.push(
+                Pdu::from_json_with_known_id(stored.json, stored.event_id, version)
+                    .map_err(|e| Error::internal(format!("stored event {id}: {e}")))?,
+            );
+        }
+        let create = if version.auth.room_id_is_create_event_id && pdu.event_type != "m.room.create"
+        {
+            let room_id = pdu.room_id.clone().unwrap_or_default();
+            let create_id = format!("${}", room_id.trim_start_matches('!'));
+            let stored = self.stores.rooms.get_event(&create_id).await?;
+            stored
+                .map(|s| Pdu::from_json_with_known_id(s.json, s.event_id, version))
+                .transpose()
+                .map_err(|e| Error::internal(e.to_string()))?
+        } else {
+            None
+        };
+        let refs: Vec<&Pdu> = auth_events.iter().collect();
+        let signed_by = |_: &Pdu, _: &str| true;
+        auth::check_with_auth_events(version, pdu, &refs, create.as_ref(), &|_| false, &signed_by)
+            .map_err(|e| Error::new(ErrorKind::Forbidden, e.reason))
     }
 
     /// A signed, hashed PDU with the version's event id.

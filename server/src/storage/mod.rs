@@ -7,6 +7,7 @@ mod account_data;
 mod aliases;
 mod devices;
 pub mod diesel;
+mod directory;
 mod error;
 mod filters;
 mod health;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 pub use account_data::{AccountData, AccountDataStore};
 pub use aliases::{AliasStore, RoomAlias};
 pub use devices::{Device, DeviceStore, TokenOwner};
+pub use directory::DirectoryStore;
 pub use error::{Error, ErrorKind};
 pub use filters::FilterStore;
 pub use health::{DatabaseHealth, PoolState};
@@ -36,6 +38,7 @@ pub struct Stores {
     pub filters: Arc<dyn FilterStore>,
     pub account_data: Arc<dyn AccountDataStore>,
     pub aliases: Arc<dyn AliasStore>,
+    pub directory: Arc<dyn DirectoryStore>,
     pub profiles: Arc<dyn ProfileStore>,
     pub receipts: Arc<dyn ReceiptStore>,
     pub rooms: Arc<dyn RoomStore>,

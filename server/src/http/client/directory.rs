@@ -1,9 +1,14 @@
-//! Room aliases: `/directory/room/{roomAlias}` and `/rooms/{roomId}/aliases`.
+//! Room aliases (`/directory/room/{roomAlias}`, `/rooms/{roomId}/aliases`) and the public
+//! room directory (`/directory/list/room/{roomId}`, `/publicRooms`).
 
 use ruma::api::client::{
     alias::{create_alias, delete_alias, get_alias},
-    room::aliases,
+    directory::{
+        get_public_rooms, get_public_rooms_filtered, get_room_visibility, set_room_visibility,
+    },
+    room::{Visibility, aliases},
 };
+use serde_json::Value;
 
 use crate::{
     http::{AppState, router::Router},
@@ -15,6 +20,11 @@ pub fn register(router: &mut Router) {
     router.endpoint(get_alias);
     router.endpoint_authed(delete_alias);
     router.endpoint_authed(aliases);
+    router.endpoint(get_room_visibility);
+    router.endpoint_authed(set_room_visibility);
+    // Room summaries are built as the spec's JSON; ruma's typed chunk would add nothing.
+    router.endpoint_json(get_public_rooms);
+    router.endpoint_authed_json(get_public_rooms_filtered);
 }
 
 /// `PUT /_matrix/client/v3/directory/room/{roomAlias}`
@@ -75,4 +85,70 @@ async fn aliases(
         .map(|a| ruma::OwnedRoomAliasId::try_from(a).map_err(|e| Error::internal(e.to_string())))
         .collect::<Result<_, _>>()?;
     Ok(aliases::v3::Response::new(aliases))
+}
+
+/// `GET /_matrix/client/v3/directory/list/room/{roomId}`
+async fn get_room_visibility(
+    state: AppState,
+    request: get_room_visibility::v3::Request,
+) -> Result<get_room_visibility::v3::Response, Error> {
+    let published = state
+        .services
+        .room_directory
+        .is_published(request.room_id.as_str())
+        .await?;
+    let visibility = if published {
+        Visibility::Public
+    } else {
+        Visibility::Private
+    };
+    Ok(get_room_visibility::v3::Response::new(visibility))
+}
+
+/// `PUT /_matrix/client/v3/directory/list/room/{roomId}`
+async fn set_room_visibility(
+    state: AppState,
+    user: AuthedUser,
+    request: set_room_visibility::v3::Request,
+) -> Result<set_room_visibility::v3::Response, Error> {
+    state
+        .services
+        .room_directory
+        .set_published(
+            &user,
+            request.room_id.as_str(),
+            request.visibility == Visibility::Public,
+            &state.services.rooms,
+        )
+        .await?;
+    Ok(set_room_visibility::v3::Response::new())
+}
+
+/// `GET /_matrix/client/v3/publicRooms`
+async fn get_public_rooms(
+    state: AppState,
+    request: get_public_rooms::v3::Request,
+) -> Result<Value, Error> {
+    state
+        .services
+        .room_directory
+        .public_rooms(request.limit.map(u64::from), request.since.as_deref(), None)
+        .await
+}
+
+/// `POST /_matrix/client/v3/publicRooms`
+async fn get_public_rooms_filtered(
+    state: AppState,
+    _user: AuthedUser,
+    request: get_public_rooms_filtered::v3::Request,
+) -> Result<Value, Error> {
+    state
+        .services
+        .room_directory
+        .public_rooms(
+            request.limit.map(u64::from),
+            request.since.as_deref(),
+            request.filter.generic_search_term.as_deref(),
+        )
+        .await
 }

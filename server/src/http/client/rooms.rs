@@ -124,7 +124,15 @@ async fn create_room(
         initial_state,
         alias,
     };
+    let publish = params.public;
     let room_id = state.services.rooms.create_room(&user, params).await?;
+    if publish {
+        state
+            .services
+            .room_directory
+            .publish_new_room(&room_id)
+            .await?;
+    }
     let room_id =
         ruma::OwnedRoomId::try_from(room_id).map_err(|e| Error::internal(e.to_string()))?;
     Ok(create_room::v3::Response::new(room_id))

@@ -761,3 +761,25 @@ async fn aliases_are_unique_listed_per_room_and_deleted() {
         assert_eq!(aliases.get_alias("#a:x").await.unwrap(), None);
     }
 }
+
+#[tokio::test]
+async fn rooms_are_published_and_unpublished_idempotently() {
+    for t in backends() {
+        let directory = &t.stores.directory;
+        directory.set_published("!b:x", true).await.unwrap();
+        directory.set_published("!a:x", true).await.unwrap();
+        directory.set_published("!a:x", true).await.unwrap();
+        assert!(directory.is_published("!a:x").await.unwrap());
+        assert_eq!(
+            directory.published_rooms().await.unwrap(),
+            vec!["!a:x".to_owned(), "!b:x".to_owned()]
+        );
+        directory.set_published("!a:x", false).await.unwrap();
+        directory.set_published("!a:x", false).await.unwrap();
+        assert!(!directory.is_published("!a:x").await.unwrap());
+        assert_eq!(
+            directory.published_rooms().await.unwrap(),
+            vec!["!b:x".to_owned()]
+        );
+    }
+}

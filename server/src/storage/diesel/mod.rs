@@ -14,6 +14,7 @@ mod account_data;
 mod aliases;
 mod connection;
 mod devices;
+mod directory;
 mod filters;
 mod profiles;
 mod receipts;
@@ -111,6 +112,7 @@ impl Database {
             filters: db.clone(),
             account_data: db.clone(),
             aliases: db.clone(),
+            directory: db.clone(),
             profiles: db.clone(),
             receipts: db.clone(),
             rooms: db.clone(),

@@ -136,3 +136,9 @@
         creator -> Text,
     }
 }
+
+::diesel::table! {
+    room_directory (room_id) {
+        room_id -> Text,
+    }
+}
