@@ -50,6 +50,11 @@ pub fn cases() -> Vec<Case> {
             )
         ),
         case!(
+            ignored_users_messages_and_invites_are_hidden,
+            section = "client-server-api/#ignoring-users",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
             account_data_and_tags_arrive_in_sync,
             section = "client-server-api/#client-config",
             op = ("GET", "/_matrix/client/v3/sync")
@@ -305,5 +310,133 @@ async fn account_data_and_tags_arrive_in_sync(ctx: Ctx) -> CaseResult {
         Some(json!({"tags": {"m.lowpriority": {}}})),
         "room tags in sync: {body}"
     );
+    Ok(())
+}
+
+async fn send_text(
+    ctx: &Ctx,
+    user: &UserSession,
+    room: &str,
+    body: &str,
+) -> Result<String, CaseError> {
+    let response = ctx
+        .op(
+            Method::PUT,
+            "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}",
+        )
+        .arg(room)
+        .arg("m.room.message")
+        .arg(&format!("t{}", rand::random::<u64>()))
+        .token(&user.access_token)
+        .json(&json!({"msgtype": "m.text", "body": body}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    Ok(response.json()?["event_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+async fn ignored_users_messages_and_invites_are_hidden(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("ignorer").await?;
+    let bob = ctx.register_user("friend").await?;
+    let carol = ctx.register_user("ignored").await?;
+    let room = ctx
+        .op(Method::POST, "/_matrix/client/v3/createRoom")
+        .token(&alice.access_token)
+        .json(&json!({"preset": "public_chat"}))
+        .send()
+        .await?
+        .expect_status(200)?
+        .json()?["room_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for user in [&bob, &carol] {
+        ctx.op(Method::POST, "/_matrix/client/v3/rooms/{roomId}/join")
+            .arg(&room)
+            .token(&user.access_token)
+            .json(&json!({}))
+            .send()
+            .await?
+            .expect_status(200)?;
+    }
+    ctx.op(Method::PUT, GLOBAL)
+        .arg(&alice.user_id)
+        .arg("m.ignored_user_list")
+        .token(&alice.access_token)
+        .json(&json!({"ignored_users": { carol.user_id.as_str(): {} }}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let hidden = send_text(&ctx, &carol, &room, "you cannot see me").await?;
+    let shown = send_text(&ctx, &bob, &room, "you can see me").await?;
+    let other_room = ctx
+        .op(Method::POST, "/_matrix/client/v3/createRoom")
+        .token(&carol.access_token)
+        .json(&json!({"preset": "private_chat", "invite": [alice.user_id]}))
+        .send()
+        .await?
+        .expect_status(200)?
+        .json()?["room_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    let synced = ctx
+        .op(Method::GET, "/_matrix/client/v3/sync")
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    let body = synced.json()?;
+    let timeline: Vec<&str> = body["rooms"]["join"][room.as_str()]["timeline"]["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
+    ensure!(
+        timeline.contains(&shown.as_str()),
+        "bob's message in the timeline: {timeline:?}"
+    );
+    ensure!(
+        !timeline.contains(&hidden.as_str()),
+        "carol's message hidden: {timeline:?}"
+    );
+    ensure!(
+        body["rooms"]["invite"].get(other_room.as_str()).is_none(),
+        "carol's invite hidden: {}",
+        body["rooms"]["invite"]
+    );
+    let page = ctx
+        .op(Method::GET, "/_matrix/client/v3/rooms/{roomId}/messages")
+        .arg(&room)
+        .query("dir", "b")
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    let ids: Vec<&str> = page.json()?["chunk"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
+    ensure!(
+        ids.contains(&shown.as_str()) && !ids.contains(&hidden.as_str()),
+        "/messages hides carol's message only: {ids:?}"
+    );
+    let bad = ctx
+        .op(Method::PUT, GLOBAL)
+        .arg(&alice.user_id)
+        .arg("m.ignored_user_list")
+        .token(&alice.access_token)
+        .json(&json!({"ignored_users": ["not", "an", "object"]}))
+        .send()
+        .await?
+        .expect_status(400)?;
+    ensure_eq!(bad.errcode(), Some("M_BAD_JSON"), "a malformed ignore list");
     Ok(())
 }

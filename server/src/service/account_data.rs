@@ -1,6 +1,8 @@
 //! Account data: per-user JSON, global or per room, and room tags (kept as the room's `m.tag`
 //! account data, as clients read them from sync).
 //!
+//! `m.ignored_user_list` is read here for the read paths that hide ignored users' events.
+//!
 //! Only the owner may read or write their account data. `m.fully_read` and `m.push_rules` are
 //! managed by the server through their own APIs, so this API refuses to set them.
 
@@ -8,11 +10,12 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
 use super::{Error, ErrorKind, accounts::AuthedUser, notifier::Notifier};
-use crate::storage::Stores;
-use std::sync::Arc;
+use crate::storage::{StoredEvent, Stores};
+use std::{collections::HashSet, sync::Arc};
 
 const SERVER_MANAGED: &[&str] = &["m.fully_read", "m.push_rules"];
 const TAGS: &str = "m.tag";
+const IGNORED_USERS: &str = "m.ignored_user_list";
 
 pub struct AccountDataService {
     stores: Stores,
@@ -44,6 +47,12 @@ impl AccountDataService {
             return Err(Error::new(
                 ErrorKind::ServerManagedData,
                 format!("Cannot set {data_type} through this API"),
+            ));
+        }
+        if data_type == IGNORED_USERS && !content["ignored_users"].is_object() {
+            return Err(Error::new(
+                ErrorKind::BadJson,
+                "m.ignored_user_list needs an ignored_users object",
             ));
         }
         self.put(owner, room_id, data_type, &content).await
@@ -173,6 +182,28 @@ impl AccountDataService {
         self.notifier.wake();
         Ok(())
     }
+}
+
+/// The users `user_id` ignores, from their `m.ignored_user_list` account data.
+pub async fn ignored_users(stores: &Stores, user_id: &str) -> Result<HashSet<String>, Error> {
+    let list = stores
+        .account_data
+        .get_account_data(user_id, "", IGNORED_USERS)
+        .await?;
+    Ok(list
+        .as_ref()
+        .and_then(|content| content["ignored_users"].as_object())
+        .map(|users| users.keys().cloned().collect())
+        .unwrap_or_default())
+}
+
+/// Whether an ignored sender hides this event: message-like events only, as state still
+/// shapes the room the user sees.
+pub fn hidden_by_ignore(ignored: &HashSet<String>, event: &StoredEvent) -> bool {
+    event.json.get("state_key").is_none()
+        && event.json["sender"]
+            .as_str()
+            .is_some_and(|sender| ignored.contains(sender))
 }
 
 fn require_owner(user: &AuthedUser, owner: &str) -> Result<(), Error> {

@@ -807,20 +807,25 @@ impl RoomService {
                     .await?,
             )
         };
+        // A full page may have more behind it; a short one ends the room's history. Decided
+        // before hiding ignored users' events, which would make a full page look short.
+        let end = match events.last() {
+            Some(last) if events.len() as i64 == limit => Some(if backwards {
+                last.stream_ordering - 1
+            } else {
+                last.stream_ordering
+            }),
+            _ => None,
+        };
+        let ignored =
+            super::account_data::ignored_users(&self.stores, user.user_id.as_str()).await?;
+        events.retain(|e| !super::account_data::hidden_by_ignore(&ignored, e));
         apply_redactions(&self.stores, &mut events).await?;
         let mut page = json!({
             "start": token(start),
             "chunk": events.iter().map(|e| client_event(&e.json, &e.event_id, room_id)).collect::<Vec<_>>(),
         });
-        // A full page may have more behind it; a short one ends the room's history.
-        if events.len() as i64 == limit
-            && let Some(last) = events.last()
-        {
-            let end = if backwards {
-                last.stream_ordering - 1
-            } else {
-                last.stream_ordering
-            };
+        if let Some(end) = end {
             page["end"] = json!(token(end));
         }
         Ok(page)

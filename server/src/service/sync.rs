@@ -222,6 +222,7 @@ impl SyncService {
         let account_data_since = since.map_or(0, |p| p.account_data.min(account_data_now));
         let since = since.map(|p| p.events.min(now));
         let user_id = user.user_id.as_str();
+        let ignored = super::account_data::ignored_users(&self.stores, user_id).await?;
 
         let mut join = Map::new();
         for room_id in self
@@ -250,6 +251,7 @@ impl SyncService {
                     now,
                     full_state,
                     limit,
+                    &ignored,
                 )
                 .await?;
             if let Some(room) = room {
@@ -274,7 +276,7 @@ impl SyncService {
                     .iter()
                     .any(|e| e.room_id == room_id),
             };
-            if new {
+            if new && !self.invited_by_ignored(&room_id, user_id, &ignored).await? {
                 invite.insert(
                     room_id.clone(),
                     json!({"invite_state": {"events": self.invite_state(&room_id).await?}}),
@@ -398,6 +400,7 @@ impl SyncService {
         now: i64,
         full_state: bool,
         limit: i64,
+        ignored: &std::collections::HashSet<String>,
     ) -> Result<Option<Value>, Error> {
         let typing = self.typing.changes(room_id, typing_since);
         let receipts = self
@@ -412,6 +415,7 @@ impl SyncService {
         let limited = events.len() as i64 > limit;
         events.truncate(limit as usize);
         events.reverse();
+        events.retain(|e| !super::account_data::hidden_by_ignore(ignored, e));
         super::rooms::apply_redactions(&self.stores, &mut events).await?;
         if since.is_some()
             && events.is_empty()
@@ -490,6 +494,35 @@ impl SyncService {
             return Ok(None);
         }
         Ok(Some(json!({"type": "m.receipt", "content": content})))
+    }
+
+    /// Invites from ignored users are not shown (the spec's ignoring rules).
+    async fn invited_by_ignored(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        ignored: &std::collections::HashSet<String>,
+    ) -> Result<bool, Error> {
+        if ignored.is_empty() {
+            return Ok(false);
+        }
+        let invite = self
+            .stores
+            .rooms
+            .room_members(room_id)
+            .await?
+            .into_iter()
+            .find(|(member, _, _)| member == user_id);
+        let Some((_, _, event_id)) = invite else {
+            return Ok(false);
+        };
+        let sender = self
+            .stores
+            .rooms
+            .get_event(&event_id)
+            .await?
+            .and_then(|e| e.json["sender"].as_str().map(str::to_owned));
+        Ok(sender.is_some_and(|s| ignored.contains(&s)))
     }
 
     async fn invite_state(&self, room_id: &str) -> Result<Vec<Value>, Error> {
