@@ -3,9 +3,10 @@
 use http::Method;
 use serde_json::{Value, json};
 
+use super::common::{create_room, send_message};
 use crate::{
     case,
-    case::{Case, CaseError, CaseResult},
+    case::{Case, CaseResult},
     client::{Ctx, UserSession},
     ensure, ensure_eq,
 };
@@ -60,20 +61,6 @@ pub fn cases() -> Vec<Case> {
             op = ("GET", "/_matrix/client/v3/sync")
         ),
     ]
-}
-
-async fn create_room(ctx: &Ctx, user: &UserSession) -> Result<String, CaseError> {
-    let response = ctx
-        .op(Method::POST, "/_matrix/client/v3/createRoom")
-        .token(&user.access_token)
-        .json(&json!({"preset": "private_chat"}))
-        .send()
-        .await?
-        .expect_status(200)?;
-    Ok(response.json()?["room_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
 }
 
 fn data_type() -> String {
@@ -152,7 +139,7 @@ async fn server_managed_account_data_is_refused(ctx: Ctx) -> CaseResult {
 
 async fn room_account_data_round_trips(ctx: Ctx) -> CaseResult {
     let alice = ctx.register_user("room_data").await?;
-    let room = create_room(&ctx, &alice).await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "private_chat"})).await?;
     let kind = data_type();
     let at = |method: Method, room: &str| {
         ctx.op(method, ROOM)
@@ -200,7 +187,7 @@ async fn room_account_data_round_trips(ctx: Ctx) -> CaseResult {
 async fn tags_are_added_listed_and_removed(ctx: Ctx) -> CaseResult {
     let alice = ctx.register_user("tagger").await?;
     let bob = ctx.register_user("tag_snoop").await?;
-    let room = create_room(&ctx, &alice).await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "private_chat"})).await?;
     let tags = |actor: &UserSession| {
         ctx.op(Method::GET, TAGS)
             .arg(&alice.user_id)
@@ -253,7 +240,7 @@ async fn tags_are_added_listed_and_removed(ctx: Ctx) -> CaseResult {
 
 async fn account_data_and_tags_arrive_in_sync(ctx: Ctx) -> CaseResult {
     let alice = ctx.register_user("data_syncer").await?;
-    let room = create_room(&ctx, &alice).await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "private_chat"})).await?;
     let sync = |since: Option<String>| {
         let mut request = ctx
             .op(Method::GET, "/_matrix/client/v3/sync")
@@ -313,31 +300,6 @@ async fn account_data_and_tags_arrive_in_sync(ctx: Ctx) -> CaseResult {
     Ok(())
 }
 
-async fn send_text(
-    ctx: &Ctx,
-    user: &UserSession,
-    room: &str,
-    body: &str,
-) -> Result<String, CaseError> {
-    let response = ctx
-        .op(
-            Method::PUT,
-            "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}",
-        )
-        .arg(room)
-        .arg("m.room.message")
-        .arg(&format!("t{}", rand::random::<u64>()))
-        .token(&user.access_token)
-        .json(&json!({"msgtype": "m.text", "body": body}))
-        .send()
-        .await?
-        .expect_status(200)?;
-    Ok(response.json()?["event_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
-}
-
 async fn ignored_users_messages_and_invites_are_hidden(ctx: Ctx) -> CaseResult {
     let alice = ctx.register_user("ignorer").await?;
     let bob = ctx.register_user("friend").await?;
@@ -370,8 +332,8 @@ async fn ignored_users_messages_and_invites_are_hidden(ctx: Ctx) -> CaseResult {
         .send()
         .await?
         .expect_status(200)?;
-    let hidden = send_text(&ctx, &carol, &room, "you cannot see me").await?;
-    let shown = send_text(&ctx, &bob, &room, "you can see me").await?;
+    let hidden = send_message(&ctx, &carol, &room, "you cannot see me").await?;
+    let shown = send_message(&ctx, &bob, &room, "you can see me").await?;
     let other_room = ctx
         .op(Method::POST, "/_matrix/client/v3/createRoom")
         .token(&carol.access_token)

@@ -4,6 +4,7 @@
 use http::Method;
 use serde_json::json;
 
+use super::common::create_room;
 use crate::{
     case,
     case::{Case, CaseError, CaseResult},
@@ -55,24 +56,6 @@ fn fresh_alias(user: &UserSession) -> String {
         .map(|(_, s)| s)
         .unwrap_or_default();
     format!("#conformance{}:{server}", rand::random::<u32>())
-}
-
-async fn create_room(
-    ctx: &Ctx,
-    user: &UserSession,
-    body: serde_json::Value,
-) -> Result<String, CaseError> {
-    let response = ctx
-        .op(Method::POST, "/_matrix/client/v3/createRoom")
-        .token(&user.access_token)
-        .json(&body)
-        .send()
-        .await?
-        .expect_status(200)?;
-    Ok(response.json()?["room_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
 }
 
 async fn alias_is_created_resolved_listed_and_deleted(ctx: Ctx) -> CaseResult {

@@ -4,6 +4,7 @@
 mod account_data;
 mod accounts;
 mod api_standards;
+mod common;
 mod devices;
 mod directory;
 mod discovery;

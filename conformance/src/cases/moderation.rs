@@ -3,6 +3,7 @@
 use http::Method;
 use serde_json::{Value, json};
 
+use super::common::join;
 use crate::{
     case,
     case::{Case, CaseError, CaseResult},
@@ -14,7 +15,6 @@ const KICK: &str = "/_matrix/client/v3/rooms/{roomId}/kick";
 const BAN: &str = "/_matrix/client/v3/rooms/{roomId}/ban";
 const UNBAN: &str = "/_matrix/client/v3/rooms/{roomId}/unban";
 const FORGET: &str = "/_matrix/client/v3/rooms/{roomId}/forget";
-const JOIN: &str = "/_matrix/client/v3/rooms/{roomId}/join";
 const LEAVE: &str = "/_matrix/client/v3/rooms/{roomId}/leave";
 const MEMBER: &str = "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}";
 
@@ -67,15 +67,6 @@ async fn public_room(
         members.push(member);
     }
     Ok((room, owner, members))
-}
-
-async fn join(ctx: &Ctx, user: &UserSession, room: &str) -> Result<Response, CaseError> {
-    ctx.op(Method::POST, JOIN)
-        .arg(room)
-        .token(&user.access_token)
-        .json(&json!({}))
-        .send()
-        .await
 }
 
 async fn act(

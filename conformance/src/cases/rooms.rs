@@ -1,8 +1,9 @@
 //! Rooms: creation, membership, sending events, reading state and events, and who may do what.
 
 use http::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::common::create_room;
 use crate::{
     case,
     case::{Case, CaseError, CaseResult},
@@ -120,20 +121,6 @@ pub fn cases() -> Vec<Case> {
             op = ("POST", "/_matrix/client/v3/rooms/{roomId}/leave")
         ),
     ]
-}
-
-async fn create_room(ctx: &Ctx, user: &UserSession, body: Value) -> Result<String, CaseError> {
-    let response = ctx
-        .op(Method::POST, CREATE)
-        .token(&user.access_token)
-        .json(&body)
-        .send()
-        .await?
-        .expect_status(200)?;
-    response.json()?["room_id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| CaseError::Fail("createRoom returned no room_id".to_owned()))
 }
 
 async fn send_text(

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use http::Method;
 use serde_json::{Value, json};
 
+use super::common::{create_room, send_message as send};
 use crate::{
     case,
     case::{Case, CaseError, CaseResult},
@@ -99,40 +100,6 @@ pub fn cases() -> Vec<Case> {
             op = ("GET", "/_matrix/client/v3/rooms/{roomId}/messages")
         ),
     ]
-}
-
-async fn create_room(ctx: &Ctx, user: &UserSession, body: Value) -> Result<String, CaseError> {
-    let response = ctx
-        .op(Method::POST, "/_matrix/client/v3/createRoom")
-        .token(&user.access_token)
-        .json(&body)
-        .send()
-        .await?
-        .expect_status(200)?;
-    Ok(response.json()?["room_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
-}
-
-async fn send(ctx: &Ctx, user: &UserSession, room: &str, body: &str) -> Result<String, CaseError> {
-    let response = ctx
-        .op(
-            Method::PUT,
-            "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}",
-        )
-        .arg(room)
-        .arg("m.room.message")
-        .arg(&format!("t{}", rand::random::<u64>()))
-        .token(&user.access_token)
-        .json(&json!({"msgtype": "m.text", "body": body}))
-        .send()
-        .await?
-        .expect_status(200)?;
-    Ok(response.json()?["event_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
 }
 
 async fn sync(

@@ -1,0 +1,60 @@
+//! Steps many cases share: creating a room, joining it, sending a message.
+
+use http::Method;
+use serde_json::{Value, json};
+
+use crate::{
+    case::CaseError,
+    client::{Ctx, Response, UserSession},
+};
+
+/// Creates a room with `body` as the createRoom request; its room id.
+pub async fn create_room(ctx: &Ctx, user: &UserSession, body: Value) -> Result<String, CaseError> {
+    let response = ctx
+        .op(Method::POST, "/_matrix/client/v3/createRoom")
+        .token(&user.access_token)
+        .json(&body)
+        .send()
+        .await?
+        .expect_status(200)?;
+    response.json()?["room_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| CaseError::Fail("createRoom returned no room_id".to_owned()))
+}
+
+/// `POST /rooms/{roomId}/join`, the response unchecked.
+pub async fn join(ctx: &Ctx, user: &UserSession, room: &str) -> Result<Response, CaseError> {
+    ctx.op(Method::POST, "/_matrix/client/v3/rooms/{roomId}/join")
+        .arg(room)
+        .token(&user.access_token)
+        .json(&json!({}))
+        .send()
+        .await
+}
+
+/// Sends an `m.text` message with a fresh transaction id; its event id.
+pub async fn send_message(
+    ctx: &Ctx,
+    user: &UserSession,
+    room: &str,
+    body: &str,
+) -> Result<String, CaseError> {
+    let response = ctx
+        .op(
+            Method::PUT,
+            "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}",
+        )
+        .arg(room)
+        .arg("m.room.message")
+        .arg(&format!("t{}", rand::random::<u64>()))
+        .token(&user.access_token)
+        .json(&json!({"msgtype": "m.text", "body": body}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    response.json()?["event_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| CaseError::Fail("send returned no event_id".to_owned()))
+}
