@@ -1,4 +1,5 @@
-//! Moderation: kicking, banning, unbanning, and forgetting a room once left.
+//! Membership changes beyond join and leave: kicking, banning, unbanning, knocking, and
+//! forgetting a room once left.
 
 use http::Method;
 use serde_json::{Value, json};
@@ -8,7 +9,7 @@ use crate::{
     case,
     case::{Case, CaseError, CaseResult},
     client::{Ctx, Response, UserSession},
-    ensure_eq,
+    ensure, ensure_eq,
 };
 
 const KICK: &str = "/_matrix/client/v3/rooms/{roomId}/kick";
@@ -34,6 +35,11 @@ pub fn cases() -> Vec<Case> {
             unban_needs_power_and_a_banned_user,
             section = "client-server-api/#post_matrixclientv3roomsroomidunban",
             op = ("POST", "/_matrix/client/v3/rooms/{roomId}/unban")
+        ),
+        case!(
+            knocking_asks_to_join_a_knock_room,
+            section = "client-server-api/#knocking-on-rooms",
+            op = ("POST", "/_matrix/client/v3/knock/{roomIdOrAlias}")
         ),
         case!(
             forget_needs_the_room_left_first,
@@ -216,5 +222,63 @@ async fn forget_needs_the_room_left_first(ctx: Ctx) -> CaseResult {
         .await?
         .expect_status(200)?;
     forget(bob).send().await?.expect_status(200)?;
+    Ok(())
+}
+
+async fn knocking_asks_to_join_a_knock_room(ctx: Ctx) -> CaseResult {
+    let (public_room, owner, _) = public_room(&ctx, 0).await?;
+    let created = ctx
+        .op(Method::POST, "/_matrix/client/v3/createRoom")
+        .token(&owner.access_token)
+        .json(&json!({
+            "preset": "private_chat",
+            "initial_state": [{"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "knock"}}],
+        }))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let room = created.json()?["room_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let bob = ctx.register_user("knocker").await?;
+    let knock = |room: &str| {
+        ctx.op(Method::POST, "/_matrix/client/v3/knock/{roomIdOrAlias}")
+            .arg(room)
+            .token(&bob.access_token)
+            .json(&json!({"reason": "let me in"}))
+    };
+    let knocked = knock(&room).send().await?.expect_status(200)?;
+    ensure_eq!(knocked.json()?["room_id"], json!(room), "knock response");
+    ensure_eq!(
+        membership(&ctx, &owner, &room, &bob.user_id).await?,
+        json!("knock"),
+        "the knocker's membership"
+    );
+    let synced = ctx
+        .op(Method::GET, "/_matrix/client/v3/sync")
+        .token(&bob.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    let section = &synced.json()?["rooms"]["knock"][room.as_str()];
+    ensure!(
+        section["knock_state"]["events"].is_array(),
+        "the room in the knocker's sync: {section}"
+    );
+    act(
+        &ctx,
+        "/_matrix/client/v3/rooms/{roomId}/invite",
+        &owner,
+        &room,
+        &bob.user_id,
+    )
+    .await?
+    .expect_status(200)?;
+    join(&ctx, &bob, &room).await?.expect_status(200)?;
+    expect_forbidden(
+        knock(&public_room).send().await?,
+        "knocking on a room whose join rule is public",
+    )?;
     Ok(())
 }

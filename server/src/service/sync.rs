@@ -284,6 +284,32 @@ impl SyncService {
             }
         }
 
+        // Knocks: the room as the knocker may see it, like an invite's stripped state.
+        let mut knock = Map::new();
+        for room_id in self
+            .stores
+            .rooms
+            .rooms_with_membership(user_id, "knock")
+            .await?
+        {
+            let new = match since {
+                None => true,
+                Some(since) => self
+                    .stores
+                    .rooms
+                    .membership_events_between(user_id, since, now)
+                    .await?
+                    .iter()
+                    .any(|e| e.room_id == room_id),
+            };
+            if new {
+                knock.insert(
+                    room_id.clone(),
+                    json!({"knock_state": {"events": self.invite_state(&room_id).await?}}),
+                );
+            }
+        }
+
         let mut leave = Map::new();
         if let Some(since) = since {
             let mut left: BTreeMap<String, StoredEvent> = BTreeMap::new();
@@ -339,7 +365,12 @@ impl SyncService {
         }
 
         let mut rooms = Map::new();
-        for (name, section) in [("join", join), ("invite", invite), ("leave", leave)] {
+        for (name, section) in [
+            ("join", join),
+            ("invite", invite),
+            ("knock", knock),
+            ("leave", leave),
+        ] {
             if !section.is_empty() {
                 rooms.insert(name.to_owned(), Value::Object(section));
             }

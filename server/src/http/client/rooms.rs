@@ -1,6 +1,7 @@
 //! Rooms: creating, joining, leaving, inviting, sending, and reading state and events.
 
 use ruma::api::client::{
+    knock::knock_room,
     membership::{
         ban_user, forget_room, get_member_events, invite_user, join_room_by_id,
         join_room_by_id_or_alias, joined_members, joined_rooms, kick_user, leave_room, unban_user,
@@ -40,6 +41,7 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed(joined_rooms);
     router.endpoint_authed(join_room_by_id);
     router.endpoint_authed(join_room_by_id_or_alias);
+    router.endpoint_authed(knock_room);
     router.endpoint_authed(leave_room);
     router.endpoint_authed(invite_user);
     router.endpoint_authed(kick_user);
@@ -414,14 +416,7 @@ async fn join_room_by_id_or_alias(
     request: join_room_by_id_or_alias::v3::Request,
 ) -> Result<join_room_by_id_or_alias::v3::Response, Error> {
     limit(&state, Action::Join, &user)?;
-    let room_id = match request.room_id_or_alias.try_into() {
-        Ok(room_id) => room_id,
-        Err(alias) => {
-            let alias: ruma::OwnedRoomAliasId = alias;
-            let (room_id, _) = state.services.aliases.resolve(&alias).await?;
-            ruma::OwnedRoomId::try_from(room_id).map_err(|e| Error::internal(e.to_string()))?
-        }
-    };
+    let room_id = resolve_room(&state, request.room_id_or_alias).await?;
     state
         .services
         .rooms
@@ -600,4 +595,41 @@ async fn forget_room(
         .forget(&user, request.room_id.as_str())
         .await?;
     Ok(forget_room::v3::Response::new())
+}
+
+/// A room id as given, or the room a local alias names.
+async fn resolve_room(
+    state: &AppState,
+    room_id_or_alias: ruma::OwnedRoomOrAliasId,
+) -> Result<ruma::OwnedRoomId, Error> {
+    match room_id_or_alias.try_into() {
+        Ok(room_id) => Ok(room_id),
+        Err(alias) => {
+            let alias: ruma::OwnedRoomAliasId = alias;
+            let (room_id, _) = state.services.aliases.resolve(&alias).await?;
+            ruma::OwnedRoomId::try_from(room_id).map_err(|e| Error::internal(e.to_string()))
+        }
+    }
+}
+
+/// `POST /_matrix/client/v3/knock/{roomIdOrAlias}`
+async fn knock_room(
+    state: AppState,
+    user: AuthedUser,
+    request: knock_room::v3::Request,
+) -> Result<knock_room::v3::Response, Error> {
+    limit(&state, Action::Join, &user)?;
+    let room_id = resolve_room(&state, request.room_id_or_alias).await?;
+    state
+        .services
+        .rooms
+        .set_membership(
+            &user,
+            room_id.as_str(),
+            user.user_id.as_str(),
+            "knock",
+            request.reason,
+        )
+        .await?;
+    Ok(knock_room::v3::Response::new(room_id))
 }
