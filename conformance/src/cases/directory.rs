@@ -127,6 +127,42 @@ async fn alias_is_created_resolved_listed_and_deleted(ctx: Ctx) -> CaseResult {
         .await?
         .expect_status(404)?;
     ensure_eq!(gone.errcode(), Some("M_NOT_FOUND"), "a deleted alias");
+
+    let refused = ctx
+        .op(Method::PUT, ALIAS)
+        .arg(&fresh_alias(&alice))
+        .token(&bob.access_token)
+        .json(&json!({ "room_id": room }))
+        .send()
+        .await?
+        .expect_status(403)?;
+    ensure_eq!(
+        refused.errcode(),
+        Some("M_FORBIDDEN"),
+        "an alias for a room not joined"
+    );
+    for (alias, room, what) in [
+        (
+            format!("#elsewhere{}:other.example.org", rand::random::<u32>()),
+            room.clone(),
+            "an alias on another server",
+        ),
+        (
+            fresh_alias(&alice),
+            format!("!unknown{}:example.org", rand::random::<u32>()),
+            "an alias for an unknown room",
+        ),
+    ] {
+        let bad = ctx
+            .op(Method::PUT, ALIAS)
+            .arg(&alias)
+            .token(&alice.access_token)
+            .json(&json!({ "room_id": room }))
+            .send()
+            .await?
+            .expect_status(400)?;
+        ensure_eq!(bad.errcode(), Some("M_INVALID_PARAM"), "{what}");
+    }
     Ok(())
 }
 
@@ -215,6 +251,24 @@ async fn canonical_alias_must_point_to_the_room(ctx: Ctx) -> CaseResult {
         "an alias of another room"
     );
     set(&first).send().await?.expect_status(200)?;
+    let malformed = ctx
+        .op(
+            Method::PUT,
+            "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}",
+        )
+        .arg(&first)
+        .arg("m.room.canonical_alias")
+        .arg("")
+        .token(&alice.access_token)
+        .json(&json!({ "alias": alias, "alt_aliases": alias }))
+        .send()
+        .await?
+        .expect_status(400)?;
+    ensure_eq!(
+        malformed.errcode(),
+        Some("M_BAD_JSON"),
+        "alt_aliases that is not a list"
+    );
     Ok(())
 }
 
@@ -265,6 +319,17 @@ async fn publishing_a_room_needs_power_in_it(ctx: Ctx) -> CaseResult {
     set(&alice, "public").send().await?.expect_status(200)?;
     ensure_eq!(visibility().await?, json!("public"), "after publishing");
     set(&alice, "private").send().await?.expect_status(200)?;
+    let unknown = ctx
+        .op(Method::GET, VISIBILITY)
+        .arg(&format!("!unknown{}:example.org", rand::random::<u32>()))
+        .send()
+        .await?
+        .expect_status(404)?;
+    ensure_eq!(
+        unknown.errcode(),
+        Some("M_NOT_FOUND"),
+        "visibility of an unknown room"
+    );
     ensure_eq!(visibility().await?, json!("private"), "after unpublishing");
     Ok(())
 }
@@ -327,5 +392,14 @@ async fn public_rooms_lists_published_rooms_by_search_and_pages(ctx: Ctx) -> Cas
     );
     ensure_eq!(entry["join_rule"], json!("public"), "join rule: {entry}");
     ensure_eq!(entry["topic"], json!("a room to find"), "topic: {entry}");
+    let bad_token = search(Some("not-a-token"))
+        .send()
+        .await?
+        .expect_status(400)?;
+    ensure_eq!(
+        bad_token.errcode(),
+        Some("M_INVALID_PARAM"),
+        "an unknown since token"
+    );
     Ok(())
 }

@@ -222,6 +222,11 @@ async fn forget_needs_the_room_left_first(ctx: Ctx) -> CaseResult {
         .await?
         .expect_status(200)?;
     forget(bob).send().await?.expect_status(200)?;
+    let stranger = ctx.register_user("forget_stranger").await?;
+    expect_forbidden(
+        forget(&stranger).send().await?,
+        "forgetting a room never joined",
+    )?;
     Ok(())
 }
 

@@ -694,6 +694,29 @@ async fn read_markers_move_the_fully_read_marker_and_receipts(ctx: Ctx) -> CaseR
         json!(second),
         "m.fully_read after a receipt"
     );
+    let threaded = ctx
+        .op(Method::POST, RECEIPT)
+        .arg(&room)
+        .arg("m.fully_read")
+        .arg(&second)
+        .token(&bob.access_token)
+        .json(&json!({"thread_id": "main"}))
+        .send()
+        .await?
+        .expect_status(400)?;
+    ensure_eq!(
+        threaded.errcode(),
+        Some("M_INVALID_PARAM"),
+        "m.fully_read with a thread_id"
+    );
+    let unknown = post_receipt(&ctx, &bob, &room, "org.example.seen", &second)
+        .await?
+        .expect_status(400)?;
+    ensure_eq!(
+        unknown.errcode(),
+        Some("M_INVALID_PARAM"),
+        "an unknown receipt type"
+    );
     let outsider = ctx.register_user("marker_outsider").await?;
     let refused = markers(&outsider, json!({"m.fully_read": first}))
         .send()

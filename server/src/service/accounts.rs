@@ -146,7 +146,7 @@ impl AccountService {
     }
 
     /// Whether a user name is free. Answered whatever the registration mode: the spec documents
-    /// no 403 here (Synapse answers 403 when registration is disabled; a client finds that out
+    /// no refusal here (Synapse refuses when registration is disabled; a client finds that out
     /// from `/register` instead).
     pub async fn username_available(&self, localpart: &str) -> Result<(), Error> {
         let user_id = self.user_id_for(localpart)?;

@@ -47,7 +47,7 @@ impl AliasService {
                 format!("Unknown room {room_id}"),
             ));
         }
-        self.require_member(user, room_id).await?;
+        super::rooms::require_joined(&self.stores, user, room_id).await?;
         let created = self
             .stores
             .aliases
@@ -101,7 +101,7 @@ impl AliasService {
 
     /// The room's local aliases, for its members.
     pub async fn list(&self, user: &AuthedUser, room_id: &str) -> Result<Vec<String>, Error> {
-        self.require_member(user, room_id).await?;
+        super::rooms::require_joined(&self.stores, user, room_id).await?;
         Ok(self.stores.aliases.aliases_of_room(room_id).await?)
     }
 
@@ -112,22 +112,6 @@ impl AliasService {
             Err(Error::new(
                 ErrorKind::InvalidParam,
                 format!("Aliases on {} cannot be created here", alias.server_name()),
-            ))
-        }
-    }
-
-    async fn require_member(&self, user: &AuthedUser, room_id: &str) -> Result<(), Error> {
-        let joined = self
-            .stores
-            .rooms
-            .rooms_with_membership(user.user_id.as_str(), "join")
-            .await?;
-        if joined.iter().any(|r| r == room_id) {
-            Ok(())
-        } else {
-            Err(Error::new(
-                ErrorKind::Forbidden,
-                "You are not joined to this room",
             ))
         }
     }

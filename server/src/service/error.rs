@@ -1,7 +1,7 @@
 use crate::storage;
 
-/// Why a request failed, in domain terms. `http::error` maps each kind to exactly one
-/// (errcode, status) pair: that table is the only place status codes are chosen.
+/// Why a request failed, in domain terms. `http::error` gives each kind its one wire form;
+/// that table is the only place the wire form is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// No endpoint at this path.

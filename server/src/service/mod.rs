@@ -1,6 +1,6 @@
-//! Domain logic. Invariant: services know nothing of warp, diesel or HTTP status codes; they
-//! talk to storage only through the traits in `storage` and report failures as
-//! [`Error`], which `http::error` alone turns into a status and an errcode.
+//! Domain logic. Invariant: services speak in domain terms only. They reach the database
+//! through the traits in `storage`, report failures as an [`ErrorKind`], and leave the web
+//! framework, SQL and the wire form of errors to `http` and `storage` (`ci/check-layers.sh`).
 
 pub mod account_data;
 pub mod accounts;

@@ -25,7 +25,7 @@ impl ProfileService {
         Self { stores }
     }
 
-    /// The whole profile; 404 for users this server does not know.
+    /// The whole profile; `NotFound` for users this server does not know.
     pub async fn get_profile(&self, user_id: &UserId) -> Result<BTreeMap<String, Value>, Error> {
         self.require_user(user_id).await?;
         Ok(self.stores.profiles.get_profile(user_id).await?)

@@ -53,8 +53,8 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token for `key`, or fails with `M_LIMIT_EXCEEDED` and the wait until the
-    /// next token.
+    /// Takes one token for `key`, or fails with `LimitExceeded` and the wait until the next
+    /// token.
     pub fn check(&self, action: Action, key: &str) -> Result<(), Error> {
         self.check_at(action, key, Instant::now())
     }

@@ -223,24 +223,33 @@ impl SyncService {
         let since = since.map(|p| p.events.min(now));
         let user_id = user.user_id.as_str();
         let ignored = super::account_data::ignored_users(&self.stores, user_id).await?;
-
-        let mut join = Map::new();
-        for room_id in self
-            .stores
-            .rooms
-            .rooms_with_membership(user_id, "join")
-            .await?
-        {
-            let joined_since = match since {
-                Some(since) => self
-                    .stores
+        // The user's own membership changes since the token, read once for every section.
+        let membership_changes = match since {
+            Some(since) => {
+                self.stores
                     .rooms
                     .membership_events_between(user_id, since, now)
                     .await?
-                    .iter()
-                    .any(|e| e.room_id == room_id && e.json["content"]["membership"] == "join"),
-                None => true,
-            };
+            }
+            None => Vec::new(),
+        };
+        // A room is new to this sync if there is no token or the membership moved since it.
+        let changed_since = |room_id: &str, membership: Option<&str>| {
+            since.is_none()
+                || membership_changes.iter().any(|e| {
+                    e.room_id == room_id
+                        && membership.is_none_or(|m| e.json["content"]["membership"] == m)
+                })
+        };
+
+        let joined_rooms = self
+            .stores
+            .rooms
+            .rooms_with_membership(user_id, "join")
+            .await?;
+        let mut join = Map::new();
+        for room_id in joined_rooms.iter().cloned() {
+            let joined_since = changed_since(&room_id, Some("join"));
             let room = self
                 .joined_room(
                     &room_id,
@@ -266,17 +275,9 @@ impl SyncService {
             .rooms_with_membership(user_id, "invite")
             .await?
         {
-            let new = match since {
-                None => true,
-                Some(since) => self
-                    .stores
-                    .rooms
-                    .membership_events_between(user_id, since, now)
-                    .await?
-                    .iter()
-                    .any(|e| e.room_id == room_id),
-            };
-            if new && !self.invited_by_ignored(&room_id, user_id, &ignored).await? {
+            if changed_since(&room_id, None)
+                && !self.invited_by_ignored(&room_id, user_id, &ignored).await?
+            {
                 invite.insert(
                     room_id.clone(),
                     json!({"invite_state": {"events": self.invite_state(&room_id).await?}}),
@@ -292,17 +293,7 @@ impl SyncService {
             .rooms_with_membership(user_id, "knock")
             .await?
         {
-            let new = match since {
-                None => true,
-                Some(since) => self
-                    .stores
-                    .rooms
-                    .membership_events_between(user_id, since, now)
-                    .await?
-                    .iter()
-                    .any(|e| e.room_id == room_id),
-            };
-            if new {
+            if changed_since(&room_id, None) {
                 knock.insert(
                     room_id.clone(),
                     json!({"knock_state": {"events": self.invite_state(&room_id).await?}}),
@@ -311,14 +302,9 @@ impl SyncService {
         }
 
         let mut leave = Map::new();
-        if let Some(since) = since {
-            let mut left: BTreeMap<String, StoredEvent> = BTreeMap::new();
-            for event in self
-                .stores
-                .rooms
-                .membership_events_between(user_id, since, now)
-                .await?
-            {
+        if since.is_some() {
+            let mut left: BTreeMap<String, &StoredEvent> = BTreeMap::new();
+            for event in &membership_changes {
                 let membership = event.json["content"]["membership"]
                     .as_str()
                     .unwrap_or_default()
@@ -335,7 +321,7 @@ impl SyncService {
                 }
                 leave.insert(
                     room_id,
-                    json!({"timeline": {"events": [sync_event(&event)], "limited": false}, "state": {"events": []}}),
+                    json!({"timeline": {"events": [sync_event(event)], "limited": false}, "state": {"events": []}}),
                 );
             }
         }
@@ -346,13 +332,7 @@ impl SyncService {
         for (room_id, events) in room_data {
             if let Some(room) = join.get_mut(&room_id) {
                 room["account_data"] = json!({ "events": events });
-            } else if self
-                .stores
-                .rooms
-                .rooms_with_membership(user_id, "join")
-                .await?
-                .contains(&room_id)
-            {
+            } else if joined_rooms.contains(&room_id) {
                 join.insert(
                     room_id,
                     json!({
@@ -537,14 +517,8 @@ impl SyncService {
         if ignored.is_empty() {
             return Ok(false);
         }
-        let invite = self
-            .stores
-            .rooms
-            .room_members(room_id)
-            .await?
-            .into_iter()
-            .find(|(member, _, _)| member == user_id);
-        let Some((_, _, event_id)) = invite else {
+        let invite = self.stores.rooms.room_member(room_id, user_id).await?;
+        let Some((_, event_id)) = invite else {
             return Ok(false);
         };
         let sender = self

@@ -96,6 +96,12 @@ pub trait RoomStore: Send + Sync {
     ) -> Result<Vec<StoredEvent>, Error>;
     /// The room's member events in current state: (user id, membership, event id).
     async fn room_members(&self, room_id: &str) -> Result<Vec<(String, String, String)>, Error>;
+    /// One user's member event in current state: (membership, event id).
+    async fn room_member(
+        &self,
+        room_id: &str,
+        user_id: &str,
+    ) -> Result<Option<(String, String)>, Error>;
     /// For each of `event_ids` that has been redacted, the id of a redaction of it.
     async fn redactions_of(&self, event_ids: Vec<String>) -> Result<Vec<(String, String)>, Error>;
     /// The user's own membership events in `(after, up_to]`, oldest first.

@@ -566,6 +566,11 @@ async fn appended_events_move_state_extremities_and_stream_order() {
             vec!["!r:x".to_owned()]
         );
         assert_eq!(
+            rooms.room_member("!r:x", "@a:x").await.unwrap(),
+            Some(("join".to_owned(), "$j".to_owned()))
+        );
+        assert_eq!(rooms.room_member("!r:x", "@b:x").await.unwrap(), None);
+        assert_eq!(
             rooms.event_for_txn(&txn).await.unwrap().as_deref(),
             Some("$m")
         );
@@ -585,6 +590,10 @@ async fn appended_events_move_state_extremities_and_stream_order() {
                 .await
                 .unwrap()
                 .is_empty()
+        );
+        assert_eq!(
+            rooms.room_member("!r:x", "@a:x").await.unwrap(),
+            Some(("leave".to_owned(), "$l".to_owned()))
         );
         let reuse = rooms
             .append_event(

@@ -301,6 +301,26 @@ impl RoomStore for Database {
             .collect())
     }
 
+    async fn room_member(
+        &self,
+        room_id: &str,
+        user_id: &str,
+    ) -> Result<Option<(String, String)>, Error> {
+        let (room, user) = (room_id.to_owned(), user_id.to_owned());
+        let row: Option<(Option<String>, String)> = self
+            .read(move |conn| {
+                current_state::table
+                    .filter(current_state::room_id.eq(room))
+                    .filter(current_state::event_type.eq("m.room.member"))
+                    .filter(current_state::state_key.eq(user))
+                    .select((current_state::membership, current_state::event_id))
+                    .first(conn)
+                    .optional()
+            })
+            .await?;
+        Ok(row.map(|(membership, event)| (membership.unwrap_or_default(), event)))
+    }
+
     async fn redactions_of(&self, event_ids: Vec<String>) -> Result<Vec<(String, String)>, Error> {
         let mut found = Vec::new();
         for chunk in chunked(&event_ids) {
