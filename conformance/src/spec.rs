@@ -79,14 +79,25 @@ impl Operation {
         let Some(schema) = self.responses.get(&status) else {
             // The spec's "API standards" let any endpoint answer with the common errors:
             // malformed input (400 with a common errcode), missing or unknown token (401),
-            // forbidden (403), rate limited (429). Operations rarely list them, so they pass
-            // here when they have the standard error shape.
+            // forbidden (403), rate limited (429), and `M_NOT_FOUND` for a resource that does
+            // not exist (the media downloads document no 404, yet an unknown media id can only
+            // be that). Operations rarely list them, so they pass here when they have the
+            // standard error shape.
             const COMMON_400: &[&str] = &[
                 "M_BAD_JSON",
                 "M_NOT_JSON",
                 "M_INVALID_PARAM",
                 "M_MISSING_PARAM",
             ];
+            if status == 404 {
+                return match body.and_then(|b| b.get("errcode")).and_then(Value::as_str) {
+                    Some("M_NOT_FOUND") => Vec::new(),
+                    _ => vec![format!(
+                        "{} {} 404: only M_NOT_FOUND is a common 404",
+                        self.method, self.path
+                    )],
+                };
+            }
             if matches!(status, 400 | 401 | 403 | 429) {
                 return match body.and_then(|b| b.get("errcode")).and_then(Value::as_str) {
                     Some(code) if status == 400 && !COMMON_400.contains(&code) => vec![format!(
@@ -275,8 +286,12 @@ mod tests {
         let problems = op.check_response(200, Some(&serde_json::json!({"versions": [1]})));
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("/versions/0"), "{problems:?}");
-        let problems = op.check_response(404, None);
+        let problems = op.check_response(500, None);
         assert!(problems[0].contains("not documented"), "{problems:?}");
+        let problems = op.check_response(404, None);
+        assert!(problems[0].contains("only M_NOT_FOUND"), "{problems:?}");
+        let not_found = serde_json::json!({"errcode": "M_NOT_FOUND", "error": "no"});
+        assert!(op.check_response(404, Some(&not_found)).is_empty());
         let forbidden = serde_json::json!({"errcode": "M_FORBIDDEN", "error": "no"});
         assert!(op.check_response(403, Some(&forbidden)).is_empty());
         assert!(

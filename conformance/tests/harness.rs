@@ -36,6 +36,8 @@ fn main() -> ExitCode {
     config.listen.client = "127.0.0.1:0".parse().expect("address");
     config.registration.mode = RegistrationMode::Open;
     config.rate_limits.enabled = false;
+    // Small enough that the oversized-upload case can exceed it cheaply.
+    config.media.max_upload_bytes = 1024 * 1024;
     let server = runtime
         .block_on(rechain_server::app::start(config))
         .expect("REChain starts");

@@ -27,6 +27,7 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     pub appservices: AppservicesConfig,
     pub limits: LimitsConfig,
+    pub media: MediaConfig,
     pub well_known: WellKnownConfig,
     pub log: LogConfig,
 }
@@ -129,6 +130,25 @@ pub struct LimitsConfig {
     pub max_request_bytes: u64,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Where uploaded files are kept. Empty: `<data_dir>/media`.
+    pub store_path: String,
+    /// Largest upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Reservations (`POST /_matrix/media/v1/create`) a user may hold without content.
+    pub max_pending_uploads: u32,
+    /// How long such a reservation waits for its content, in seconds.
+    pub pending_expiry_seconds: u64,
+    /// Largest image (width × height) the server decodes to make a thumbnail.
+    pub max_thumbnail_pixels: u64,
+    /// Serve downloads and thumbnails on the deprecated unauthenticated `/_matrix/media/*`
+    /// paths too. `false` is the freeze the spec asks of servers since v1.12; older clients
+    /// still use these paths.
+    pub unauthenticated_downloads: bool,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WellKnownConfig {
@@ -170,6 +190,7 @@ impl Default for Config {
             rate_limits: RateLimitConfig::default(),
             appservices: AppservicesConfig::default(),
             limits: LimitsConfig::default(),
+            media: MediaConfig::default(),
             well_known: WellKnownConfig::default(),
             log: LogConfig::default(),
         }
@@ -221,6 +242,19 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_request_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            store_path: String::new(),
+            max_upload_bytes: 50 * 1024 * 1024,
+            max_pending_uploads: 10,
+            pending_expiry_seconds: 24 * 60 * 60,
+            max_thumbnail_pixels: 32_000_000,
+            unauthenticated_downloads: true,
         }
     }
 }
@@ -360,6 +394,18 @@ impl Config {
                 "must be at least 1024",
             ));
         }
+        if self.media.max_upload_bytes == 0 {
+            return Err(ConfigError::new(
+                "media.max_upload_bytes",
+                "must be at least 1",
+            ));
+        }
+        if self.media.pending_expiry_seconds == 0 {
+            return Err(ConfigError::new(
+                "media.pending_expiry_seconds",
+                "must be at least 1",
+            ));
+        }
         let client = &self.well_known.client;
         if !(client.is_empty() || client.starts_with("http://") || client.starts_with("https://")) {
             return Err(ConfigError::new(
@@ -378,6 +424,15 @@ impl Config {
             format!("sqlite://{}", self.data_dir.join("rechain.db").display())
         } else {
             self.database.url.clone()
+        }
+    }
+
+    /// The directory media content is kept in.
+    pub fn media_store_path(&self) -> PathBuf {
+        if self.media.store_path.is_empty() {
+            self.data_dir.join("media")
+        } else {
+            PathBuf::from(&self.media.store_path)
         }
     }
 
@@ -462,6 +517,21 @@ files = []
 [limits]
 # Largest request body accepted on the client API, in bytes.
 max_request_bytes = 1048576
+
+[media]
+# Where uploaded files are kept. Empty: <data_dir>/media
+store_path = ""
+# Largest upload accepted, in bytes.
+max_upload_bytes = 52428800
+# Reservations (POST /_matrix/media/v1/create) a user may hold before uploading their content.
+max_pending_uploads = 10
+# How long such a reservation waits for its content, in seconds.
+pending_expiry_seconds = 86400
+# Largest image (width x height) decoded to make a thumbnail.
+max_thumbnail_pixels = 32000000
+# Also serve downloads on the deprecated unauthenticated /_matrix/media/* paths.
+# false freezes them, as the spec asks of servers since Matrix 1.12.
+unauthenticated_downloads = true
 
 [well_known]
 # m.homeserver.base_url for /.well-known/matrix/client. Empty: http://<listen.client>

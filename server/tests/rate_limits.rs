@@ -62,14 +62,6 @@ async fn registration_attempts_are_limited_per_client() {
     server.shutdown().await;
 }
 
-/// Registers `name` through the one-request dummy flow; returns its access token.
-fn register(addr: std::net::SocketAddr, name: &str) -> String {
-    let body = json!({"username": name, "password": "pw", "auth": {"type": "m.login.dummy"}});
-    let (status, _, response) = common::http::post_json(addr, "/_matrix/client/v3/register", &body);
-    assert_eq!(status, 200, "{response}");
-    response["access_token"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn room_creation_and_joins_are_limited_per_user() {
     let dir = tempfile::tempdir().unwrap();
@@ -91,8 +83,8 @@ async fn room_creation_and_joins_are_limited_per_user() {
     let server = common::start(config).await;
     let addr = server.client_addr;
     tokio::task::spawn_blocking(move || {
-        let alice = register(addr, "limited_alice");
-        let bob = register(addr, "limited_bob");
+        let alice = common::http::register(addr, "limited_alice");
+        let bob = common::http::register(addr, "limited_bob");
         let create = |token: &str| {
             let path = format!("/_matrix/client/v3/createRoom?access_token={token}");
             common::http::post_json(addr, &path, &json!({"preset": "public_chat"}))

@@ -8,6 +8,7 @@ mod common;
 mod devices;
 mod directory;
 mod discovery;
+mod media;
 mod moderation;
 mod profile;
 mod rooms;
@@ -28,5 +29,6 @@ pub fn all() -> Vec<Case> {
     cases.extend(directory::cases());
     cases.extend(sync::cases());
     cases.extend(account_data::cases());
+    cases.extend(media::cases());
     cases
 }

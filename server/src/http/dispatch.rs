@@ -12,7 +12,7 @@ use warp::{Filter, filters::BoxedFilter, path::FullPath};
 use super::{
     AppState, cors,
     error::error_response,
-    router::{Incoming, Lookup},
+    router::{BodyKind, Incoming, Lookup},
 };
 use crate::service::{Error, ErrorKind};
 
@@ -130,7 +130,10 @@ async fn route(
             return ("unknown", error_response(&error));
         }
     };
-    let limit = state.config.limits.max_request_bytes;
+    let limit = match matched.body {
+        BodyKind::Json => state.config.limits.max_request_bytes,
+        BodyKind::Upload => state.config.media.max_upload_bytes,
+    };
     let mut body = match read_body(&headers, body, limit).await {
         Ok(body) => body,
         Err(error) => return (matched.template, error_response(&error)),
@@ -142,7 +145,11 @@ async fn route(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v.starts_with("application/json"));
-    if body.is_empty() && (method == Method::POST || method == Method::PUT) && json_or_unspecified {
+    if body.is_empty()
+        && matched.body == BodyKind::Json
+        && (method == Method::POST || method == Method::PUT)
+        && json_or_unspecified
+    {
         body = Bytes::from_static(b"{}");
     }
     let uri = if query.is_empty() {

@@ -8,6 +8,7 @@ mod cors;
 mod dispatch;
 pub mod error;
 mod federation;
+mod media;
 pub mod ops;
 pub mod router;
 
@@ -51,6 +52,7 @@ impl AppState {
 pub fn routes() -> Router {
     let mut router = Router::default();
     client::register(&mut router);
+    media::register(&mut router);
     federation::register_discovery(&mut router);
     ops::register(&mut router);
     router

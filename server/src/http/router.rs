@@ -36,10 +36,20 @@ pub struct RequestCtx {
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<http::Response<Bytes>, Error>> + Send>>;
 pub type Handler = Arc<dyn Fn(AppState, Incoming) -> HandlerFuture + Send + Sync>;
 
+/// What a route's request body is, which decides how much of it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// JSON (or nothing), up to `limits.max_request_bytes`.
+    Json,
+    /// A file, up to `media.max_upload_bytes`, taken as it is.
+    Upload,
+}
+
 /// A matched route: its template (the metrics label) and the handler for the method.
 pub struct Matched<'a> {
     pub template: &'static str,
     pub handler: &'a Handler,
+    pub body: BodyKind,
     pub path_args: Vec<String>,
 }
 
@@ -54,7 +64,7 @@ pub enum Lookup<'a> {
 
 struct RouteEntry {
     template: &'static str,
-    methods: HashMap<Method, Handler>,
+    methods: HashMap<Method, (Handler, BodyKind)>,
 }
 
 #[derive(Default)]
@@ -127,7 +137,59 @@ impl Router {
         F: Fn(AppState, AuthedUser, R) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R::OutgoingResponse, Error>> + Send + 'static,
     {
-        self.register_authed::<R, _, _, _>(handler, respond::<R::OutgoingResponse>);
+        self.register_authed::<R, _, _, _>(handler, respond::<R::OutgoingResponse>, BodyKind::Json);
+    }
+
+    /// As [`Router::endpoint_authed`], for an upload: the body is a file, read up to the
+    /// media size limit instead of the JSON one.
+    pub fn upload_authed<R, F, Fut>(&mut self, handler: F)
+    where
+        R: IncomingRequest + Send + 'static,
+        R::OutgoingResponse: Send,
+        F: Fn(AppState, AuthedUser, R) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R::OutgoingResponse, Error>> + Send + 'static,
+    {
+        self.register_authed::<R, _, _, _>(
+            handler,
+            respond::<R::OutgoingResponse>,
+            BodyKind::Upload,
+        );
+    }
+
+    /// As [`Router::upload_authed`], for a handler that builds its JSON body itself.
+    pub fn upload_authed_json<R, F, Fut>(&mut self, handler: F)
+    where
+        R: IncomingRequest + Send + 'static,
+        F: Fn(AppState, AuthedUser, R) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<serde_json::Value, Error>> + Send + 'static,
+    {
+        self.register_authed::<R, _, _, _>(handler, json_response, BodyKind::Upload);
+    }
+
+    /// As [`Router::endpoint_authed`], for a handler that builds the whole HTTP response
+    /// (downloads: the body is the file and the headers describe it).
+    pub fn endpoint_authed_raw<R, F, Fut>(&mut self, handler: F)
+    where
+        R: IncomingRequest + Send + 'static,
+        F: Fn(AppState, AuthedUser, R) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<http::Response<Bytes>, Error>> + Send + 'static,
+    {
+        self.register_authed::<R, _, _, _>(handler, Ok, BodyKind::Json);
+    }
+
+    /// As [`Router::endpoint`], for a handler that builds the whole HTTP response.
+    pub fn endpoint_raw<R, F, Fut>(&mut self, handler: F)
+    where
+        R: IncomingRequest + Send + 'static,
+        F: Fn(AppState, R) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<http::Response<Bytes>, Error>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.register::<R>(Arc::new(move |state: AppState, incoming: Incoming| {
+            let handler = handler.clone();
+            let parsed = parse::<R>(incoming);
+            Box::pin(async move { handler(state, parsed?).await })
+        }));
     }
 
     /// As [`Router::endpoint_authed`], for a handler that builds its JSON body itself instead
@@ -139,13 +201,14 @@ impl Router {
         F: Fn(AppState, AuthedUser, R) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<serde_json::Value, Error>> + Send + 'static,
     {
-        self.register_authed::<R, _, _, _>(handler, json_response);
+        self.register_authed::<R, _, _, _>(handler, json_response, BodyKind::Json);
     }
 
     fn register_authed<R, T, F, Fut>(
         &mut self,
         handler: F,
         finish: fn(T) -> Result<http::Response<Bytes>, Error>,
+        body: BodyKind,
     ) where
         R: IncomingRequest + Send + 'static,
         T: Send + 'static,
@@ -153,7 +216,7 @@ impl Router {
         Fut: Future<Output = Result<T, Error>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        self.register::<R>(Arc::new(move |state: AppState, incoming: Incoming| {
+        let handler: Handler = Arc::new(move |state: AppState, incoming: Incoming| {
             let handler = handler.clone();
             let token = access_token(&incoming.request);
             let parsed = parse::<R>(incoming);
@@ -163,12 +226,15 @@ impl Router {
                 let user = state.services.accounts.authenticate(&token).await?;
                 finish(handler(state, user, parsed?).await?)
             })
-        }));
+        });
+        for path in R::PATH_BUILDER.all_paths() {
+            self.insert(R::METHOD, path, handler.clone(), body);
+        }
     }
 
     fn register<R: IncomingRequest>(&mut self, handler: Handler) {
         for path in R::PATH_BUILDER.all_paths() {
-            self.insert(R::METHOD, path, handler.clone());
+            self.insert(R::METHOD, path, handler.clone(), BodyKind::Json);
         }
     }
 
@@ -183,10 +249,11 @@ impl Router {
             method,
             path,
             Arc::new(move |state, incoming| Box::pin(handler(state, incoming))),
+            BodyKind::Json,
         );
     }
 
-    fn insert(&mut self, method: Method, template: &'static str, handler: Handler) {
+    fn insert(&mut self, method: Method, template: &'static str, handler: Handler, body: BodyKind) {
         let key = normalise(template);
         let index = match self.matcher.at(&key) {
             Ok(m) if self.entries[*m.value].template_key() == key => *m.value,
@@ -202,7 +269,9 @@ impl Router {
                 index
             }
         };
-        let previous = self.entries[index].methods.insert(method.clone(), handler);
+        let previous = self.entries[index]
+            .methods
+            .insert(method.clone(), (handler, body));
         assert!(
             previous.is_none(),
             "route {method} {template} registered twice"
@@ -237,9 +306,10 @@ impl Router {
                 .flatten()
         });
         match handler {
-            Some(handler) => Lookup::Found(Matched {
+            Some((handler, body)) => Lookup::Found(Matched {
                 template: entry.template,
                 handler,
+                body: *body,
                 path_args: matched
                     .params
                     .iter()

@@ -7,7 +7,7 @@
 use std::{
     collections::HashMap,
     sync::Mutex,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use argon2::{
@@ -20,7 +20,7 @@ use ruma::{OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::{Error, ErrorKind};
+use super::{Error, ErrorKind, clock::now_ms};
 use crate::{
     config::{Config, RegistrationMode},
     storage::{self, Device, NewUser, Stores},
@@ -631,13 +631,6 @@ fn random_localpart() -> String {
         .map(|_| char::from(b'0' + rng.random_range(0..10)))
         .collect();
     format!("u{digits}")
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

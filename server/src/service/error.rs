@@ -45,6 +45,12 @@ pub enum ErrorKind {
     AliasInUse,
     /// A canonical alias event names a local alias that does not point at the room.
     BadAlias,
+    /// Content for a reserved media id was already uploaded.
+    CannotOverwriteMedia,
+    /// The media id is reserved but its content has not arrived within the wait.
+    NotYetUploaded,
+    /// The media cannot be thumbnailed (not an image, or not one the server decodes).
+    CannotThumbnail,
     /// User-interactive authentication must continue; the error's `body` holds the flows and
     /// session. `failed` when the last stage attempted was wrong.
     UserInteractive {

@@ -5,9 +5,12 @@
 pub mod account_data;
 pub mod accounts;
 pub mod aliases;
+mod clock;
 pub mod discovery;
 mod error;
 pub mod health;
+mod ids;
+pub mod media;
 pub mod notifier;
 pub mod profiles;
 pub mod rate_limit;
@@ -15,13 +18,19 @@ pub mod room_directory;
 pub mod rooms;
 pub mod server_keys;
 pub mod sync;
+pub mod thumbnail;
 pub mod typing;
 
 use std::sync::Arc;
 
 pub use error::{Error, ErrorKind};
 
-use crate::{cache::RedisCache, config::Config, core::signing::SigningKey, storage::Stores};
+use crate::{
+    cache::RedisCache,
+    config::Config,
+    core::signing::SigningKey,
+    storage::{Stores, media_files::MediaFiles},
+};
 
 /// Every service, built once at start and shared by all requests.
 pub struct Services {
@@ -31,6 +40,7 @@ pub struct Services {
     pub accounts: accounts::AccountService,
     pub discovery: discovery::DiscoveryService,
     pub health: health::HealthService,
+    pub media: media::MediaService,
     pub profiles: profiles::ProfileService,
     pub rooms: rooms::RoomService,
     pub sync: sync::SyncService,
@@ -67,6 +77,12 @@ impl Services {
             health: health::HealthService::new(stores.health.clone(), redis),
             rate_limiter: rate_limit::RateLimiter::new(&config.rate_limits),
             profiles: profiles::ProfileService::new(stores.clone()),
+            media: media::MediaService::new(
+                config.server_name.clone(),
+                stores.clone(),
+                MediaFiles::new(config.media_store_path()),
+                config.media.clone(),
+            ),
             signing_key,
             stores,
         }

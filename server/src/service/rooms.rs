@@ -11,17 +11,15 @@
 //! local and appended at the head, so the state before it is the current state. Federation
 //! brings state at arbitrary events, and with it state snapshots.
 
-use std::{
-    sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::sync::Arc;
 
-use rand::Rng as _;
 use ruma::{OwnedServerName, RoomVersionId};
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
-use super::{Error, ErrorKind, accounts::AuthedUser, notifier::Notifier};
+use super::{
+    Error, ErrorKind, accounts::AuthedUser, clock::now_ms, ids::random_letters, notifier::Notifier,
+};
 use crate::{
     core::{auth, event::Pdu, event_hash, room_version::RoomVersion, signing::SigningKey},
     storage::{self, NewEvent, Room, Stores, TxnKey},
@@ -97,7 +95,7 @@ impl RoomService {
         let room_id = if version.auth.room_id_is_create_event_id {
             None
         } else {
-            Some(format!("!{}:{}", random_id(18), self.server_name))
+            Some(format!("!{}:{}", random_letters(18), self.server_name))
         };
         let create = self.build(
             &version,
@@ -1060,7 +1058,7 @@ impl RoomService {
             json["redacts"] = target;
         }
         if !version.event_refs_are_ids {
-            json["event_id"] = json!(format!("${}:{}", random_id(18), self.server_name));
+            json["event_id"] = json!(format!("${}:{}", random_letters(18), self.server_name));
             json["origin"] = json!(self.server_name.as_str());
         }
         let rules = RoomVersionId::try_from(version.id)
@@ -1214,19 +1212,4 @@ fn power_levels(
         }
     }
     content
-}
-
-fn random_id(len: usize) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

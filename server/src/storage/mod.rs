@@ -11,6 +11,8 @@ mod directory;
 mod error;
 mod filters;
 mod health;
+mod media;
+pub mod media_files;
 mod profiles;
 mod receipts;
 mod rooms;
@@ -25,6 +27,7 @@ pub use directory::DirectoryStore;
 pub use error::{Error, ErrorKind};
 pub use filters::FilterStore;
 pub use health::{DatabaseHealth, PoolState};
+pub use media::{MediaContentRef, MediaRecord, MediaStore, ThumbnailRecord};
 pub use profiles::ProfileStore;
 pub use receipts::{Receipt, ReceiptStore};
 pub use rooms::{NewEvent, Room, RoomHead, RoomStore, StoredEvent, TxnKey};
@@ -39,6 +42,7 @@ pub struct Stores {
     pub account_data: Arc<dyn AccountDataStore>,
     pub aliases: Arc<dyn AliasStore>,
     pub directory: Arc<dyn DirectoryStore>,
+    pub media: Arc<dyn MediaStore>,
     pub profiles: Arc<dyn ProfileStore>,
     pub receipts: Arc<dyn ReceiptStore>,
     pub rooms: Arc<dyn RoomStore>,

@@ -59,3 +59,35 @@ pub fn post_bytes(addr: SocketAddr, path: &str, body: &[u8]) -> (u16, String, Va
         serde_json::from_str(&body).unwrap_or(Value::Null),
     )
 }
+
+/// Registers `name` through the one-request dummy flow; returns its access token.
+pub fn register(addr: SocketAddr, name: &str) -> String {
+    let body =
+        serde_json::json!({"username": name, "password": "pw", "auth": {"type": "m.login.dummy"}});
+    let (status, _, response) = post_json(addr, "/_matrix/client/v3/register", &body);
+    assert_eq!(status, 200, "{response}");
+    response["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A request with an optional bearer token and body (sent with `content_type`, or with no
+/// Content-Type header at all when that is `None`).
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> (u16, String, String) {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    if let Some(content_type) = content_type {
+        head.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body);
+    raw(addr, &request)
+}

@@ -792,3 +792,69 @@ async fn rooms_are_published_and_unpublished_idempotently() {
         );
     }
 }
+
+#[tokio::test]
+async fn media_reservations_are_filled_once_and_thumbnails_kept_once() {
+    use crate::storage::{MediaContentRef, MediaRecord, ThumbnailRecord};
+    for t in backends() {
+        let media = &t.stores.media;
+        let reserved = |id: &str, expires: i64| MediaRecord {
+            media_id: id.into(),
+            uploader: "@a:x".into(),
+            content_type: None,
+            filename: None,
+            sha256: None,
+            size: 0,
+            created_ts: 1,
+            expires_ts: Some(expires),
+        };
+        media.create_media(reserved("m1", 100)).await.unwrap();
+        media.create_media(reserved("m2", 50)).await.unwrap();
+        assert_eq!(
+            media
+                .create_media(reserved("m1", 100))
+                .await
+                .unwrap_err()
+                .kind,
+            ErrorKind::Conflict
+        );
+        assert_eq!(media.count_pending_media("@a:x", 60).await.unwrap(), 1);
+        assert_eq!(media.count_pending_media("@a:x", 10).await.unwrap(), 2);
+        assert_eq!(media.count_pending_media("@b:x", 10).await.unwrap(), 0);
+        let content = |hash: &str| MediaContentRef {
+            content_type: Some("text/plain".into()),
+            filename: Some("f.txt".into()),
+            sha256: hash.into(),
+            size: 3,
+        };
+        assert!(media.fill_media("m1", content("aa")).await.unwrap());
+        assert!(!media.fill_media("m1", content("bb")).await.unwrap());
+        assert!(!media.fill_media("missing", content("bb")).await.unwrap());
+        let stored = media.get_media("m1").await.unwrap().unwrap();
+        assert_eq!(stored.sha256.as_deref(), Some("aa"));
+        assert_eq!(stored.expires_ts, None, "filled media no longer expires");
+        assert_eq!(media.count_pending_media("@a:x", 10).await.unwrap(), 1);
+        assert_eq!(media.get_media("missing").await.unwrap(), None);
+
+        let thumb = |hash: &str| ThumbnailRecord {
+            media_id: "m1".into(),
+            width: 32,
+            height: 32,
+            method: "crop".into(),
+            content_type: "image/png".into(),
+            sha256: hash.into(),
+            size: 10,
+        };
+        media.put_thumbnail(thumb("t1")).await.unwrap();
+        media.put_thumbnail(thumb("t2")).await.unwrap();
+        assert_eq!(
+            media.get_thumbnail("m1", 32, 32, "crop").await.unwrap(),
+            Some(thumb("t1")),
+            "the first thumbnail stays"
+        );
+        assert_eq!(
+            media.get_thumbnail("m1", 32, 32, "scale").await.unwrap(),
+            None
+        );
+    }
+}

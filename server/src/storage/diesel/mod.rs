@@ -16,6 +16,7 @@ mod connection;
 mod devices;
 mod directory;
 mod filters;
+mod media;
 mod profiles;
 mod receipts;
 mod rooms;
@@ -113,6 +114,7 @@ impl Database {
             account_data: db.clone(),
             aliases: db.clone(),
             directory: db.clone(),
+            media: db.clone(),
             profiles: db.clone(),
             receipts: db.clone(),
             rooms: db.clone(),

@@ -142,3 +142,28 @@
         room_id -> Text,
     }
 }
+
+::diesel::table! {
+    media (media_id) {
+        media_id -> Text,
+        uploader -> Text,
+        content_type -> Nullable<Text>,
+        filename -> Nullable<Text>,
+        sha256 -> Nullable<Text>,
+        size -> BigInt,
+        created_ts -> BigInt,
+        expires_ts -> Nullable<BigInt>,
+    }
+}
+
+::diesel::table! {
+    media_thumbnails (media_id, width, height, method) {
+        media_id -> Text,
+        width -> BigInt,
+        height -> BigInt,
+        method -> Text,
+        content_type -> Text,
+        sha256 -> Text,
+        size -> BigInt,
+    }
+}
