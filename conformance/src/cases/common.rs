@@ -58,3 +58,69 @@ pub async fn send_message(
         .map(str::to_owned)
         .ok_or_else(|| CaseError::Fail("send returned no event_id".to_owned()))
 }
+
+/// `GET /sync` with an optional `since` token; the response body.
+pub async fn sync(
+    ctx: &Ctx,
+    user: &UserSession,
+    since: Option<&str>,
+    timeout_ms: u64,
+) -> Result<Value, CaseError> {
+    let mut request = ctx
+        .op(Method::GET, "/_matrix/client/v3/sync")
+        .token(&user.access_token)
+        .query("timeout", &timeout_ms.to_string());
+    if let Some(since) = since {
+        request = request.query("since", since);
+    }
+    Ok(request.send().await?.expect_status(200)?.json()?.clone())
+}
+
+/// The event ids in a joined room's timeline of a sync response.
+pub fn timeline_ids(sync: &Value, room: &str) -> Vec<String> {
+    sync["rooms"]["join"][room]["timeline"]["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["event_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// `PUT /rooms/{roomId}/state/{type}/{stateKey}`; the event id.
+pub async fn set_state(
+    ctx: &Ctx,
+    user: &UserSession,
+    room: &str,
+    (event_type, state_key): (&str, &str),
+    content: Value,
+) -> Result<String, CaseError> {
+    let response = ctx
+        .op(
+            Method::PUT,
+            "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}",
+        )
+        .arg(room)
+        .arg(event_type)
+        .arg(state_key)
+        .token(&user.access_token)
+        .json(&content)
+        .send()
+        .await?
+        .expect_status(200)?;
+    response.json()?["event_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| CaseError::Fail("state send returned no event_id".to_owned()))
+}
+
+/// `POST /rooms/{roomId}/leave`, expecting success.
+pub async fn leave(ctx: &Ctx, user: &UserSession, room: &str) -> Result<(), CaseError> {
+    ctx.op(Method::POST, "/_matrix/client/v3/rooms/{roomId}/leave")
+        .arg(room)
+        .token(&user.access_token)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    Ok(())
+}

@@ -8,6 +8,7 @@ mod common;
 mod devices;
 mod directory;
 mod discovery;
+mod history;
 mod media;
 mod moderation;
 mod profile;
@@ -28,6 +29,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(moderation::cases());
     cases.extend(directory::cases());
     cases.extend(sync::cases());
+    cases.extend(history::cases());
     cases.extend(account_data::cases());
     cases.extend(media::cases());
     cases

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use http::Method;
 use serde_json::{Value, json};
 
-use super::common::{create_room, send_message as send};
+use super::common::{create_room, send_message as send, sync, timeline_ids};
 use crate::{
     case,
     case::{Case, CaseError, CaseResult},
@@ -100,31 +100,6 @@ pub fn cases() -> Vec<Case> {
             op = ("GET", "/_matrix/client/v3/rooms/{roomId}/messages")
         ),
     ]
-}
-
-async fn sync(
-    ctx: &Ctx,
-    user: &UserSession,
-    since: Option<&str>,
-    timeout_ms: u64,
-) -> Result<Value, CaseError> {
-    let mut request = ctx
-        .op(Method::GET, SYNC)
-        .token(&user.access_token)
-        .query("timeout", &timeout_ms.to_string());
-    if let Some(since) = since {
-        request = request.query("since", since);
-    }
-    Ok(request.send().await?.expect_status(200)?.json()?.clone())
-}
-
-fn timeline_ids(sync: &Value, room: &str) -> Vec<String> {
-    sync["rooms"]["join"][room]["timeline"]["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["event_id"].as_str().map(str::to_owned))
-        .collect()
 }
 
 async fn initial_sync_shows_joined_rooms_with_state_and_timeline(ctx: Ctx) -> CaseResult {

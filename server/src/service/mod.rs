@@ -15,11 +15,14 @@ pub mod notifier;
 pub mod profiles;
 pub mod rate_limit;
 pub mod room_directory;
+pub mod room_state;
 pub mod rooms;
 pub mod server_keys;
 pub mod sync;
 pub mod thumbnail;
+pub mod timeline;
 pub mod typing;
+pub mod visibility;
 
 use std::sync::Arc;
 
@@ -43,7 +46,9 @@ pub struct Services {
     pub media: media::MediaService,
     pub profiles: profiles::ProfileService,
     pub rooms: rooms::RoomService,
+    pub room_state: room_state::RoomStateService,
     pub sync: sync::SyncService,
+    pub timeline: timeline::TimelineService,
     pub typing: Arc<typing::TypingService>,
     pub rate_limiter: rate_limit::RateLimiter,
     pub signing_key: Arc<SigningKey>,
@@ -68,9 +73,11 @@ impl Services {
                 notifier.clone(),
             ),
             room_directory: room_directory::RoomDirectoryService::new(stores.clone()),
+            room_state: room_state::RoomStateService::new(stores.clone()),
             aliases: aliases::AliasService::new(config.server_name.clone(), stores.clone()),
             account_data: account_data::AccountDataService::new(stores.clone(), notifier.clone()),
             sync: sync::SyncService::new(stores.clone(), notifier.clone(), typing.clone()),
+            timeline: timeline::TimelineService::new(stores.clone()),
             typing,
             accounts: accounts::AccountService::new(config, stores.clone()),
             discovery: discovery::DiscoveryService::new(config),

@@ -455,76 +455,6 @@ impl RoomService {
             .await?)
     }
 
-    /// An event, for a user currently joined to its room (history visibility beyond that is
-    /// not implemented yet, so it errs on the side of showing less).
-    pub async fn get_event(
-        &self,
-        user: &AuthedUser,
-        room_id: &str,
-        event_id: &str,
-    ) -> Result<Value, Error> {
-        self.require_joined(user, room_id).await?;
-        let event = self
-            .stores
-            .rooms
-            .get_event(event_id)
-            .await?
-            .filter(|e| e.room_id == room_id)
-            .ok_or_else(|| Error::new(ErrorKind::NotFound, "Event not found"))?;
-        let mut events = vec![event];
-        apply_redactions(&self.stores, &mut events).await?;
-        Ok(client_event(&events[0].json, &events[0].event_id, room_id))
-    }
-
-    /// The room's current state, for a joined member.
-    pub async fn current_state(
-        &self,
-        user: &AuthedUser,
-        room_id: &str,
-    ) -> Result<Vec<Value>, Error> {
-        self.require_joined(user, room_id).await?;
-        let head = self.stores.rooms.room_head(room_id).await?;
-        let mut events = Vec::with_capacity(head.state.len());
-        for (_, _, event_id) in head.state {
-            if let Some(event) = self.stores.rooms.get_event(&event_id).await? {
-                events.push(event);
-            }
-        }
-        apply_redactions(&self.stores, &mut events).await?;
-        Ok(events
-            .iter()
-            .map(|e| client_event(&e.json, &e.event_id, room_id))
-            .collect())
-    }
-
-    pub async fn state_event_content(
-        &self,
-        user: &AuthedUser,
-        room_id: &str,
-        event_type: &str,
-        state_key: &str,
-    ) -> Result<Value, Error> {
-        self.require_joined(user, room_id).await?;
-        let head = self.stores.rooms.room_head(room_id).await?;
-        let event_id = head
-            .state
-            .into_iter()
-            .find(|(t, k, _)| t == event_type && k == state_key)
-            .map(|(_, _, id)| id)
-            .ok_or_else(|| Error::new(ErrorKind::NotFound, "No such state"))?;
-        let event = self
-            .stores
-            .rooms
-            .get_event(&event_id)
-            .await?
-            .ok_or_else(|| Error::internal("current state names a missing event"))?;
-        Ok(event
-            .json
-            .get("content")
-            .cloned()
-            .unwrap_or_else(|| json!({})))
-    }
-
     /// Records the caller's receipt for an event of a room they are joined to.
     pub async fn post_receipt(
         &self,
@@ -621,57 +551,6 @@ impl RoomService {
         Ok(())
     }
 
-    /// Joined members with their display names and avatars, from their member events.
-    pub async fn joined_members(&self, user: &AuthedUser, room_id: &str) -> Result<Value, Error> {
-        self.require_joined(user, room_id).await?;
-        let mut joined = Map::new();
-        for (member, membership, event_id) in self.stores.rooms.room_members(room_id).await? {
-            if membership != "join" {
-                continue;
-            }
-            let mut profile = Map::new();
-            if let Some(event) = self.stores.rooms.get_event(&event_id).await? {
-                for (field, key) in [
-                    ("displayname", "display_name"),
-                    ("avatar_url", "avatar_url"),
-                ] {
-                    if let Some(value) = event.json["content"].get(field).filter(|v| v.is_string())
-                    {
-                        profile.insert(key.to_owned(), value.clone());
-                    }
-                }
-            }
-            joined.insert(member, Value::Object(profile));
-        }
-        Ok(json!({"joined": joined}))
-    }
-
-    /// Member events in current state, filtered by membership as `/members` asks.
-    pub async fn members(
-        &self,
-        user: &AuthedUser,
-        room_id: &str,
-        membership: Option<&str>,
-        not_membership: Option<&str>,
-    ) -> Result<Value, Error> {
-        self.require_joined(user, room_id).await?;
-        let mut events = Vec::new();
-        for (_, member_membership, event_id) in self.stores.rooms.room_members(room_id).await? {
-            if membership.is_some_and(|m| m != member_membership)
-                || not_membership == Some(member_membership.as_str())
-            {
-                continue;
-            }
-            if let Some(event) = self.stores.rooms.get_event(&event_id).await? {
-                events.push(event);
-            }
-        }
-        apply_redactions(&self.stores, &mut events).await?;
-        Ok(
-            json!({"chunk": events.iter().map(|e| client_event(&e.json, &e.event_id, room_id)).collect::<Vec<_>>()}),
-        )
-    }
-
     /// Redacts `target` as `user`: allowed for the target's sender, and for anyone at the
     /// room's redact level. Returns the redaction event's id.
     pub async fn redact(
@@ -764,65 +643,6 @@ impl RoomService {
             0
         };
         Ok(level >= required)
-    }
-
-    /// `GET /messages`: a page of the room's events from a token, backwards (newest first) or
-    /// forwards. Tokens are stream positions (`s<n>`), shared with `/sync`.
-    pub async fn messages(
-        &self,
-        user: &AuthedUser,
-        room_id: &str,
-        from: Option<&str>,
-        backwards: bool,
-        limit: i64,
-    ) -> Result<Value, Error> {
-        use super::sync::{parse_token, token};
-        self.require_joined(user, room_id).await?;
-        let limit = limit.clamp(1, 1000);
-        let (start, mut events) = if backwards {
-            let from = match from {
-                Some(t) => parse_token(t)?,
-                None => self.stores.rooms.max_stream_ordering().await?,
-            };
-            (
-                from,
-                self.stores
-                    .rooms
-                    .room_events_between(room_id, 0, from, limit)
-                    .await?,
-            )
-        } else {
-            let from = from.map(parse_token).transpose()?.unwrap_or(0);
-            (
-                from,
-                self.stores
-                    .rooms
-                    .room_events_after(room_id, from, limit)
-                    .await?,
-            )
-        };
-        // A full page may have more behind it; a short one ends the room's history. Decided
-        // before hiding ignored users' events, which would make a full page look short.
-        let end = match events.last() {
-            Some(last) if events.len() as i64 == limit => Some(if backwards {
-                last.stream_ordering - 1
-            } else {
-                last.stream_ordering
-            }),
-            _ => None,
-        };
-        let ignored =
-            super::account_data::ignored_users(&self.stores, user.user_id.as_str()).await?;
-        events.retain(|e| !super::account_data::hidden_by_ignore(&ignored, e));
-        apply_redactions(&self.stores, &mut events).await?;
-        let mut page = json!({
-            "start": token(start),
-            "chunk": events.iter().map(|e| client_event(&e.json, &e.event_id, room_id)).collect::<Vec<_>>(),
-        });
-        if let Some(end) = end {
-            page["end"] = json!(token(end));
-        }
-        Ok(page)
     }
 
     async fn require_joined(&self, user: &AuthedUser, room_id: &str) -> Result<(), Error> {

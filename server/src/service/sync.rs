@@ -15,7 +15,10 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use serde_json::{Map, Value, json};
 
-use super::{Error, ErrorKind, accounts::AuthedUser, notifier::Notifier, typing::TypingService};
+use super::{
+    Error, ErrorKind, accounts::AuthedUser, notifier::Notifier, typing::TypingService,
+    visibility::HistoryView,
+};
 use crate::storage::{StoredEvent, Stores};
 
 /// Events per room per sync when the client's filter does not say.
@@ -426,6 +429,13 @@ impl SyncService {
         let limited = events.len() as i64 > limit;
         events.truncate(limit as usize);
         events.reverse();
+        if !events.is_empty() {
+            // Someone who joins a room whose history is closed to them sees only what
+            // followed their join.
+            HistoryView::load(&self.stores, room_id, user_id)
+                .await?
+                .retain_visible(&mut events);
+        }
         events.retain(|e| !super::account_data::hidden_by_ignore(ignored, e));
         super::rooms::apply_redactions(&self.stores, &mut events).await?;
         if since.is_some()

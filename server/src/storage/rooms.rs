@@ -104,6 +104,16 @@ pub trait RoomStore: Send + Sync {
     ) -> Result<Option<(String, String)>, Error>;
     /// For each of `event_ids` that has been redacted, the id of a redaction of it.
     async fn redactions_of(&self, event_ids: Vec<String>) -> Result<Vec<(String, String)>, Error>;
+    /// The room's state right after the event at stream ordering `up_to` (the latest event
+    /// per type and state key at or below it).
+    async fn state_at(&self, room_id: &str, up_to: i64) -> Result<Vec<StoredEvent>, Error>;
+    /// Every event that set the room's state at (`event_type`, `state_key`), oldest first.
+    async fn state_history(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+    ) -> Result<Vec<StoredEvent>, Error>;
     /// The user's own membership events in `(after, up_to]`, oldest first.
     async fn membership_events_between(
         &self,

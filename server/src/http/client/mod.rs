@@ -10,6 +10,7 @@ mod profile;
 mod rooms;
 mod session;
 mod sync;
+mod timeline;
 mod uia;
 
 use super::router::Router;
@@ -25,4 +26,5 @@ pub fn register(router: &mut Router) {
     rooms::register(router);
     session::register(router);
     sync::register(router);
+    timeline::register(router);
 }

@@ -6,11 +6,11 @@ use ruma::api::client::{
         ban_user, forget_room, get_member_events, invite_user, join_room_by_id,
         join_room_by_id_or_alias, joined_members, joined_rooms, kick_user, leave_room, unban_user,
     },
-    message::{get_message_events, send_message_event},
+    message::send_message_event,
     read_marker::set_read_marker,
     receipt::create_receipt,
     redact::redact_event,
-    room::{create_room, get_room_event},
+    room::create_room,
     state::{get_state_event_for_key, get_state_events, send_state_event},
     typing::create_typing_event,
 };
@@ -53,10 +53,8 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed(create_receipt);
     router.endpoint_authed(set_read_marker);
     // Events are served in the client format built by the room service.
-    router.endpoint_authed_json(get_room_event);
     router.endpoint_authed_json(get_state_events);
     router.endpoint_authed_json(get_state_event_for_key);
-    router.endpoint_authed_json(get_message_events);
     router.endpoint_authed_json(joined_members);
     router.endpoint_authed_json(get_member_events);
 }
@@ -274,19 +272,6 @@ async fn invite_user(
     Ok(invite_user::v3::Response::new())
 }
 
-/// `GET /_matrix/client/v3/rooms/{roomId}/event/{eventId}`
-async fn get_room_event(
-    state: AppState,
-    user: AuthedUser,
-    request: get_room_event::v3::Request,
-) -> Result<Value, Error> {
-    state
-        .services
-        .rooms
-        .get_event(&user, request.room_id.as_str(), request.event_id.as_str())
-        .await
-}
-
 /// `GET /_matrix/client/v3/rooms/{roomId}/state`
 async fn get_state_events(
     state: AppState,
@@ -296,8 +281,8 @@ async fn get_state_events(
     Ok(Value::Array(
         state
             .services
-            .rooms
-            .current_state(&user, request.room_id.as_str())
+            .room_state
+            .state(&user, request.room_id.as_str())
             .await?,
     ))
 }
@@ -308,10 +293,10 @@ async fn get_state_event_for_key(
     user: AuthedUser,
     request: get_state_event_for_key::v3::Request,
 ) -> Result<Value, Error> {
-    let content = state
+    let event = state
         .services
-        .rooms
-        .state_event_content(
+        .room_state
+        .state_event(
             &user,
             request.room_id.as_str(),
             &request.event_type.to_string(),
@@ -319,33 +304,10 @@ async fn get_state_event_for_key(
         )
         .await?;
     if request.format == get_state_event_for_key::v3::StateEventFormat::Event {
-        return Err(Error::new(
-            ErrorKind::Unrecognized,
-            "format=event is not supported yet",
-        ));
+        Ok(event)
+    } else {
+        Ok(event["content"].clone())
     }
-    Ok(content)
-}
-
-/// `GET /_matrix/client/v3/rooms/{roomId}/messages`
-async fn get_message_events(
-    state: AppState,
-    user: AuthedUser,
-    request: get_message_events::v3::Request,
-) -> Result<Value, Error> {
-    let backwards = request.dir == ruma::api::Direction::Backward;
-    let limit = i64::try_from(u64::from(request.limit)).unwrap_or(1000);
-    state
-        .services
-        .rooms
-        .messages(
-            &user,
-            request.room_id.as_str(),
-            request.from.as_deref(),
-            backwards,
-            limit,
-        )
-        .await
 }
 
 /// `PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}`
@@ -377,7 +339,7 @@ async fn joined_members(
 ) -> Result<Value, Error> {
     state
         .services
-        .rooms
+        .room_state
         .joined_members(&user, request.room_id.as_str())
         .await
 }
@@ -388,21 +350,15 @@ async fn get_member_events(
     user: AuthedUser,
     request: get_member_events::v3::Request,
 ) -> Result<Value, Error> {
-    if request.at.is_some() {
-        // State at a past position needs state snapshots, which storage does not keep yet.
-        return Err(Error::new(
-            ErrorKind::InvalidParam,
-            "The `at` parameter is not supported yet",
-        ));
-    }
     let membership = request.membership.map(|m| m.to_string());
     let not_membership = request.not_membership.map(|m| m.to_string());
     state
         .services
-        .rooms
+        .room_state
         .members(
             &user,
             request.room_id.as_str(),
+            request.at.as_deref(),
             membership.as_deref(),
             not_membership.as_deref(),
         )

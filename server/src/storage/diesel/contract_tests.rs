@@ -858,3 +858,78 @@ async fn media_reservations_are_filled_once_and_thumbnails_kept_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn state_at_a_position_and_the_history_of_one_key() {
+    use crate::storage::Room;
+    for t in backends() {
+        let rooms = &t.stores.rooms;
+        rooms
+            .create_room(Room {
+                room_id: "!r:x".into(),
+                room_version: "12".into(),
+                creator: "@a:x".into(),
+                created_ts: 1,
+            })
+            .await
+            .unwrap();
+        let mut orderings = Vec::new();
+        let mut prev: Vec<String> = vec![];
+        for (depth, (id, kind, key, membership)) in [
+            ("$c", "m.room.create", Some(""), None),
+            ("$j", "m.room.member", Some("@a:x"), Some("join")),
+            ("$t1", "m.room.topic", Some(""), None),
+            ("$m", "m.room.message", None, None),
+            ("$l", "m.room.member", Some("@a:x"), Some("leave")),
+            ("$t2", "m.room.topic", Some(""), None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let ordering = rooms
+                .append_event(
+                    room_event(id, kind, key, membership, depth as i64 + 1),
+                    prev.clone(),
+                    None,
+                )
+                .await
+                .unwrap();
+            orderings.push(ordering);
+            prev = vec![id.to_owned()];
+        }
+        let ids = |events: Vec<crate::storage::StoredEvent>| {
+            let mut ids: Vec<String> = events.into_iter().map(|e| e.event_id).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            ids(rooms.state_at("!r:x", orderings[3]).await.unwrap()),
+            vec!["$c", "$j", "$t1"],
+            "state after the message"
+        );
+        assert_eq!(
+            ids(rooms.state_at("!r:x", i64::MAX).await.unwrap()),
+            vec!["$c", "$l", "$t2"],
+            "current state"
+        );
+        assert!(rooms.state_at("!r:x", 0).await.unwrap().is_empty());
+        let history = rooms
+            .state_history("!r:x", "m.room.member", "@a:x")
+            .await
+            .unwrap();
+        assert_eq!(
+            history
+                .iter()
+                .map(|e| (e.event_id.as_str(), e.stream_ordering))
+                .collect::<Vec<_>>(),
+            vec![("$j", orderings[1]), ("$l", orderings[4])]
+        );
+        assert!(
+            rooms
+                .state_history("!other:x", "m.room.member", "@a:x")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -337,6 +337,64 @@ impl RoomStore for Database {
         Ok(found)
     }
 
+    async fn state_at(&self, room_id: &str, up_to: i64) -> Result<Vec<StoredEvent>, Error> {
+        let room = room_id.to_owned();
+        let rows: Vec<(String, String, String, i64, String)> = self
+            .read(move |conn| {
+                events::table
+                    .filter(events::room_id.eq(room))
+                    .filter(events::state_key.is_not_null())
+                    .filter(events::stream_ordering.le(up_to))
+                    .order(events::stream_ordering.asc())
+                    .select((
+                        events::event_type,
+                        events::state_key.assume_not_null(),
+                        events::event_id,
+                        events::stream_ordering,
+                        events::json,
+                    ))
+                    .load(conn)
+            })
+            .await?;
+        // Later events replace earlier ones at the same key; the order out is by key so that
+        // callers see a stable listing.
+        let mut latest = std::collections::BTreeMap::new();
+        for (kind, key, event_id, ordering, json) in rows {
+            latest.insert((kind, key), (event_id, room_id.to_owned(), ordering, json));
+        }
+        stored_events(latest.into_values().collect())
+    }
+
+    async fn state_history(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+    ) -> Result<Vec<StoredEvent>, Error> {
+        let (room, kind, key) = (
+            room_id.to_owned(),
+            event_type.to_owned(),
+            state_key.to_owned(),
+        );
+        let rows: Vec<(String, String, i64, String)> = self
+            .read(move |conn| {
+                events::table
+                    .filter(events::room_id.eq(room))
+                    .filter(events::event_type.eq(kind))
+                    .filter(events::state_key.eq(key))
+                    .order(events::stream_ordering.asc())
+                    .select((
+                        events::event_id,
+                        events::room_id,
+                        events::stream_ordering,
+                        events::json,
+                    ))
+                    .load(conn)
+            })
+            .await?;
+        stored_events(rows)
+    }
+
     async fn membership_events_between(
         &self,
         user_id: &str,

@@ -1,0 +1,2 @@
+DROP INDEX events_state_history;
+DROP INDEX events_room_state_history;

@@ -1,0 +1,69 @@
+//! Reading the timeline: single events, `/messages` pages and `/context`.
+
+use ruma::api::client::{context::get_context, message::get_message_events, room::get_room_event};
+use serde_json::Value;
+
+use crate::{
+    http::{AppState, router::Router},
+    service::{Error, accounts::AuthedUser},
+};
+
+pub fn register(router: &mut Router) {
+    // Events are served in the client format built by the service (see `endpoint_authed_json`).
+    router.endpoint_authed_json(get_room_event);
+    router.endpoint_authed_json(get_message_events);
+    router.endpoint_authed_json(get_context);
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/event/{eventId}`
+async fn get_room_event(
+    state: AppState,
+    user: AuthedUser,
+    request: get_room_event::v3::Request,
+) -> Result<Value, Error> {
+    state
+        .services
+        .timeline
+        .get_event(&user, request.room_id.as_str(), request.event_id.as_str())
+        .await
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/messages`
+async fn get_message_events(
+    state: AppState,
+    user: AuthedUser,
+    request: get_message_events::v3::Request,
+) -> Result<Value, Error> {
+    let backwards = request.dir == ruma::api::Direction::Backward;
+    let limit = i64::try_from(u64::from(request.limit)).unwrap_or(1000);
+    state
+        .services
+        .timeline
+        .messages(
+            &user,
+            request.room_id.as_str(),
+            request.from.as_deref(),
+            backwards,
+            limit,
+        )
+        .await
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/context/{eventId}`
+async fn get_context(
+    state: AppState,
+    user: AuthedUser,
+    request: get_context::v3::Request,
+) -> Result<Value, Error> {
+    let limit = i64::try_from(u64::from(request.limit)).unwrap_or(i64::MAX);
+    state
+        .services
+        .timeline
+        .context(
+            &user,
+            request.room_id.as_str(),
+            request.event_id.as_str(),
+            limit,
+        )
+        .await
+}

@@ -1,0 +1,183 @@
+//! Reading a room's timeline: single events, `/messages` pages and `/context`, each filtered
+//! by history visibility and the reader's ignore list, with redactions applied.
+//!
+//! Tokens are stream positions (`s<n>`), shared with `/sync`: paging backwards from `s<n>`
+//! returns events at or below `n`, forwards returns events above it.
+
+use serde_json::{Value, json};
+
+use super::{
+    Error, ErrorKind,
+    account_data::{hidden_by_ignore, ignored_users},
+    accounts::AuthedUser,
+    rooms::{apply_redactions, client_event},
+    sync::{parse_token, token},
+    visibility::HistoryView,
+};
+use crate::storage::{StoredEvent, Stores};
+
+pub struct TimelineService {
+    stores: Stores,
+}
+
+/// The most events one page or context returns, whatever the client asks.
+const MAX_PAGE: i64 = 1000;
+
+impl TimelineService {
+    pub fn new(stores: Stores) -> Self {
+        Self { stores }
+    }
+
+    /// An event the user may see; one they may not is as unknown as one that does not exist.
+    pub async fn get_event(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        event_id: &str,
+    ) -> Result<Value, Error> {
+        let view = self.history(user, room_id).await?;
+        let mut events = vec![self.visible_event(&view, room_id, event_id).await?];
+        apply_redactions(&self.stores, &mut events).await?;
+        Ok(client_event(&events[0].json, &events[0].event_id, room_id))
+    }
+
+    /// `GET /messages`: a page from a token, backwards (newest first) or forwards.
+    pub async fn messages(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        from: Option<&str>,
+        backwards: bool,
+        limit: i64,
+    ) -> Result<Value, Error> {
+        let view = self.history(user, room_id).await?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let rooms = &self.stores.rooms;
+        let (start, mut events) = if backwards {
+            let from = match from {
+                Some(t) => parse_token(t)?,
+                None => rooms.max_stream_ordering().await?,
+            };
+            (
+                from,
+                rooms.room_events_between(room_id, 0, from, limit).await?,
+            )
+        } else {
+            let from = from.map(parse_token).transpose()?.unwrap_or(0);
+            (from, rooms.room_events_after(room_id, from, limit).await?)
+        };
+        // A full page may have more behind it; a short one ends the room's history. Decided
+        // before filtering, which would make a full page look short.
+        let end = match events.last() {
+            Some(last) if events.len() as i64 == limit => Some(if backwards {
+                last.stream_ordering - 1
+            } else {
+                last.stream_ordering
+            }),
+            _ => None,
+        };
+        self.filter_for(user, &view, &mut events).await?;
+        let mut page = json!({
+            "start": token(start),
+            "chunk": events.iter().map(|e| client_event(&e.json, &e.event_id, room_id)).collect::<Vec<_>>(),
+        });
+        if let Some(end) = end {
+            page["end"] = json!(token(end));
+        }
+        Ok(page)
+    }
+
+    /// `GET /context/{eventId}`: the event, up to `limit` events around it (half before,
+    /// the rest after), the room state at the last event returned, and tokens to page on.
+    pub async fn context(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        event_id: &str,
+        limit: i64,
+    ) -> Result<Value, Error> {
+        let view = self.history(user, room_id).await?;
+        let limit = limit.clamp(0, MAX_PAGE);
+        let event = self.visible_event(&view, room_id, event_id).await?;
+        let at = event.stream_ordering;
+        let rooms = &self.stores.rooms;
+        let before_limit = limit / 2;
+        let mut before = if before_limit > 0 {
+            rooms
+                .room_events_between(room_id, 0, at - 1, before_limit)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let mut after = if limit - before_limit > 0 {
+            rooms
+                .room_events_after(room_id, at, limit - before_limit)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let start = before.last().map_or(at - 1, |e| e.stream_ordering - 1);
+        let end = after.last().map_or(at, |e| e.stream_ordering);
+        let mut state = rooms.state_at(room_id, end).await?;
+        state.retain(|e| view.may_see(e));
+        self.filter_for(user, &view, &mut before).await?;
+        self.filter_for(user, &view, &mut after).await?;
+        let mut center = vec![event];
+        apply_redactions(&self.stores, &mut center).await?;
+        apply_redactions(&self.stores, &mut state).await?;
+        let format = |events: &[StoredEvent]| {
+            events
+                .iter()
+                .map(|e| client_event(&e.json, &e.event_id, room_id))
+                .collect::<Vec<_>>()
+        };
+        Ok(json!({
+            "start": token(start),
+            "end": token(end),
+            "event": format(&center)[0],
+            "events_before": format(&before),
+            "events_after": format(&after),
+            "state": format(&state),
+        }))
+    }
+
+    /// The user's view of the room; refused outright when they can see nothing of it.
+    async fn history(&self, user: &AuthedUser, room_id: &str) -> Result<HistoryView, Error> {
+        let view = HistoryView::load(&self.stores, room_id, user.user_id.as_str()).await?;
+        if view.has_any_access() {
+            Ok(view)
+        } else {
+            Err(Error::new(
+                ErrorKind::Forbidden,
+                "You cannot read this room's history",
+            ))
+        }
+    }
+
+    async fn visible_event(
+        &self,
+        view: &HistoryView,
+        room_id: &str,
+        event_id: &str,
+    ) -> Result<StoredEvent, Error> {
+        self.stores
+            .rooms
+            .get_event(event_id)
+            .await?
+            .filter(|e| e.room_id == room_id && view.may_see(e))
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, "Event not found"))
+    }
+
+    /// Drops what the user may not see or has chosen not to, and applies redactions.
+    async fn filter_for(
+        &self,
+        user: &AuthedUser,
+        view: &HistoryView,
+        events: &mut Vec<StoredEvent>,
+    ) -> Result<(), Error> {
+        view.retain_visible(events);
+        let ignored = ignored_users(&self.stores, user.user_id.as_str()).await?;
+        events.retain(|e| !hidden_by_ignore(&ignored, e));
+        apply_redactions(&self.stores, events).await
+    }
+}
