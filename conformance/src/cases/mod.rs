@@ -12,6 +12,7 @@ mod history;
 mod media;
 mod moderation;
 mod profile;
+mod relations;
 mod rooms;
 mod sync;
 
@@ -30,6 +31,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(directory::cases());
     cases.extend(sync::cases());
     cases.extend(history::cases());
+    cases.extend(relations::cases());
     cases.extend(account_data::cases());
     cases.extend(media::cases());
     cases

@@ -14,6 +14,7 @@ pub mod media;
 pub mod notifier;
 pub mod profiles;
 pub mod rate_limit;
+pub mod relations;
 pub mod room_directory;
 pub mod room_state;
 pub mod rooms;
@@ -45,6 +46,7 @@ pub struct Services {
     pub health: health::HealthService,
     pub media: media::MediaService,
     pub profiles: profiles::ProfileService,
+    pub relations: relations::RelationsService,
     pub rooms: rooms::RoomService,
     pub room_state: room_state::RoomStateService,
     pub sync: sync::SyncService,
@@ -72,6 +74,7 @@ impl Services {
                 signing_key.clone(),
                 notifier.clone(),
             ),
+            relations: relations::RelationsService::new(stores.clone()),
             room_directory: room_directory::RoomDirectoryService::new(stores.clone()),
             room_state: room_state::RoomStateService::new(stores.clone()),
             aliases: aliases::AliasService::new(config.server_name.clone(), stores.clone()),

@@ -773,6 +773,7 @@ impl RoomService {
                 .redacts
                 .clone()
                 .filter(|_| pdu.event_type == "m.room.redaction"),
+            relation: super::relations::relation_of(&pdu.json["content"]),
             json: pdu.json.clone(),
         };
         match self

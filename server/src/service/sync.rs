@@ -16,8 +16,8 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Error, ErrorKind, accounts::AuthedUser, notifier::Notifier, typing::TypingService,
-    visibility::HistoryView,
+    Error, ErrorKind, accounts::AuthedUser, notifier::Notifier, relations::bundle_aggregations,
+    typing::TypingService, visibility::HistoryView,
 };
 use crate::storage::{StoredEvent, Stores};
 
@@ -432,12 +432,12 @@ impl SyncService {
         if !events.is_empty() {
             // Someone who joins a room whose history is closed to them sees only what
             // followed their join.
-            HistoryView::load(&self.stores, room_id, user_id)
-                .await?
-                .retain_visible(&mut events);
+            let view = HistoryView::load(&self.stores, room_id, user_id).await?;
+            view.retain_visible(&mut events);
+            events.retain(|e| !super::account_data::hidden_by_ignore(ignored, e));
+            super::rooms::apply_redactions(&self.stores, &mut events).await?;
+            bundle_aggregations(&self.stores, user_id, &view, ignored, &mut events).await?;
         }
-        events.retain(|e| !super::account_data::hidden_by_ignore(ignored, e));
-        super::rooms::apply_redactions(&self.stores, &mut events).await?;
         if since.is_some()
             && events.is_empty()
             && typing.is_none()

@@ -1,5 +1,6 @@
 //! Reading a room's timeline: single events, `/messages` pages and `/context`, each filtered
-//! by history visibility and the reader's ignore list, with redactions applied.
+//! by history visibility and the reader's ignore list, with redactions applied and
+//! aggregations bundled.
 //!
 //! Tokens are stream positions (`s<n>`), shared with `/sync`: paging backwards from `s<n>`
 //! returns events at or below `n`, forwards returns events above it.
@@ -10,6 +11,7 @@ use super::{
     Error, ErrorKind,
     account_data::{hidden_by_ignore, ignored_users},
     accounts::AuthedUser,
+    relations::bundle_aggregations,
     rooms::{apply_redactions, client_event},
     sync::{parse_token, token},
     visibility::HistoryView,
@@ -38,6 +40,15 @@ impl TimelineService {
         let view = self.history(user, room_id).await?;
         let mut events = vec![self.visible_event(&view, room_id, event_id).await?];
         apply_redactions(&self.stores, &mut events).await?;
+        let ignored = ignored_users(&self.stores, user.user_id.as_str()).await?;
+        bundle_aggregations(
+            &self.stores,
+            user.user_id.as_str(),
+            &view,
+            &ignored,
+            &mut events,
+        )
+        .await?;
         Ok(client_event(&events[0].json, &events[0].event_id, room_id))
     }
 
@@ -124,6 +135,15 @@ impl TimelineService {
         self.filter_for(user, &view, &mut after).await?;
         let mut center = vec![event];
         apply_redactions(&self.stores, &mut center).await?;
+        let ignored = ignored_users(&self.stores, user.user_id.as_str()).await?;
+        bundle_aggregations(
+            &self.stores,
+            user.user_id.as_str(),
+            &view,
+            &ignored,
+            &mut center,
+        )
+        .await?;
         apply_redactions(&self.stores, &mut state).await?;
         let format = |events: &[StoredEvent]| {
             events
@@ -178,6 +198,7 @@ impl TimelineService {
         view.retain_visible(events);
         let ignored = ignored_users(&self.stores, user.user_id.as_str()).await?;
         events.retain(|e| !hidden_by_ignore(&ignored, e));
-        apply_redactions(&self.stores, events).await
+        apply_redactions(&self.stores, events).await?;
+        bundle_aggregations(&self.stores, user.user_id.as_str(), view, &ignored, events).await
     }
 }

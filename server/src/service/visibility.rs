@@ -88,11 +88,11 @@ impl HistoryView {
     /// Whether the user may see `event`.
     pub fn may_see(&self, event: &StoredEvent) -> bool {
         let at = event.stream_ordering;
-        let visibility = last_before(&self.visibility, at).unwrap_or(Visibility::Shared);
-        let membership = last_before(&self.membership, at);
-        if self.allows(at, visibility, membership.as_deref()) {
+        if self.may_see_message(at) {
             return true;
         }
+        let visibility = last_before(&self.visibility, at).unwrap_or(Visibility::Shared);
+        let membership = last_before(&self.membership, at);
         // A change of visibility, or of the user's own membership, is visible if the state
         // after it would allow it as well as if the state before did.
         let json = &event.json;
@@ -107,6 +107,14 @@ impl HistoryView {
             }
             _ => false,
         }
+    }
+
+    /// Whether the user may see a non-state event at stream ordering `at` (what a relation
+    /// row says about its event is enough for that).
+    pub fn may_see_message(&self, at: i64) -> bool {
+        let visibility = last_before(&self.visibility, at).unwrap_or(Visibility::Shared);
+        let membership = last_before(&self.membership, at);
+        self.allows(at, visibility, membership.as_deref())
     }
 
     /// Keeps the events the user may see.

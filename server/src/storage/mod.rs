@@ -15,6 +15,7 @@ mod media;
 pub mod media_files;
 mod profiles;
 mod receipts;
+mod relations;
 mod rooms;
 mod users;
 
@@ -30,6 +31,7 @@ pub use health::{DatabaseHealth, PoolState};
 pub use media::{MediaContentRef, MediaRecord, MediaStore, ThumbnailRecord};
 pub use profiles::ProfileStore;
 pub use receipts::{Receipt, ReceiptStore};
+pub use relations::{Relation, RelationQuery, RelationRow, RelationStore};
 pub use rooms::{NewEvent, Room, RoomHead, RoomStore, StoredEvent, TxnKey};
 pub use users::{NewUser, User, UserStore};
 
@@ -45,6 +47,7 @@ pub struct Stores {
     pub media: Arc<dyn MediaStore>,
     pub profiles: Arc<dyn ProfileStore>,
     pub receipts: Arc<dyn ReceiptStore>,
+    pub relations: Arc<dyn RelationStore>,
     pub rooms: Arc<dyn RoomStore>,
     pub health: Arc<dyn DatabaseHealth>,
 }

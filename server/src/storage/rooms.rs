@@ -26,6 +26,8 @@ pub struct NewEvent {
     pub membership: Option<String>,
     /// The event an authorised redaction redacts.
     pub redacts: Option<String>,
+    /// What `content."m.relates_to"` says, when it names an event and a relation type.
+    pub relation: Option<super::Relation>,
     pub json: Value,
 }
 

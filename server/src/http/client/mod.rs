@@ -7,6 +7,7 @@ mod devices;
 mod directory;
 mod discovery;
 mod profile;
+mod relations;
 mod rooms;
 mod session;
 mod sync;
@@ -23,6 +24,7 @@ pub fn register(router: &mut Router) {
     directory::register(router);
     discovery::register(router);
     profile::register(router);
+    relations::register(router);
     rooms::register(router);
     session::register(router);
     sync::register(router);

@@ -495,6 +495,7 @@ fn room_event(
         origin_server_ts: depth,
         membership: membership.map(str::to_owned),
         redacts: None,
+        relation: None,
         json: serde_json::json!({"type": event_type, "content": {}}),
     }
 }
@@ -930,6 +931,68 @@ async fn state_at_a_position_and_the_history_of_one_key() {
                 .await
                 .unwrap()
                 .is_empty()
+        );
+    }
+}
+
+/// The relations migration fills its table from events stored before it existed; its SQL is
+/// written once per backend, so both are run here on real rows.
+#[tokio::test]
+async fn relations_of_events_stored_before_the_relations_table_are_backfilled() {
+    use ::diesel::connection::SimpleConnection as _;
+    use diesel_migrations::MigrationHarness as _;
+
+    use super::{DbConnection, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+    for t in backends() {
+        let db = t.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.pool.get().unwrap();
+            // Back to just before the relations migration, however many came after it.
+            const RELATIONS_MIGRATION: &str = "20261126000013";
+            for _ in 0..100 {
+                let reverted = match &mut *conn {
+                    DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS),
+                    DbConnection::Postgres(c) => c.revert_last_migration(POSTGRES_MIGRATIONS),
+                }
+                .unwrap()
+                .to_string();
+                if reverted == RELATIONS_MIGRATION {
+                    break;
+                }
+            }
+            conn.batch_execute(
+                r#"INSERT INTO events (event_id, room_id, stream_ordering, depth, event_type, state_key, sender, origin_server_ts, json) VALUES
+                ('$target', '!r:x', 1, 1, 'm.room.message', NULL, '@a:x', 10, '{"type":"m.room.message","content":{"body":"hi"}}'),
+                ('$like', '!r:x', 2, 2, 'm.reaction', NULL, '@b:x', 20, '{"type":"m.reaction","content":{"m.relates_to":{"rel_type":"m.annotation","event_id":"$target","key":"+1"}}}'),
+                ('$reply', '!r:x', 3, 3, 'm.room.message', NULL, '@b:x', 30, '{"type":"m.room.message","content":{"m.relates_to":{"m.in_reply_to":{"event_id":"$target"}}}}'),
+                ('$gone', '!r:x', 4, 4, 'm.reaction', NULL, '@b:x', 40, '{"type":"m.reaction","content":{"m.relates_to":{"rel_type":"m.annotation","event_id":"$target","key":"-1"}}}'),
+                ('$odd', '!r:x', 5, 5, 'm.room.message', NULL, '@b:x', 50, '{"type":"m.room.message","content":{"m.relates_to":"not an object"}}'),
+                ('$red', '!r:x', 6, 6, 'm.room.redaction', NULL, '@b:x', 60, '{"type":"m.room.redaction","redacts":"$gone","content":{}}');
+                INSERT INTO redactions (event_id, redacts) VALUES ('$red', '$gone');"#,
+            )
+            .unwrap();
+        })
+        .await
+        .unwrap();
+        t.db.run_migrations().unwrap();
+        let rows = t
+            .stores
+            .relations
+            .relations_to(vec!["$target".into()])
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let row = &rows[0];
+        assert_eq!(
+            (
+                row.event_id.as_str(),
+                row.rel_type.as_str(),
+                row.aggregation_key.as_deref(),
+                row.sender.as_str(),
+                row.origin_server_ts,
+                row.stream_ordering
+            ),
+            ("$like", "m.annotation", Some("+1"), "@b:x", 20, 2)
         );
     }
 }

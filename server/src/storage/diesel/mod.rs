@@ -19,6 +19,7 @@ mod filters;
 mod media;
 mod profiles;
 mod receipts;
+mod relations;
 mod rooms;
 mod schema;
 mod users;
@@ -117,6 +118,7 @@ impl Database {
             media: db.clone(),
             profiles: db.clone(),
             receipts: db.clone(),
+            relations: db.clone(),
             rooms: db.clone(),
             health: db,
         }

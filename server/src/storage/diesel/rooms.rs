@@ -3,7 +3,10 @@ use async_trait::async_trait;
 
 use super::{
     Database,
-    schema::{current_state, event_txn_ids, events, forward_extremities, redactions, rooms},
+    schema::{
+        current_state, event_relations, event_txn_ids, events, forward_extremities, redactions,
+        rooms,
+    },
 };
 use crate::storage::{Error, ErrorKind, NewEvent, Room, RoomHead, RoomStore, StoredEvent, TxnKey};
 
@@ -139,6 +142,24 @@ impl RoomStore for Database {
                     .values((
                         redactions::event_id.eq(&event.event_id),
                         redactions::redacts.eq(target),
+                    ))
+                    .execute(conn)?;
+                // A redacted event's relation is gone with its content.
+                diesel::delete(event_relations::table.filter(event_relations::event_id.eq(target)))
+                    .execute(conn)?;
+            }
+            if let Some(relation) = &event.relation {
+                diesel::insert_into(event_relations::table)
+                    .values((
+                        event_relations::event_id.eq(&event.event_id),
+                        event_relations::room_id.eq(&event.room_id),
+                        event_relations::relates_to.eq(&relation.relates_to),
+                        event_relations::rel_type.eq(&relation.rel_type),
+                        event_relations::event_type.eq(&event.event_type),
+                        event_relations::sender.eq(&event.sender),
+                        event_relations::aggregation_key.eq(&relation.aggregation_key),
+                        event_relations::origin_server_ts.eq(event.origin_server_ts),
+                        event_relations::stream_ordering.eq(stream_ordering),
                     ))
                     .execute(conn)?;
             }
@@ -428,7 +449,9 @@ fn chunked<T: Clone>(items: &[T]) -> impl Iterator<Item = Vec<T>> + '_ {
     items.chunks(500).map(<[T]>::to_vec)
 }
 
-fn stored_events(rows: Vec<(String, String, i64, String)>) -> Result<Vec<StoredEvent>, Error> {
+pub(super) fn stored_events(
+    rows: Vec<(String, String, i64, String)>,
+) -> Result<Vec<StoredEvent>, Error> {
     rows.into_iter()
         .map(|(event_id, room_id, stream_ordering, json)| {
             Ok(StoredEvent {

@@ -90,7 +90,7 @@
     }
 }
 
-::diesel::allow_tables_to_appear_in_same_query!(events, forward_extremities);
+::diesel::allow_tables_to_appear_in_same_query!(events, forward_extremities, event_relations);
 
 ::diesel::table! {
     redactions (event_id) {
@@ -165,5 +165,19 @@
         content_type -> Text,
         sha256 -> Text,
         size -> BigInt,
+    }
+}
+
+::diesel::table! {
+    event_relations (event_id) {
+        event_id -> Text,
+        room_id -> Text,
+        relates_to -> Text,
+        rel_type -> Text,
+        event_type -> Text,
+        sender -> Text,
+        aggregation_key -> Nullable<Text>,
+        origin_server_ts -> BigInt,
+        stream_ordering -> BigInt,
     }
 }
