@@ -12,6 +12,7 @@ mod history;
 mod media;
 mod moderation;
 mod profile;
+mod push;
 mod relations;
 mod rooms;
 mod sync;
@@ -32,6 +33,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(sync::cases());
     cases.extend(history::cases());
     cases.extend(relations::cases());
+    cases.extend(push::cases());
     cases.extend(account_data::cases());
     cases.extend(media::cases());
     cases

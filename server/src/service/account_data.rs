@@ -58,6 +58,11 @@ impl AccountDataService {
         self.put(owner, room_id, data_type, &content).await
     }
 
+    /// Replaces the user's push rules (`m.push_rules`, managed by the push service).
+    pub async fn set_push_rules(&self, owner: &str, content: &Value) -> Result<(), Error> {
+        self.put(owner, "", "m.push_rules", content).await
+    }
+
     /// Moves the `m.fully_read` marker; the caller has checked the event is readable.
     pub async fn set_fully_read(
         &self,

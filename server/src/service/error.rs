@@ -51,6 +51,8 @@ pub enum ErrorKind {
     NotYetUploaded,
     /// The media cannot be thumbnailed (not an image, or not one the server decodes).
     CannotThumbnail,
+    /// A push rule cannot be placed or built as asked.
+    PushRuleInvalid,
     /// User-interactive authentication must continue; the error's `body` holds the flows and
     /// session. `failed` when the last stage attempted was wrong.
     UserInteractive {

@@ -13,6 +13,7 @@ mod ids;
 pub mod media;
 pub mod notifier;
 pub mod profiles;
+pub mod push;
 pub mod rate_limit;
 pub mod relations;
 pub mod room_directory;
@@ -38,7 +39,7 @@ use crate::{
 
 /// Every service, built once at start and shared by all requests.
 pub struct Services {
-    pub account_data: account_data::AccountDataService,
+    pub account_data: Arc<account_data::AccountDataService>,
     pub aliases: aliases::AliasService,
     pub room_directory: room_directory::RoomDirectoryService,
     pub accounts: accounts::AccountService,
@@ -46,6 +47,7 @@ pub struct Services {
     pub health: health::HealthService,
     pub media: media::MediaService,
     pub profiles: profiles::ProfileService,
+    pub push: Arc<push::PushService>,
     pub relations: relations::RelationsService,
     pub rooms: rooms::RoomService,
     pub room_state: room_state::RoomStateService,
@@ -67,18 +69,25 @@ impl Services {
         let signing_key = Arc::new(signing_key);
         let notifier = Arc::new(notifier::Notifier::default());
         let typing = Arc::new(typing::TypingService::new(notifier.clone()));
+        let account_data = Arc::new(account_data::AccountDataService::new(
+            stores.clone(),
+            notifier.clone(),
+        ));
+        let push = Arc::new(push::PushService::new(stores.clone(), account_data.clone()));
         Self {
             rooms: rooms::RoomService::new(
                 config.server_name.clone(),
                 stores.clone(),
                 signing_key.clone(),
                 notifier.clone(),
+                push.clone(),
             ),
+            push,
             relations: relations::RelationsService::new(stores.clone()),
             room_directory: room_directory::RoomDirectoryService::new(stores.clone()),
             room_state: room_state::RoomStateService::new(stores.clone()),
             aliases: aliases::AliasService::new(config.server_name.clone(), stores.clone()),
-            account_data: account_data::AccountDataService::new(stores.clone(), notifier.clone()),
+            account_data,
             sync: sync::SyncService::new(stores.clone(), notifier.clone(), typing.clone()),
             timeline: timeline::TimelineService::new(stores.clone()),
             typing,

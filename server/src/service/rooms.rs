@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 
 use super::{
     Error, ErrorKind, accounts::AuthedUser, clock::now_ms, ids::random_letters, notifier::Notifier,
+    push::PushService,
 };
 use crate::{
     core::{auth, event::Pdu, event_hash, room_version::RoomVersion, signing::SigningKey},
@@ -48,6 +49,7 @@ pub struct RoomService {
     stores: Stores,
     signing_key: Arc<SigningKey>,
     notifier: Arc<Notifier>,
+    push: Arc<PushService>,
     append_lock: Mutex<()>,
 }
 
@@ -57,12 +59,14 @@ impl RoomService {
         stores: Stores,
         signing_key: Arc<SigningKey>,
         notifier: Arc<Notifier>,
+        push: Arc<PushService>,
     ) -> Self {
         Self {
             server_name,
             stores,
             signing_key,
             notifier,
+            push,
             append_lock: Mutex::new(()),
         }
     }
@@ -762,7 +766,7 @@ impl RoomService {
             .unwrap_or_else(|| format!("!{}", pdu.event_id.trim_start_matches('$')));
         let event = NewEvent {
             event_id: pdu.event_id.clone(),
-            room_id,
+            room_id: room_id.clone(),
             depth: pdu.depth,
             event_type: pdu.event_type.clone(),
             state_key: pdu.state_key.clone(),
@@ -774,6 +778,7 @@ impl RoomService {
                 .clone()
                 .filter(|_| pdu.event_type == "m.room.redaction"),
             relation: super::relations::relation_of(&pdu.json["content"]),
+            push_actions: self.push_actions(version, &room_id, &pdu).await?,
             json: pdu.json.clone(),
         };
         match self
@@ -792,6 +797,31 @@ impl RoomService {
             )),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Which other joined members `pdu` notifies, by their push rules, in the room's current
+    /// state (the state it is appended to: callers hold the append lock).
+    async fn push_actions(
+        &self,
+        version: &RoomVersion,
+        room_id: &str,
+        pdu: &Pdu,
+    ) -> Result<Vec<storage::PushAction>, Error> {
+        let others_joined = self
+            .stores
+            .rooms
+            .room_members(room_id)
+            .await?
+            .iter()
+            .any(|(user, membership, _)| membership == "join" && *user != pdu.sender);
+        if !others_joined {
+            return Ok(Vec::new());
+        }
+        let state = self.stores.rooms.state_at(room_id, i64::MAX).await?;
+        let event = client_event(&pdu.json, &pdu.event_id, room_id);
+        self.push
+            .actions_for(version.id, room_id, &event, &state)
+            .await
     }
 
     /// Checks `pdu` against its auth events (and, from v12, the room's create event).

@@ -477,6 +477,15 @@ impl SyncService {
             },
             "state": {"events": state},
         });
+        let unread = self
+            .stores
+            .notifications
+            .unread_counts(room_id, user_id)
+            .await?;
+        room["unread_notifications"] = json!({
+            "notification_count": unread.notifications,
+            "highlight_count": unread.highlights,
+        });
         let mut ephemeral = Vec::new();
         if let Some(user_ids) = typing {
             ephemeral.push(json!({"type": "m.typing", "content": {"user_ids": user_ids}}));

@@ -13,6 +13,7 @@ mod filters;
 mod health;
 mod media;
 pub mod media_files;
+mod notifications;
 mod profiles;
 mod receipts;
 mod relations;
@@ -29,6 +30,7 @@ pub use error::{Error, ErrorKind};
 pub use filters::FilterStore;
 pub use health::{DatabaseHealth, PoolState};
 pub use media::{MediaContentRef, MediaRecord, MediaStore, ThumbnailRecord};
+pub use notifications::{NotificationStore, PushAction, UnreadCounts};
 pub use profiles::ProfileStore;
 pub use receipts::{Receipt, ReceiptStore};
 pub use relations::{Relation, RelationQuery, RelationRow, RelationStore};
@@ -45,6 +47,7 @@ pub struct Stores {
     pub aliases: Arc<dyn AliasStore>,
     pub directory: Arc<dyn DirectoryStore>,
     pub media: Arc<dyn MediaStore>,
+    pub notifications: Arc<dyn NotificationStore>,
     pub profiles: Arc<dyn ProfileStore>,
     pub receipts: Arc<dyn ReceiptStore>,
     pub relations: Arc<dyn RelationStore>,

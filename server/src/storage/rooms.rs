@@ -28,6 +28,8 @@ pub struct NewEvent {
     pub redacts: Option<String>,
     /// What `content."m.relates_to"` says, when it names an event and a relation type.
     pub relation: Option<super::Relation>,
+    /// The local members this event notifies.
+    pub push_actions: Vec<super::PushAction>,
     pub json: Value,
 }
 

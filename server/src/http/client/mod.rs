@@ -7,6 +7,7 @@ mod devices;
 mod directory;
 mod discovery;
 mod profile;
+mod push;
 mod relations;
 mod rooms;
 mod session;
@@ -24,6 +25,7 @@ pub fn register(router: &mut Router) {
     directory::register(router);
     discovery::register(router);
     profile::register(router);
+    push::register(router);
     relations::register(router);
     rooms::register(router);
     session::register(router);

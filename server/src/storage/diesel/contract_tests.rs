@@ -496,6 +496,7 @@ fn room_event(
         membership: membership.map(str::to_owned),
         redacts: None,
         relation: None,
+        push_actions: Vec::new(),
         json: serde_json::json!({"type": event_type, "content": {}}),
     }
 }
@@ -994,5 +995,76 @@ async fn relations_of_events_stored_before_the_relations_table_are_backfilled() 
             ),
             ("$like", "m.annotation", Some("+1"), "@b:x", 20, 2)
         );
+    }
+}
+
+#[tokio::test]
+async fn unread_counts_are_push_actions_after_the_latest_read_receipt() {
+    use crate::storage::{PushAction, Receipt, Room, UnreadCounts};
+    for t in backends() {
+        let rooms = &t.stores.rooms;
+        rooms
+            .create_room(Room {
+                room_id: "!r:x".into(),
+                room_version: "12".into(),
+                creator: "@a:x".into(),
+                created_ts: 1,
+            })
+            .await
+            .unwrap();
+        let mut prev: Vec<String> = vec![];
+        for (depth, (id, highlight)) in [("$1", false), ("$2", true), ("$3", false)]
+            .into_iter()
+            .enumerate()
+        {
+            let mut event = room_event(id, "m.room.message", None, None, depth as i64 + 1);
+            event.push_actions = vec![PushAction {
+                user_id: "@b:x".into(),
+                highlight,
+            }];
+            rooms.append_event(event, prev.clone(), None).await.unwrap();
+            prev = vec![id.to_owned()];
+        }
+        let counts = |user: &'static str| {
+            let notifications = t.stores.notifications.clone();
+            async move { notifications.unread_counts("!r:x", user).await.unwrap() }
+        };
+        assert_eq!(
+            counts("@b:x").await,
+            UnreadCounts {
+                notifications: 3,
+                highlights: 1
+            }
+        );
+        assert_eq!(counts("@a:x").await, UnreadCounts::default());
+        let receipt = |kind: &str, event: &str| Receipt {
+            room_id: "!r:x".into(),
+            user_id: "@b:x".into(),
+            receipt_type: kind.into(),
+            thread_id: String::new(),
+            event_id: event.into(),
+            ts: 1,
+            stream_id: 0,
+        };
+        t.stores
+            .receipts
+            .put_receipt(receipt("m.read.private", "$2"))
+            .await
+            .unwrap();
+        assert_eq!(
+            counts("@b:x").await,
+            UnreadCounts {
+                notifications: 1,
+                highlights: 0
+            },
+            "a private receipt reads too"
+        );
+        // An older public receipt does not move the position back.
+        t.stores
+            .receipts
+            .put_receipt(receipt("m.read", "$1"))
+            .await
+            .unwrap();
+        assert_eq!(counts("@b:x").await.notifications, 1);
     }
 }

@@ -17,6 +17,7 @@ mod devices;
 mod directory;
 mod filters;
 mod media;
+mod notifications;
 mod profiles;
 mod receipts;
 mod relations;
@@ -116,6 +117,7 @@ impl Database {
             aliases: db.clone(),
             directory: db.clone(),
             media: db.clone(),
+            notifications: db.clone(),
             profiles: db.clone(),
             receipts: db.clone(),
             relations: db.clone(),

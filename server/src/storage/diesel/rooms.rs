@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use super::{
     Database,
     schema::{
-        current_state, event_relations, event_txn_ids, events, forward_extremities, redactions,
-        rooms,
+        current_state, event_push_actions, event_relations, event_txn_ids, events,
+        forward_extremities, redactions, rooms,
     },
 };
 use crate::storage::{Error, ErrorKind, NewEvent, Room, RoomHead, RoomStore, StoredEvent, TxnKey};
@@ -160,6 +160,17 @@ impl RoomStore for Database {
                         event_relations::aggregation_key.eq(&relation.aggregation_key),
                         event_relations::origin_server_ts.eq(event.origin_server_ts),
                         event_relations::stream_ordering.eq(stream_ordering),
+                    ))
+                    .execute(conn)?;
+            }
+            for action in &event.push_actions {
+                diesel::insert_into(event_push_actions::table)
+                    .values((
+                        event_push_actions::room_id.eq(&event.room_id),
+                        event_push_actions::user_id.eq(&action.user_id),
+                        event_push_actions::event_id.eq(&event.event_id),
+                        event_push_actions::stream_ordering.eq(stream_ordering),
+                        event_push_actions::highlight.eq(action.highlight),
                     ))
                     .execute(conn)?;
             }

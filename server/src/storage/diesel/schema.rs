@@ -90,7 +90,12 @@
     }
 }
 
-::diesel::allow_tables_to_appear_in_same_query!(events, forward_extremities, event_relations);
+::diesel::allow_tables_to_appear_in_same_query!(
+    events,
+    forward_extremities,
+    event_relations,
+    receipts
+);
 
 ::diesel::table! {
     redactions (event_id) {
@@ -179,5 +184,15 @@
         aggregation_key -> Nullable<Text>,
         origin_server_ts -> BigInt,
         stream_ordering -> BigInt,
+    }
+}
+
+::diesel::table! {
+    event_push_actions (room_id, user_id, stream_ordering) {
+        room_id -> Text,
+        user_id -> Text,
+        event_id -> Text,
+        stream_ordering -> BigInt,
+        highlight -> Bool,
     }
 }
