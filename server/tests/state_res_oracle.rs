@@ -227,6 +227,11 @@ proptest! {
         // member who is already joined may join again. `fixtures/auth/member.json` pins our
         // side (`without_join_rules_a_joined_member_may_join_again`); such rooms are left out.
         prop_assume!(!room.has_join_without_join_rules());
+        // Known divergence: a power-levels event that removes `state_default` (or another
+        // single level) is checked by ruma against the property's default, by REChain (like
+        // Synapse) not at all. Pinned by `removing_a_level_is_not_checked_against_its_default`
+        // in `fixtures/auth/power_levels.json`; such rooms are left out.
+        prop_assume!(!room.has_removed_power_level());
         let sets = room.state_sets();
         let ours = state_res::resolve(&version, &sets, &room.events).unwrap();
         let theirs = ruma_resolve(&room, &sets);

@@ -11,11 +11,13 @@ mod discovery;
 mod history;
 mod media;
 mod moderation;
+mod presence;
 mod profile;
 mod push;
 mod relations;
 mod rooms;
 mod sync;
+mod user_directory;
 
 use crate::case::Case;
 
@@ -34,6 +36,8 @@ pub fn all() -> Vec<Case> {
     cases.extend(history::cases());
     cases.extend(relations::cases());
     cases.extend(push::cases());
+    cases.extend(presence::cases());
+    cases.extend(user_directory::cases());
     cases.extend(account_data::cases());
     cases.extend(media::cases());
     cases

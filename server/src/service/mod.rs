@@ -12,6 +12,7 @@ pub mod health;
 mod ids;
 pub mod media;
 pub mod notifier;
+pub mod presence;
 pub mod profiles;
 pub mod push;
 pub mod rate_limit;
@@ -24,6 +25,7 @@ pub mod sync;
 pub mod thumbnail;
 pub mod timeline;
 pub mod typing;
+pub mod user_directory;
 pub mod visibility;
 
 use std::sync::Arc;
@@ -46,6 +48,7 @@ pub struct Services {
     pub discovery: discovery::DiscoveryService,
     pub health: health::HealthService,
     pub media: media::MediaService,
+    pub presence: Arc<presence::PresenceService>,
     pub profiles: profiles::ProfileService,
     pub push: Arc<push::PushService>,
     pub relations: relations::RelationsService,
@@ -55,6 +58,7 @@ pub struct Services {
     pub timeline: timeline::TimelineService,
     pub typing: Arc<typing::TypingService>,
     pub rate_limiter: rate_limit::RateLimiter,
+    pub user_directory: user_directory::UserDirectoryService,
     pub signing_key: Arc<SigningKey>,
     pub stores: Stores,
 }
@@ -74,6 +78,10 @@ impl Services {
             notifier.clone(),
         ));
         let push = Arc::new(push::PushService::new(stores.clone(), account_data.clone()));
+        let presence = Arc::new(presence::PresenceService::new(
+            stores.clone(),
+            notifier.clone(),
+        ));
         Self {
             rooms: rooms::RoomService::new(
                 config.server_name.clone(),
@@ -88,13 +96,20 @@ impl Services {
             room_state: room_state::RoomStateService::new(stores.clone()),
             aliases: aliases::AliasService::new(config.server_name.clone(), stores.clone()),
             account_data,
-            sync: sync::SyncService::new(stores.clone(), notifier.clone(), typing.clone()),
+            sync: sync::SyncService::new(
+                stores.clone(),
+                notifier.clone(),
+                typing.clone(),
+                presence.clone(),
+            ),
+            presence,
             timeline: timeline::TimelineService::new(stores.clone()),
             typing,
             accounts: accounts::AccountService::new(config, stores.clone()),
             discovery: discovery::DiscoveryService::new(config),
             health: health::HealthService::new(stores.health.clone(), redis),
             rate_limiter: rate_limit::RateLimiter::new(&config.rate_limits),
+            user_directory: user_directory::UserDirectoryService::new(stores.clone()),
             profiles: profiles::ProfileService::new(stores.clone()),
             media: media::MediaService::new(
                 config.server_name.clone(),

@@ -1,8 +1,9 @@
 //! `/sync`: what changed in the user's rooms since a token.
 //!
-//! Tokens are `s<events>_<typing>_<receipts>_<account data>`, one position per stream (event
-//! stream ordering, typing serial, receipt and account-data stream ids): opaque to clients, monotonic, never reused; shorter older
-//! forms still parse, with the missing positions at 0. A sync with no
+//! Tokens are `s<events>_<typing>_<receipts>_<account data>_<presence>`, one position per
+//! stream (event stream ordering, typing serial, receipt and account-data stream ids, presence
+//! serial): opaque to clients, monotonic, never reused; shorter older forms still parse, with
+//! the missing positions at 0. A sync with no
 //! token (or `full_state`) gives each joined room its state and latest events; an incremental
 //! one gives the events after the token, and the room's state when the timeline is limited or
 //! the user joined in between.
@@ -16,8 +17,8 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Error, ErrorKind, accounts::AuthedUser, notifier::Notifier, relations::bundle_aggregations,
-    typing::TypingService, visibility::HistoryView,
+    Error, ErrorKind, accounts::AuthedUser, notifier::Notifier, presence::PresenceService,
+    relations::bundle_aggregations, typing::TypingService, visibility::HistoryView,
 };
 use crate::storage::{StoredEvent, Stores};
 
@@ -41,6 +42,7 @@ pub struct SyncService {
     stores: Stores,
     notifier: Arc<Notifier>,
     typing: Arc<TypingService>,
+    presence: Arc<PresenceService>,
 }
 
 /// The filter a sync names: an uploaded one by id, or a definition inline.
@@ -68,9 +70,10 @@ pub struct SyncPosition {
     pub typing: i64,
     pub receipts: i64,
     pub account_data: i64,
+    pub presence: i64,
 }
 
-/// A sync token: `s<events>_<typing>_<receipts>_<account data>`; missing trailing parts are 0, so
+/// A sync token: `s<events>_<typing>_<receipts>_<account data>_<presence>`; missing trailing parts are 0, so
 /// `s<events>` (a `/messages` token) is a sync token too.
 pub fn parse_sync_token(token: &str) -> Result<SyncPosition, Error> {
     let invalid = || Error::new(ErrorKind::InvalidParam, "Unknown pagination or sync token");
@@ -79,7 +82,7 @@ pub fn parse_sync_token(token: &str) -> Result<SyncPosition, Error> {
         .split('_')
         .map(|p| p.parse::<i64>().ok().filter(|n| *n >= 0))
         .collect::<Option<Vec<_>>>()
-        .filter(|n| (1..=4).contains(&n.len()))
+        .filter(|n| (1..=5).contains(&n.len()))
         .ok_or_else(invalid)?;
     let at = |i: usize| numbers.get(i).copied().unwrap_or(0);
     Ok(SyncPosition {
@@ -87,22 +90,33 @@ pub fn parse_sync_token(token: &str) -> Result<SyncPosition, Error> {
         typing: at(1),
         receipts: at(2),
         account_data: at(3),
+        presence: at(4),
     })
 }
 
 pub fn sync_token(position: SyncPosition) -> String {
     format!(
-        "s{}_{}_{}_{}",
-        position.events, position.typing, position.receipts, position.account_data
+        "s{}_{}_{}_{}_{}",
+        position.events,
+        position.typing,
+        position.receipts,
+        position.account_data,
+        position.presence
     )
 }
 
 impl SyncService {
-    pub fn new(stores: Stores, notifier: Arc<Notifier>, typing: Arc<TypingService>) -> Self {
+    pub fn new(
+        stores: Stores,
+        notifier: Arc<Notifier>,
+        typing: Arc<TypingService>,
+        presence: Arc<PresenceService>,
+    ) -> Self {
         Self {
             stores,
             notifier,
             typing,
+            presence,
         }
     }
 
@@ -193,7 +207,8 @@ impl SyncService {
             let waiting = since.is_some()
                 && !full_state
                 && response.get("rooms").is_none()
-                && response.get("account_data").is_none();
+                && response.get("account_data").is_none()
+                && response.get("presence").is_none();
             if !waiting || tokio::time::Instant::now() >= deadline {
                 return Ok(response);
             }
@@ -223,6 +238,8 @@ impl SyncService {
         let receipts_since = since.map(|p| p.receipts.min(receipts_now));
         let account_data_now = self.stores.account_data.max_account_data_stream().await?;
         let account_data_since = since.map_or(0, |p| p.account_data.min(account_data_now));
+        let presence_now = self.presence.serial();
+        let presence_since = since.map_or(0, |p| p.presence.min(presence_now));
         let since = since.map(|p| p.events.min(now));
         let user_id = user.user_id.as_str();
         let ignored = super::account_data::ignored_users(&self.stores, user_id).await?;
@@ -363,6 +380,7 @@ impl SyncService {
             typing: typing_now,
             receipts: receipts_now,
             account_data: account_data_now,
+            presence: presence_now,
         };
         let mut response = json!({"next_batch": sync_token(position)});
         if !rooms.is_empty() {
@@ -371,7 +389,28 @@ impl SyncService {
         if !global_data.is_empty() {
             response["account_data"] = json!({ "events": global_data });
         }
+        if presence_now > presence_since {
+            let presence = self
+                .presence
+                .changes_since(presence_since, &self.co_members(&joined_rooms).await?);
+            if !presence.is_empty() {
+                response["presence"] = json!({ "events": presence });
+            }
+        }
         Ok(response)
+    }
+
+    /// Everyone joined to any of `rooms`: whose presence the user sees.
+    async fn co_members(&self, rooms: &[String]) -> Result<Vec<String>, Error> {
+        let mut members = std::collections::BTreeSet::new();
+        for room in rooms {
+            for (user, membership, _) in self.stores.rooms.room_members(room).await? {
+                if membership == "join" {
+                    members.insert(user);
+                }
+            }
+        }
+        Ok(members.into_iter().collect())
     }
 
     /// The user's account data changed in `(after, now]`, as events: global, and per room.
@@ -598,6 +637,7 @@ mod tests {
             typing: 3,
             receipts: 7,
             account_data: 5,
+            presence: 9,
         };
         assert_eq!(parse_sync_token(&sync_token(p)).unwrap(), p);
         assert_eq!(
@@ -607,10 +647,11 @@ mod tests {
                 typing: 0,
                 receipts: 0,
                 account_data: 0,
+                presence: 0,
             }
         );
         assert_eq!(parse_sync_token("s12_3_7").unwrap().account_data, 0);
-        for bad in ["", "s", "12", "s-1", "sx", "s1_2_3_4_5", "s1__2"] {
+        for bad in ["", "s", "12", "s-1", "sx", "s1_2_3_4_5_6", "s1__2"] {
             assert!(parse_sync_token(bad).is_err(), "{bad:?}");
         }
     }

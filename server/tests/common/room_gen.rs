@@ -331,6 +331,36 @@ impl Room {
         })
     }
 
+    /// Whether some power-levels event leaves out one of the single-level properties
+    /// (`users_default`, `ban`, …) that another power-levels event of the room sets. Removal is where
+    /// REChain (like Synapse) and ruma read the auth rules differently; see the fixture
+    /// `removing_a_level_is_not_checked_against_its_default`.
+    pub fn has_removed_power_level(&self) -> bool {
+        const FIELDS: [&str; 7] = [
+            "users_default",
+            "events_default",
+            "state_default",
+            "ban",
+            "redact",
+            "kick",
+            "invite",
+        ];
+        let levels: Vec<&Pdu> = self
+            .events
+            .values()
+            .filter(|e| e.event_type == "m.room.power_levels")
+            .collect();
+        // Resolution may check any of them against any other, not only against the one in
+        // its auth events, so any pair counts.
+        levels.iter().any(|new| {
+            levels.iter().any(|old| {
+                FIELDS
+                    .iter()
+                    .any(|f| old.content.get(*f).is_some() && new.content.get(*f).is_none())
+            })
+        })
+    }
+
     pub fn state_sets(&self) -> Vec<StateIds> {
         self.branches.iter().map(|b| b.state.clone()).collect()
     }

@@ -6,6 +6,7 @@ mod capabilities;
 mod devices;
 mod directory;
 mod discovery;
+mod presence;
 mod profile;
 mod push;
 mod relations;
@@ -14,6 +15,7 @@ mod session;
 mod sync;
 mod timeline;
 mod uia;
+mod user_directory;
 
 use super::router::Router;
 
@@ -24,6 +26,7 @@ pub fn register(router: &mut Router) {
     devices::register(router);
     directory::register(router);
     discovery::register(router);
+    presence::register(router);
     profile::register(router);
     push::register(router);
     relations::register(router);
@@ -31,4 +34,5 @@ pub fn register(router: &mut Router) {
     session::register(router);
     sync::register(router);
     timeline::register(router);
+    user_directory::register(router);
 }

@@ -14,8 +14,8 @@ use crate::{
 };
 
 pub fn register(router: &mut Router) {
-    // Built directly: the response leaves out what this server does not have yet (presence,
-    // account data, to-device) rather than sending ruma's empty defaults.
+    // Built directly: the response leaves out what is empty (and what this server does not
+    // have yet, such as to-device messages) rather than sending ruma's empty defaults.
     router.endpoint_authed_json(sync);
     router.endpoint_authed(create_filter);
     router.endpoint_authed_json(get_filter);
@@ -26,6 +26,10 @@ async fn sync(
     user: AuthedUser,
     request: sync_events::v3::Request,
 ) -> Result<Value, Error> {
+    state
+        .services
+        .presence
+        .on_sync(user.user_id.as_str(), Some(request.set_presence.as_str()))?;
     let timeout = request.timeout.unwrap_or(Duration::ZERO);
     let filter = request.filter.map(|f| match f {
         sync_events::v3::Filter::FilterId(id) => SyncFilter::Id(id),
