@@ -55,6 +55,14 @@ pub fn cases() -> Vec<Case> {
             op = ("GET", "/_matrix/client/v3/rooms/{roomId}/members")
         ),
         case!(
+            timestamp_to_event_finds_the_nearest_visible_event,
+            section = "client-server-api/#get_matrixclientv1roomsroomidtimestamp_to_event",
+            op = (
+                "GET",
+                "/_matrix/client/v1/rooms/{roomId}/timestamp_to_event"
+            )
+        ),
+        case!(
             state_event_in_event_format_is_the_whole_event,
             section = "client-server-api/#get_matrixclientv3roomsroomidstateeventtypestatekey",
             op = (
@@ -517,6 +525,66 @@ async fn state_event_in_event_format_is_the_whole_event(ctx: Ctx) -> CaseResult 
         content.json()?,
         &json!({"name": "Formats"}),
         "the default format is the content"
+    );
+    Ok(())
+}
+
+async fn timestamp_to_event_finds_the_nearest_visible_event(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("ts_owner").await?;
+    let bob = ctx.register_user("ts_outsider").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "private_chat"})).await?;
+    let first = send_message(&ctx, &alice, &room, "first").await?;
+    let first_ts = ctx
+        .op(Method::GET, EVENT)
+        .arg(&room)
+        .arg(&first)
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?
+        .json()?["origin_server_ts"]
+        .as_i64()
+        .unwrap_or_default();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let second = send_message(&ctx, &alice, &room, "second").await?;
+    let lookup = |ts: i64, dir: &str, user: &UserSession| {
+        ctx.op(
+            Method::GET,
+            "/_matrix/client/v1/rooms/{roomId}/timestamp_to_event",
+        )
+        .arg(&room)
+        .query("ts", &ts.to_string())
+        .query("dir", dir)
+        .token(&user.access_token)
+    };
+    let backwards = lookup(first_ts, "b", &alice)
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(
+        backwards.json()?["event_id"],
+        json!(first),
+        "at or before the first message's time"
+    );
+    let forwards = lookup(first_ts + 1, "f", &alice)
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(
+        forwards.json()?["event_id"],
+        json!(second),
+        "after the first message's time"
+    );
+    let none = lookup(first_ts + 3_600_000, "f", &alice)
+        .send()
+        .await?
+        .expect_status(404)?;
+    ensure_eq!(none.errcode(), Some("M_NOT_FOUND"), "nothing in the future");
+    let outsider = lookup(first_ts, "b", &bob).send().await?;
+    ensure!(
+        matches!(outsider.status, 403 | 404),
+        "someone who cannot read the room learns nothing, got {}",
+        outsider.status
     );
     Ok(())
 }

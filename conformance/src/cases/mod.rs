@@ -15,6 +15,7 @@ mod presence;
 mod profile;
 mod push;
 mod relations;
+mod reporting;
 mod rooms;
 mod sync;
 mod user_directory;
@@ -38,6 +39,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(push::cases());
     cases.extend(presence::cases());
     cases.extend(user_directory::cases());
+    cases.extend(reporting::cases());
     cases.extend(account_data::cases());
     cases.extend(media::cases());
     cases

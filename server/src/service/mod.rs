@@ -17,6 +17,7 @@ pub mod profiles;
 pub mod push;
 pub mod rate_limit;
 pub mod relations;
+pub mod reports;
 pub mod room_directory;
 pub mod room_state;
 pub mod rooms;
@@ -52,6 +53,7 @@ pub struct Services {
     pub profiles: profiles::ProfileService,
     pub push: Arc<push::PushService>,
     pub relations: relations::RelationsService,
+    pub reports: reports::ReportService,
     pub rooms: rooms::RoomService,
     pub room_state: room_state::RoomStateService,
     pub sync: sync::SyncService,
@@ -92,6 +94,7 @@ impl Services {
             ),
             push,
             relations: relations::RelationsService::new(stores.clone()),
+            reports: reports::ReportService::new(config.server_name.clone(), stores.clone()),
             room_directory: room_directory::RoomDirectoryService::new(stores.clone()),
             room_state: room_state::RoomStateService::new(stores.clone()),
             aliases: aliases::AliasService::new(config.server_name.clone(), stores.clone()),

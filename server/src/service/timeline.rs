@@ -161,6 +161,32 @@ impl TimelineService {
         }))
     }
 
+    /// `GET /timestamp_to_event`: the visible event closest to `ts` in direction `forward`
+    /// (at or after it) or backwards (at or before it).
+    pub async fn event_near_ts(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        ts: i64,
+        forward: bool,
+    ) -> Result<(String, i64), Error> {
+        let view = self.history(user, room_id).await?;
+        // Candidates come in order; hidden ones are skipped, within a bound.
+        let candidates = self
+            .stores
+            .rooms
+            .events_near_ts(room_id, ts, forward, 100)
+            .await?;
+        candidates
+            .into_iter()
+            .find(|e| view.may_see(e))
+            .map(|e| {
+                let ts = e.json["origin_server_ts"].as_i64().unwrap_or_default();
+                (e.event_id, ts)
+            })
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, "No event found in that direction"))
+    }
+
     /// The user's view of the room; refused outright when they can see nothing of it.
     async fn history(&self, user: &AuthedUser, room_id: &str) -> Result<HistoryView, Error> {
         let view = HistoryView::load(&self.stores, room_id, user.user_id.as_str()).await?;

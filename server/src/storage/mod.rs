@@ -17,6 +17,7 @@ mod notifications;
 mod profiles;
 mod receipts;
 mod relations;
+mod reports;
 mod rooms;
 mod users;
 
@@ -34,6 +35,7 @@ pub use notifications::{NotificationStore, PushAction, UnreadCounts};
 pub use profiles::ProfileStore;
 pub use receipts::{Receipt, ReceiptStore};
 pub use relations::{Relation, RelationQuery, RelationRow, RelationStore};
+pub use reports::{Report, ReportStore};
 pub use rooms::{NewEvent, Room, RoomHead, RoomStore, StoredEvent, TxnKey};
 pub use users::{NewUser, User, UserStore};
 
@@ -51,6 +53,7 @@ pub struct Stores {
     pub profiles: Arc<dyn ProfileStore>,
     pub receipts: Arc<dyn ReceiptStore>,
     pub relations: Arc<dyn RelationStore>,
+    pub reports: Arc<dyn ReportStore>,
     pub rooms: Arc<dyn RoomStore>,
     pub health: Arc<dyn DatabaseHealth>,
 }

@@ -108,6 +108,15 @@ pub trait RoomStore: Send + Sync {
     ) -> Result<Option<(String, String)>, Error>;
     /// For each of `event_ids` that has been redacted, the id of a redaction of it.
     async fn redactions_of(&self, event_ids: Vec<String>) -> Result<Vec<(String, String)>, Error>;
+    /// Up to `limit` of the room's events closest to `ts`: at or after it, earliest first,
+    /// when `forward`; at or before it, latest first, otherwise.
+    async fn events_near_ts(
+        &self,
+        room_id: &str,
+        ts: i64,
+        forward: bool,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, Error>;
     /// The room's state right after the event at stream ordering `up_to` (the latest event
     /// per type and state key at or below it).
     async fn state_at(&self, room_id: &str, up_to: i64) -> Result<Vec<StoredEvent>, Error>;

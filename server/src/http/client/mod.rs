@@ -10,6 +10,7 @@ mod presence;
 mod profile;
 mod push;
 mod relations;
+mod reporting;
 mod rooms;
 mod session;
 mod sync;
@@ -30,6 +31,7 @@ pub fn register(router: &mut Router) {
     profile::register(router);
     push::register(router);
     relations::register(router);
+    reporting::register(router);
     rooms::register(router);
     session::register(router);
     sync::register(router);

@@ -1,6 +1,10 @@
 //! Reading the timeline: single events, `/messages` pages and `/context`.
 
-use ruma::api::client::{context::get_context, message::get_message_events, room::get_room_event};
+use ruma::api::client::{
+    context::get_context,
+    message::get_message_events,
+    room::{get_event_by_timestamp, get_room_event},
+};
 use serde_json::Value;
 
 use crate::{
@@ -13,6 +17,7 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed_json(get_room_event);
     router.endpoint_authed_json(get_message_events);
     router.endpoint_authed_json(get_context);
+    router.endpoint_authed(timestamp_to_event);
 }
 
 /// `GET /_matrix/client/v3/rooms/{roomId}/event/{eventId}`
@@ -66,4 +71,26 @@ async fn get_context(
             limit,
         )
         .await
+}
+
+/// `GET /_matrix/client/v1/rooms/{roomId}/timestamp_to_event`
+async fn timestamp_to_event(
+    state: AppState,
+    user: AuthedUser,
+    request: get_event_by_timestamp::v1::Request,
+) -> Result<get_event_by_timestamp::v1::Response, Error> {
+    let ts = i64::try_from(u64::from(request.ts.0)).unwrap_or(i64::MAX);
+    let forward = request.dir == ruma::api::Direction::Forward;
+    let (event_id, found_ts) = state
+        .services
+        .timeline
+        .event_near_ts(&user, request.room_id.as_str(), ts, forward)
+        .await?;
+    let event_id =
+        ruma::OwnedEventId::try_from(event_id).map_err(|e| Error::internal(e.to_string()))?;
+    let found_ts = ruma::UInt::try_from(found_ts.max(0) as u64).unwrap_or_default();
+    Ok(get_event_by_timestamp::v1::Response::new(
+        event_id,
+        ruma::MilliSecondsSinceUnixEpoch(found_ts),
+    ))
 }

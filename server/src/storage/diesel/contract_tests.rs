@@ -1068,3 +1068,26 @@ async fn unread_counts_are_push_actions_after_the_latest_read_receipt() {
         assert_eq!(counts("@b:x").await.notifications, 1);
     }
 }
+
+#[tokio::test]
+async fn reports_are_kept_in_order_with_what_they_name() {
+    use crate::storage::Report;
+    for t in backends() {
+        let report = |room: Option<&str>, event: Option<&str>, user: Option<&str>| Report {
+            reporter: "@a:x".into(),
+            room_id: room.map(str::to_owned),
+            event_id: event.map(str::to_owned),
+            user_id: user.map(str::to_owned),
+            reason: "why".into(),
+            ts: 5,
+        };
+        let first = report(Some("!r:x"), Some("$e"), None);
+        let second = report(None, None, Some("@b:x"));
+        t.stores.reports.add_report(first.clone()).await.unwrap();
+        t.stores.reports.add_report(second.clone()).await.unwrap();
+        assert_eq!(
+            t.stores.reports.reports().await.unwrap(),
+            vec![first, second]
+        );
+    }
+}

@@ -21,6 +21,7 @@ mod notifications;
 mod profiles;
 mod receipts;
 mod relations;
+mod reports;
 mod rooms;
 mod schema;
 mod users;
@@ -121,6 +122,7 @@ impl Database {
             profiles: db.clone(),
             receipts: db.clone(),
             relations: db.clone(),
+            reports: db.clone(),
             rooms: db.clone(),
             health: db,
         }

@@ -369,6 +369,48 @@ impl RoomStore for Database {
         Ok(found)
     }
 
+    async fn events_near_ts(
+        &self,
+        room_id: &str,
+        ts: i64,
+        forward: bool,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, Error> {
+        let room = room_id.to_owned();
+        let rows: Vec<(String, String, i64, String)> = self
+            .read(move |conn| {
+                let query = events::table
+                    .filter(events::room_id.eq(room))
+                    .select((
+                        events::event_id,
+                        events::room_id,
+                        events::stream_ordering,
+                        events::json,
+                    ))
+                    .limit(limit)
+                    .into_boxed();
+                if forward {
+                    query
+                        .filter(events::origin_server_ts.ge(ts))
+                        .order((
+                            events::origin_server_ts.asc(),
+                            events::stream_ordering.asc(),
+                        ))
+                        .load(conn)
+                } else {
+                    query
+                        .filter(events::origin_server_ts.le(ts))
+                        .order((
+                            events::origin_server_ts.desc(),
+                            events::stream_ordering.desc(),
+                        ))
+                        .load(conn)
+                }
+            })
+            .await?;
+        stored_events(rows)
+    }
+
     async fn state_at(&self, room_id: &str, up_to: i64) -> Result<Vec<StoredEvent>, Error> {
         let room = room_id.to_owned();
         let rows: Vec<(String, String, String, i64, String)> = self

@@ -196,3 +196,15 @@
         highlight -> Bool,
     }
 }
+
+::diesel::table! {
+    reports (id) {
+        id -> BigInt,
+        reporter -> Text,
+        room_id -> Nullable<Text>,
+        event_id -> Nullable<Text>,
+        user_id -> Nullable<Text>,
+        reason -> Text,
+        ts -> BigInt,
+    }
+}
