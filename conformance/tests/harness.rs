@@ -38,6 +38,7 @@ fn main() -> ExitCode {
     config.rate_limits.enabled = false;
     // Small enough that the oversized-upload case can exceed it cheaply.
     config.media.max_upload_bytes = 1024 * 1024;
+    config.sessions.login_tokens = true;
     let server = runtime
         .block_on(rechain_server::app::start(config))
         .expect("REChain starts");

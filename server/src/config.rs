@@ -24,6 +24,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
     pub registration: RegistrationConfig,
+    pub sessions: SessionsConfig,
     pub rate_limits: RateLimitConfig,
     pub appservices: AppservicesConfig,
     pub limits: LimitsConfig,
@@ -88,6 +89,17 @@ pub struct RegistrationConfig {
     pub mode: RegistrationMode,
     /// Tokens accepted when `mode = "token"`.
     pub tokens: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsConfig {
+    /// How long an access token lives when the client asked for a refresh token, in seconds.
+    /// Sessions without refresh tokens do not expire.
+    pub access_token_lifetime_seconds: u64,
+    /// Let logged-in clients mint single-use `m.login.token`s (`/login/get_token`) to sign in
+    /// another device.
+    pub login_tokens: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,6 +199,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             redis: RedisConfig::default(),
             registration: RegistrationConfig::default(),
+            sessions: SessionsConfig::default(),
             rate_limits: RateLimitConfig::default(),
             appservices: AppservicesConfig::default(),
             limits: LimitsConfig::default(),
@@ -234,6 +247,15 @@ impl Default for RateLimitConfig {
                 per_second: 0.05,
                 burst: 5,
             },
+        }
+    }
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self {
+            access_token_lifetime_seconds: 300,
+            login_tokens: false,
         }
     }
 }
@@ -394,6 +416,12 @@ impl Config {
                 "must be at least 1024",
             ));
         }
+        if self.sessions.access_token_lifetime_seconds == 0 {
+            return Err(ConfigError::new(
+                "sessions.access_token_lifetime_seconds",
+                "must be at least 1",
+            ));
+        }
         if self.media.max_upload_bytes == 0 {
             return Err(ConfigError::new(
                 "media.max_upload_bytes",
@@ -493,6 +521,12 @@ url = ""
 mode = "disabled"
 # Registration tokens accepted when mode = "token".
 tokens = []
+
+[sessions]
+# Lifetime of access tokens issued with a refresh token, in seconds (others never expire).
+access_token_lifetime_seconds = 300
+# Allow /login/get_token: a logged-in client mints a single-use m.login.token for another device.
+login_tokens = false
 
 [rate_limits]
 enabled = true

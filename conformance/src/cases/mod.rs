@@ -17,6 +17,7 @@ mod push;
 mod relations;
 mod reporting;
 mod rooms;
+mod sessions;
 mod sync;
 mod user_directory;
 
@@ -28,6 +29,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(discovery::cases());
     cases.extend(api_standards::cases());
     cases.extend(accounts::cases());
+    cases.extend(sessions::cases());
     cases.extend(devices::cases());
     cases.extend(profile::cases());
     cases.extend(rooms::cases());

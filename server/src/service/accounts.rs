@@ -40,6 +40,18 @@ pub struct Session {
     pub user_id: OwnedUserId,
     pub device_id: OwnedDeviceId,
     pub access_token: String,
+    /// Set when the client asked for a refreshable session.
+    pub refresh_token: Option<String>,
+    /// When the access token expires (refreshable sessions only).
+    pub expires_in: Option<Duration>,
+}
+
+/// Where a new session's device comes from and whether it may be refreshed.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceRequest {
+    pub device_id: Option<OwnedDeviceId>,
+    pub display_name: Option<String>,
+    pub refreshable: bool,
 }
 
 pub struct RegisterRequest {
@@ -48,6 +60,7 @@ pub struct RegisterRequest {
     pub device_id: Option<OwnedDeviceId>,
     pub initial_device_display_name: Option<String>,
     pub inhibit_login: bool,
+    pub refresh_token: bool,
     pub guest: bool,
     pub auth: Option<UiaStage>,
 }
@@ -91,6 +104,29 @@ pub enum RegisterOutcome {
 }
 
 const UIA_SESSION_LIFETIME: Duration = Duration::from_secs(30 * 60);
+const LOGIN_TOKEN_LIFETIME: Duration = Duration::from_secs(120);
+
+/// Unused login tokens (by hash) with the user each logs in and when it lapses. In memory:
+/// they live two minutes, and a restart costs only a retry.
+#[derive(Default)]
+struct LoginTokens {
+    tokens: Mutex<HashMap<String, (OwnedUserId, Instant)>>,
+}
+
+impl LoginTokens {
+    fn insert(&self, hash: String, user_id: OwnedUserId) {
+        let mut tokens = self.tokens.lock().expect("login tokens poisoned");
+        let now = Instant::now();
+        tokens.retain(|_, (_, until)| *until > now);
+        tokens.insert(hash, (user_id, now + LOGIN_TOKEN_LIFETIME));
+    }
+
+    fn take(&self, hash: &str) -> Option<OwnedUserId> {
+        let mut tokens = self.tokens.lock().expect("login tokens poisoned");
+        let (user_id, until) = tokens.remove(hash)?;
+        (until > Instant::now()).then_some(user_id)
+    }
+}
 const UIA_SESSION_LIMIT: usize = 10_000;
 
 struct UiaSession {
@@ -104,6 +140,8 @@ pub struct AccountService {
     tokens: Vec<String>,
     stores: Stores,
     uia: Mutex<HashMap<String, UiaSession>>,
+    access_token_lifetime: Duration,
+    login_tokens: Option<LoginTokens>,
 }
 
 impl AccountService {
@@ -114,6 +152,10 @@ impl AccountService {
             tokens: config.registration.tokens.clone(),
             stores,
             uia: Mutex::new(HashMap::new()),
+            access_token_lifetime: Duration::from_secs(
+                config.sessions.access_token_lifetime_seconds,
+            ),
+            login_tokens: config.sessions.login_tokens.then(LoginTokens::default),
         }
     }
 
@@ -202,8 +244,11 @@ impl AccountService {
         let session = self
             .open_session(
                 user_id,
-                request.device_id,
-                request.initial_device_display_name,
+                DeviceRequest {
+                    device_id: request.device_id,
+                    display_name: request.initial_device_display_name,
+                    refreshable: request.refresh_token,
+                },
             )
             .await?;
         Ok(RegisterOutcome::LoggedIn(session))
@@ -265,8 +310,7 @@ impl AccountService {
         &self,
         user: &str,
         password: String,
-        device_id: Option<OwnedDeviceId>,
-        display_name: Option<String>,
+        device: DeviceRequest,
     ) -> Result<Session, Error> {
         let forbidden = || Error::new(ErrorKind::Forbidden, "Invalid username or password");
         let user_id = if user.starts_with('@') {
@@ -295,34 +339,125 @@ impl AccountService {
         if !verify_password(password, hash).await? {
             return Err(forbidden());
         }
-        self.open_session(user_id, device_id, display_name).await
+        self.open_session(user_id, device).await
     }
 
     async fn open_session(
         &self,
         user_id: OwnedUserId,
-        device_id: Option<OwnedDeviceId>,
-        display_name: Option<String>,
+        request: DeviceRequest,
     ) -> Result<Session, Error> {
-        let device_id = device_id.unwrap_or_else(|| OwnedDeviceId::from(random_device_id()));
+        let device_id = request
+            .device_id
+            .unwrap_or_else(|| OwnedDeviceId::from(random_device_id()));
         let access_token = format!("rct_{}", random_token(32));
+        let now = now_ms();
+        let expires_ts = request
+            .refreshable
+            .then(|| now + self.access_token_lifetime.as_millis() as i64);
         let device = Device {
             user_id: user_id.clone(),
             device_id: device_id.clone(),
-            display_name,
-            created_ts: now_ms(),
+            display_name: request.display_name,
+            created_ts: now,
             last_seen_ts: None,
             last_seen_ip: None,
         };
         self.stores
             .devices
-            .create_device_with_token(device, token_hash(&access_token), None)
+            .create_device_with_token(device, token_hash(&access_token), expires_ts)
             .await?;
+        let refresh_token = if request.refreshable {
+            let refresh = format!("rcr_{}", random_token(32));
+            self.stores
+                .devices
+                .add_refresh_token(token_hash(&refresh), token_hash(&access_token), now)
+                .await?;
+            Some(refresh)
+        } else {
+            None
+        };
         Ok(Session {
             user_id,
             device_id,
             access_token,
+            expires_in: refresh_token.as_ref().map(|_| self.access_token_lifetime),
+            refresh_token,
         })
+    }
+
+    /// `POST /refresh`: a new access token and refresh token for the session the refresh token
+    /// belongs to. Both old tokens stop working at once (strict rotation: a refresh token is
+    /// good for one exchange).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Session, Error> {
+        let access_token = format!("rct_{}", random_token(32));
+        let refresh = format!("rcr_{}", random_token(32));
+        let now = now_ms();
+        let expires_ts = now + self.access_token_lifetime.as_millis() as i64;
+        let owner = self
+            .stores
+            .devices
+            .rotate_refresh_token(
+                &token_hash(refresh_token),
+                token_hash(&access_token),
+                Some(expires_ts),
+                token_hash(&refresh),
+                now,
+            )
+            .await?
+            .ok_or_else(|| Error::new(ErrorKind::UnknownToken, "Unknown refresh token"))?;
+        Ok(Session {
+            user_id: owner.user_id,
+            device_id: owner.device_id,
+            access_token,
+            refresh_token: Some(refresh),
+            expires_in: Some(self.access_token_lifetime),
+        })
+    }
+
+    /// Whether `/login/get_token` is offered.
+    pub fn login_tokens_enabled(&self) -> bool {
+        self.login_tokens.is_some()
+    }
+
+    /// `POST /login/get_token`: after the caller re-enters their password, a single-use token
+    /// that logs another device in as them.
+    pub async fn mint_login_token(
+        &self,
+        user: &AuthedUser,
+        stage: Option<UiaStage>,
+    ) -> Result<(String, Duration), Error> {
+        let Some(tokens) = &self.login_tokens else {
+            return Err(Error::new(
+                ErrorKind::Forbidden,
+                "Login tokens are disabled on this server",
+            ));
+        };
+        self.require_password(user, stage).await?;
+        let token = format!("rcl_{}", random_token(24));
+        tokens.insert(token_hash(&token), user.user_id.clone());
+        Ok((token, LOGIN_TOKEN_LIFETIME))
+    }
+
+    /// `m.login.token` login: the token is consumed whether or not the login succeeds.
+    pub async fn login_with_token(
+        &self,
+        token: &str,
+        device: DeviceRequest,
+    ) -> Result<Session, Error> {
+        let user_id = self
+            .login_tokens
+            .as_ref()
+            .and_then(|tokens| tokens.take(&token_hash(token)))
+            .ok_or_else(|| Error::new(ErrorKind::Forbidden, "Invalid or expired login token"))?;
+        let account = self.stores.users.get_user(&user_id).await?;
+        if account.is_none_or(|a| a.deactivated) {
+            return Err(Error::new(
+                ErrorKind::UserDeactivated,
+                "This account has been deactivated",
+            ));
+        }
+        self.open_session(user_id, device).await
     }
 
     /// Resolves an access token to its session.
@@ -335,7 +470,10 @@ impl AccountService {
             .await?
             .ok_or_else(unknown)?;
         if owner.expires_ts.is_some_and(|t| t <= now_ms()) {
-            return Err(unknown());
+            // The session lives on behind its refresh token: the client should refresh, not
+            // throw its state away.
+            return Err(Error::new(ErrorKind::UnknownToken, "Access token expired")
+                .with_body(json!({ "soft_logout": true })));
         }
         let is_guest = self
             .stores

@@ -39,6 +39,24 @@ pub trait DeviceStore: Send + Sync {
     /// Deletes every device and token of the user; returns how many devices went.
     async fn delete_all_devices(&self, user_id: &UserId) -> Result<u64, Error>;
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, Error>;
+    /// Records a refresh token for the session that `access_token_hash` opens.
+    async fn add_refresh_token(
+        &self,
+        refresh_token_hash: String,
+        access_token_hash: String,
+        created_ts: i64,
+    ) -> Result<(), Error>;
+    /// Exchanges a refresh token, in one transaction: it and the access token issued with it
+    /// are deleted, and the new pair is stored for the same device. `None` when the refresh
+    /// token is unknown (already used, or its device logged out).
+    async fn rotate_refresh_token(
+        &self,
+        old_refresh_hash: &str,
+        new_access_hash: String,
+        new_access_expires_ts: Option<i64>,
+        new_refresh_hash: String,
+        now: i64,
+    ) -> Result<Option<TokenOwner>, Error>;
     /// Renames a device; false if there is no such device.
     async fn set_display_name(
         &self,

@@ -50,6 +50,7 @@ async fn register_user(
             device_id: request.device_id,
             initial_device_display_name: request.initial_device_display_name,
             inhibit_login: request.inhibit_login,
+            refresh_token: request.refresh_token,
             guest: request.kind == register::RegistrationKind::Guest,
             auth,
         })
@@ -59,6 +60,8 @@ async fn register_user(
             let mut response = register::v3::Response::new(session.user_id);
             response.access_token = Some(session.access_token);
             response.device_id = Some(session.device_id);
+            response.refresh_token = session.refresh_token;
+            response.expires_in = session.expires_in;
             response
         }
         RegisterOutcome::Registered(user_id) => register::v3::Response::new(user_id),

@@ -22,7 +22,7 @@ pub fn register(router: &mut Router) {
 
 /// What this server lets clients do.
 async fn get_capabilities(
-    _: AppState,
+    state: AppState,
     _: AuthedUser,
     _: get_capabilities::v3::Request,
 ) -> Result<get_capabilities::v3::Response, Error> {
@@ -43,6 +43,6 @@ async fn get_capabilities(
     }
     capabilities.profile_fields = Some(ProfileFieldsCapability::new(true));
     capabilities.thirdparty_id_changes.enabled = false;
-    capabilities.get_login_token.enabled = false;
+    capabilities.get_login_token.enabled = state.services.accounts.login_tokens_enabled();
     Ok(get_capabilities::v3::Response::new(capabilities))
 }

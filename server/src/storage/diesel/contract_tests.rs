@@ -1091,3 +1091,54 @@ async fn reports_are_kept_in_order_with_what_they_name() {
         );
     }
 }
+
+#[tokio::test]
+async fn refresh_tokens_rotate_once_and_die_with_their_device() {
+    for t in backends() {
+        let devices = &t.stores.devices;
+        devices
+            .create_device_with_token(device("@a:x", "D1"), "access1".into(), Some(10))
+            .await
+            .unwrap();
+        devices
+            .add_refresh_token("refresh1".into(), "access1".into(), 1)
+            .await
+            .unwrap();
+        let owner = devices
+            .rotate_refresh_token("refresh1", "access2".into(), Some(20), "refresh2".into(), 2)
+            .await
+            .unwrap()
+            .expect("a known refresh token rotates");
+        assert_eq!(owner.device_id.as_str(), "D1");
+        assert_eq!(devices.find_token("access1").await.unwrap(), None);
+        assert_eq!(
+            devices
+                .find_token("access2")
+                .await
+                .unwrap()
+                .unwrap()
+                .expires_ts,
+            Some(20)
+        );
+        assert!(
+            devices
+                .rotate_refresh_token("refresh1", "x".into(), None, "y".into(), 3)
+                .await
+                .unwrap()
+                .is_none(),
+            "a used refresh token is gone"
+        );
+        devices
+            .delete_device(user_id!("@a:x"), "D1")
+            .await
+            .unwrap();
+        assert!(
+            devices
+                .rotate_refresh_token("refresh2", "x".into(), None, "y".into(), 4)
+                .await
+                .unwrap()
+                .is_none(),
+            "logging the device out ends its refresh token"
+        );
+    }
+}

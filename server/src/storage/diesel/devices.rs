@@ -4,7 +4,7 @@ use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 
 use super::{
     Database,
-    schema::{access_tokens, devices},
+    schema::{access_tokens, devices, refresh_tokens},
 };
 use crate::storage::{Device, DeviceStore, Error, ErrorKind, TokenOwner};
 
@@ -125,6 +125,12 @@ impl DeviceStore for Database {
                 )
                 .execute(conn)?;
                 diesel::delete(
+                    refresh_tokens::table
+                        .filter(refresh_tokens::user_id.eq(&user))
+                        .filter(refresh_tokens::device_id.eq(&device)),
+                )
+                .execute(conn)?;
+                diesel::delete(
                     devices::table
                         .filter(devices::user_id.eq(&user))
                         .filter(devices::device_id.eq(&device)),
@@ -140,6 +146,8 @@ impl DeviceStore for Database {
         let deleted = self
             .write(move |conn| {
                 diesel::delete(access_tokens::table.filter(access_tokens::user_id.eq(&user)))
+                    .execute(conn)?;
+                diesel::delete(refresh_tokens::table.filter(refresh_tokens::user_id.eq(&user)))
                     .execute(conn)?;
                 diesel::delete(devices::table.filter(devices::user_id.eq(&user))).execute(conn)
             })
@@ -171,6 +179,89 @@ impl DeviceStore for Database {
             })
         })
         .transpose()
+    }
+
+    async fn add_refresh_token(
+        &self,
+        refresh_token_hash: String,
+        access_token_hash: String,
+        created_ts: i64,
+    ) -> Result<(), Error> {
+        self.write(move |conn| {
+            let (user, device): (String, String) = access_tokens::table
+                .find(&access_token_hash)
+                .select((access_tokens::user_id, access_tokens::device_id))
+                .first(conn)?;
+            diesel::insert_into(refresh_tokens::table)
+                .values((
+                    refresh_tokens::token_hash.eq(&refresh_token_hash),
+                    refresh_tokens::user_id.eq(&user),
+                    refresh_tokens::device_id.eq(&device),
+                    refresh_tokens::access_token_hash.eq(&access_token_hash),
+                    refresh_tokens::created_ts.eq(created_ts),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_refresh_hash: &str,
+        new_access_hash: String,
+        new_access_expires_ts: Option<i64>,
+        new_refresh_hash: String,
+        now: i64,
+    ) -> Result<Option<TokenOwner>, Error> {
+        let old = old_refresh_hash.to_owned();
+        let owner: Option<(String, String)> = self
+            .write(move |conn| {
+                let row: Option<(String, String, String)> = refresh_tokens::table
+                    .find(&old)
+                    .select((
+                        refresh_tokens::user_id,
+                        refresh_tokens::device_id,
+                        refresh_tokens::access_token_hash,
+                    ))
+                    .first(conn)
+                    .optional()?;
+                let Some((user, device, old_access)) = row else {
+                    return Ok(None);
+                };
+                diesel::delete(refresh_tokens::table.find(&old)).execute(conn)?;
+                diesel::delete(access_tokens::table.find(&old_access)).execute(conn)?;
+                diesel::insert_into(access_tokens::table)
+                    .values((
+                        access_tokens::token_hash.eq(&new_access_hash),
+                        access_tokens::user_id.eq(&user),
+                        access_tokens::device_id.eq(&device),
+                        access_tokens::created_ts.eq(now),
+                        access_tokens::expires_ts.eq(new_access_expires_ts),
+                    ))
+                    .execute(conn)?;
+                diesel::insert_into(refresh_tokens::table)
+                    .values((
+                        refresh_tokens::token_hash.eq(&new_refresh_hash),
+                        refresh_tokens::user_id.eq(&user),
+                        refresh_tokens::device_id.eq(&device),
+                        refresh_tokens::access_token_hash.eq(&new_access_hash),
+                        refresh_tokens::created_ts.eq(now),
+                    ))
+                    .execute(conn)?;
+                Ok(Some((user, device)))
+            })
+            .await?;
+        owner
+            .map(|(user, device)| {
+                Ok(TokenOwner {
+                    user_id: OwnedUserId::try_from(user)
+                        .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?,
+                    device_id: OwnedDeviceId::from(device),
+                    expires_ts: new_access_expires_ts,
+                })
+            })
+            .transpose()
     }
 
     async fn set_display_name(

@@ -208,3 +208,13 @@
         ts -> BigInt,
     }
 }
+
+::diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        device_id -> Text,
+        access_token_hash -> Text,
+        created_ts -> BigInt,
+    }
+}
