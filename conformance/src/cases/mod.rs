@@ -19,6 +19,7 @@ mod reporting;
 mod rooms;
 mod sessions;
 mod sync;
+mod upgrades;
 mod user_directory;
 
 use crate::case::Case;
@@ -35,6 +36,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(rooms::cases());
     cases.extend(moderation::cases());
     cases.extend(directory::cases());
+    cases.extend(upgrades::cases());
     cases.extend(sync::cases());
     cases.extend(history::cases());
     cases.extend(relations::cases());

@@ -20,6 +20,7 @@ pub mod relations;
 pub mod reports;
 pub mod room_directory;
 pub mod room_state;
+pub mod room_upgrade;
 pub mod rooms;
 pub mod server_keys;
 pub mod sync;
@@ -54,7 +55,8 @@ pub struct Services {
     pub push: Arc<push::PushService>,
     pub relations: relations::RelationsService,
     pub reports: reports::ReportService,
-    pub rooms: rooms::RoomService,
+    pub rooms: Arc<rooms::RoomService>,
+    pub room_upgrades: room_upgrade::RoomUpgradeService,
     pub room_state: room_state::RoomStateService,
     pub sync: sync::SyncService,
     pub timeline: timeline::TimelineService,
@@ -84,14 +86,16 @@ impl Services {
             stores.clone(),
             notifier.clone(),
         ));
+        let rooms = Arc::new(rooms::RoomService::new(
+            config.server_name.clone(),
+            stores.clone(),
+            signing_key.clone(),
+            notifier.clone(),
+            push.clone(),
+        ));
         Self {
-            rooms: rooms::RoomService::new(
-                config.server_name.clone(),
-                stores.clone(),
-                signing_key.clone(),
-                notifier.clone(),
-                push.clone(),
-            ),
+            room_upgrades: room_upgrade::RoomUpgradeService::new(rooms.clone(), stores.clone()),
+            rooms,
             push,
             relations: relations::RelationsService::new(stores.clone()),
             reports: reports::ReportService::new(config.server_name.clone(), stores.clone()),

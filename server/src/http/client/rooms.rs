@@ -10,7 +10,7 @@ use ruma::api::client::{
     read_marker::set_read_marker,
     receipt::create_receipt,
     redact::redact_event,
-    room::create_room,
+    room::{create_room, upgrade_room},
     state::{get_state_event_for_key, get_state_events, send_state_event},
     typing::create_typing_event,
 };
@@ -36,6 +36,7 @@ fn limit(state: &AppState, action: Action, user: &AuthedUser) -> Result<(), Erro
 
 pub fn register(router: &mut Router) {
     router.endpoint_authed(create_room);
+    router.endpoint_authed(upgrade_room);
     router.endpoint_authed(send_message_event);
     router.endpoint_authed(send_state_event);
     router.endpoint_authed(joined_rooms);
@@ -588,4 +589,30 @@ async fn knock_room(
         )
         .await?;
     Ok(knock_room::v3::Response::new(room_id))
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/upgrade`
+async fn upgrade_room(
+    state: AppState,
+    user: AuthedUser,
+    request: upgrade_room::v3::Request,
+) -> Result<upgrade_room::v3::Response, Error> {
+    limit(&state, Action::RoomCreation, &user)?;
+    let new_room = state
+        .services
+        .room_upgrades
+        .upgrade(
+            &user,
+            request.room_id.as_str(),
+            request.new_version.as_str(),
+            request
+                .additional_creators
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        )
+        .await?;
+    let new_room =
+        ruma::OwnedRoomId::try_from(new_room).map_err(|e| Error::internal(e.to_string()))?;
+    Ok(upgrade_room::v3::Response::new(new_room))
 }

@@ -1128,10 +1128,7 @@ async fn refresh_tokens_rotate_once_and_die_with_their_device() {
                 .is_none(),
             "a used refresh token is gone"
         );
-        devices
-            .delete_device(user_id!("@a:x"), "D1")
-            .await
-            .unwrap();
+        devices.delete_device(user_id!("@a:x"), "D1").await.unwrap();
         assert!(
             devices
                 .rotate_refresh_token("refresh2", "x".into(), None, "y".into(), 4)
