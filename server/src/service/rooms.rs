@@ -1014,7 +1014,21 @@ pub fn client_event(pdu: &Value, event_id: &str, room_id: &str) -> Value {
     if let Some(key) = pdu.get("state_key") {
         out["state_key"] = key.clone();
     }
+    if let Some(redacts) = redaction_target(pdu) {
+        out["redacts"] = redacts.clone();
+    }
     out
+}
+
+/// What a redaction event redacts: top level before room v11, in `content` from v11. Clients
+/// are served it at the top level either way, as many still read it only there.
+pub fn redaction_target(pdu: &Value) -> Option<&Value> {
+    if pdu.get("type").and_then(Value::as_str) != Some("m.room.redaction") {
+        return None;
+    }
+    pdu.get("redacts")
+        .or_else(|| pdu.get("content").and_then(|c| c.get("redacts")))
+        .filter(|r| r.is_string())
 }
 
 fn power_levels(

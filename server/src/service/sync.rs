@@ -300,7 +300,7 @@ impl SyncService {
             {
                 invite.insert(
                     room_id.clone(),
-                    json!({"invite_state": {"events": self.invite_state(&room_id).await?}}),
+                    json!({"invite_state": {"events": self.invite_state(&room_id, user_id).await?}}),
                 );
             }
         }
@@ -316,7 +316,7 @@ impl SyncService {
             if changed_since(&room_id, None) {
                 knock.insert(
                     room_id.clone(),
-                    json!({"knock_state": {"events": self.invite_state(&room_id).await?}}),
+                    json!({"knock_state": {"events": self.invite_state(&room_id, user_id).await?}}),
                 );
             }
         }
@@ -588,11 +588,32 @@ impl SyncService {
         Ok(sender.is_some_and(|s| ignored.contains(&s)))
     }
 
-    async fn invite_state(&self, room_id: &str) -> Result<Vec<Value>, Error> {
+    /// The stripped state an invitee or knocker sees: the room's summary state, their own
+    /// membership event (what clients read the invite or knock from) and the member event of
+    /// whoever sent it.
+    async fn invite_state(&self, room_id: &str, user_id: &str) -> Result<Vec<Value>, Error> {
         let head = self.stores.rooms.room_head(room_id).await?;
+        let own = head
+            .state
+            .iter()
+            .find(|(t, k, _)| t == "m.room.member" && k == user_id)
+            .map(|(_, _, id)| id.clone());
+        let inviter = match &own {
+            Some(id) => self
+                .stores
+                .rooms
+                .get_event(id)
+                .await?
+                .and_then(|e| e.json["sender"].as_str().map(str::to_owned))
+                .filter(|sender| sender != user_id),
+            None => None,
+        };
         let mut events = Vec::new();
-        for (event_type, _, event_id) in head.state {
-            if !INVITE_STATE_TYPES.contains(&event_type.as_str()) {
+        for (event_type, state_key, event_id) in head.state {
+            let wanted = INVITE_STATE_TYPES.contains(&event_type.as_str())
+                || (event_type == "m.room.member"
+                    && (state_key == user_id || inviter.as_deref() == Some(state_key.as_str())));
+            if !wanted {
                 continue;
             }
             if let Some(event) = self.stores.rooms.get_event(&event_id).await? {
@@ -622,6 +643,9 @@ pub fn sync_event(event: &StoredEvent) -> Value {
     });
     if let Some(key) = json.get("state_key") {
         out["state_key"] = key.clone();
+    }
+    if let Some(redacts) = super::rooms::redaction_target(json) {
+        out["redacts"] = redacts.clone();
     }
     out
 }
