@@ -203,6 +203,19 @@ async fn invites_appear_in_sync_with_stripped_state(ctx: Ctx) -> CaseResult {
         state.iter().any(|e| e["type"] == "m.room.name"),
         "no room name in the invite state: {state:?}"
     );
+    // Clients learn that they are invited, and by whom, from these member events.
+    ensure!(
+        state.iter().any(|e| e["type"] == "m.room.member"
+            && e["state_key"] == json!(bob.user_id)
+            && e["content"]["membership"] == "invite"),
+        "the invite state holds the invite itself: {state:?}"
+    );
+    ensure!(
+        state
+            .iter()
+            .any(|e| e["type"] == "m.room.member" && e["state_key"] == json!(alice.user_id)),
+        "the invite state holds the inviter's membership: {state:?}"
+    );
     ensure!(
         body["rooms"]["join"].get(room.as_str()).is_none(),
         "an invited room is listed as joined"
