@@ -8,6 +8,7 @@ mod common;
 mod devices;
 mod directory;
 mod discovery;
+mod filters;
 mod history;
 mod media;
 mod moderation;
@@ -38,6 +39,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(directory::cases());
     cases.extend(upgrades::cases());
     cases.extend(sync::cases());
+    cases.extend(filters::cases());
     cases.extend(history::cases());
     cases.extend(relations::cases());
     cases.extend(push::cases());

@@ -8,6 +8,7 @@ pub mod aliases;
 mod clock;
 pub mod discovery;
 mod error;
+pub mod filter;
 pub mod health;
 mod ids;
 pub mod media;

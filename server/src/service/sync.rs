@@ -17,13 +17,17 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Error, ErrorKind, accounts::AuthedUser, notifier::Notifier, presence::PresenceService,
-    relations::bundle_aggregations, typing::TypingService, visibility::HistoryView,
+    Error, ErrorKind,
+    accounts::AuthedUser,
+    filter::{SyncFilterDef, lazy_members},
+    notifier::Notifier,
+    presence::PresenceService,
+    relations::bundle_aggregations,
+    typing::TypingService,
+    visibility::HistoryView,
 };
 use crate::storage::{StoredEvent, Stores};
 
-/// Events per room per sync when the client's filter does not say.
-pub const DEFAULT_TIMELINE_LIMIT: i64 = 10;
 /// Long polls are capped so a client cannot hold a connection forever.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -163,14 +167,14 @@ impl SyncService {
             .ok_or_else(|| Error::new(ErrorKind::NotFound, "No such filter"))
     }
 
-    /// The timeline limit a sync filter asks for: an uploaded filter by id, or one inline.
-    pub async fn timeline_limit(
+    /// The filter a sync names: an uploaded one by id, or one inline; none filters nothing.
+    pub async fn resolve_filter(
         &self,
         user: &AuthedUser,
         filter: Option<SyncFilter>,
-    ) -> Result<i64, Error> {
+    ) -> Result<SyncFilterDef, Error> {
         let definition = match filter {
-            None => return Ok(DEFAULT_TIMELINE_LIMIT),
+            None => return Ok(SyncFilterDef::default()),
             Some(SyncFilter::Inline(value)) => value,
             Some(SyncFilter::Id(id)) => self
                 .stores
@@ -179,10 +183,7 @@ impl SyncService {
                 .await?
                 .ok_or_else(|| Error::new(ErrorKind::InvalidParam, "Unknown filter id"))?,
         };
-        Ok(definition["room"]["timeline"]["limit"]
-            .as_i64()
-            .map(|l| l.clamp(1, 100))
-            .unwrap_or(DEFAULT_TIMELINE_LIMIT))
+        Ok(SyncFilterDef::from_json(&definition))
     }
 
     pub async fn sync(
@@ -191,7 +192,7 @@ impl SyncService {
         since: Option<&str>,
         timeout: Duration,
         full_state: bool,
-        timeline_limit: i64,
+        filter: &SyncFilterDef,
     ) -> Result<Value, Error> {
         let since = since.map(parse_sync_token).transpose()?;
         let deadline = tokio::time::Instant::now() + timeout.min(MAX_TIMEOUT);
@@ -199,9 +200,7 @@ impl SyncService {
         loop {
             changes.borrow_and_update();
             let now = self.stores.rooms.max_stream_ordering().await?;
-            let response = self
-                .build(user, since, now, full_state, timeline_limit)
-                .await?;
+            let response = self.build(user, since, now, full_state, filter).await?;
             // Other users' events move the stream too: keep waiting until this user has
             // something, or the timeout passes.
             let waiting = since.is_some()
@@ -217,9 +216,7 @@ impl SyncService {
                 .is_err()
             {
                 let now = self.stores.rooms.max_stream_ordering().await?;
-                return self
-                    .build(user, since, now, full_state, timeline_limit)
-                    .await;
+                return self.build(user, since, now, full_state, filter).await;
             }
         }
     }
@@ -230,7 +227,7 @@ impl SyncService {
         since: Option<SyncPosition>,
         now: i64,
         full_state: bool,
-        limit: i64,
+        filter: &SyncFilterDef,
     ) -> Result<Value, Error> {
         let typing_now = self.typing.serial();
         let receipts_now = self.stores.receipts.max_receipt_stream().await?;
@@ -268,7 +265,11 @@ impl SyncService {
             .rooms_with_membership(user_id, "join")
             .await?;
         let mut join = Map::new();
-        for room_id in joined_rooms.iter().cloned() {
+        for room_id in joined_rooms
+            .iter()
+            .filter(|r| filter.allows_room(r))
+            .cloned()
+        {
             let joined_since = changed_since(&room_id, Some("join"));
             let room = self
                 .joined_room(
@@ -279,7 +280,7 @@ impl SyncService {
                     user_id,
                     now,
                     full_state,
-                    limit,
+                    filter,
                     &ignored,
                 )
                 .await?;
@@ -346,9 +347,15 @@ impl SyncService {
             }
         }
 
-        let (global_data, room_data) = self
+        let (mut global_data, mut room_data) = self
             .account_data_changes(user_id, account_data_since, account_data_now)
             .await?;
+        let data_type = |e: &Value| e["type"].as_str().unwrap_or_default().to_owned();
+        global_data.retain(|e| filter.account_data.allows(&data_type(e), None));
+        for events in room_data.values_mut() {
+            events.retain(|e| filter.room_account_data.allows(&data_type(e), None));
+        }
+        room_data.retain(|room, events| !events.is_empty() && filter.allows_room(room));
         for (room_id, events) in room_data {
             if let Some(room) = join.get_mut(&room_id) {
                 room["account_data"] = json!({ "events": events });
@@ -390,9 +397,10 @@ impl SyncService {
             response["account_data"] = json!({ "events": global_data });
         }
         if presence_now > presence_since {
-            let presence = self
+            let mut presence = self
                 .presence
                 .changes_since(presence_since, &self.co_members(&joined_rooms).await?);
+            presence.retain(|e| filter.presence.allows("m.presence", e["sender"].as_str()));
             if !presence.is_empty() {
                 response["presence"] = json!({ "events": presence });
             }
@@ -452,20 +460,37 @@ impl SyncService {
         user_id: &str,
         now: i64,
         full_state: bool,
-        limit: i64,
+        filter: &SyncFilterDef,
         ignored: &std::collections::HashSet<String>,
     ) -> Result<Option<Value>, Error> {
-        let typing = self.typing.changes(room_id, typing_since);
-        let receipts = self
-            .receipt_event(room_id, receipts_since.unwrap_or(0), user_id)
-            .await?;
+        let wants = |kind: &str| filter.ephemeral.allows(kind, None);
+        let typing = self
+            .typing
+            .changes(room_id, typing_since)
+            .filter(|_| wants("m.typing"));
+        let receipts = if wants("m.receipt") {
+            self.receipt_event(room_id, receipts_since.unwrap_or(0), user_id)
+                .await?
+        } else {
+            None
+        };
         let after = since.unwrap_or(0);
+        let timeline_filter = &filter.timeline;
+        let limit = timeline_filter.timeline_limit();
+        // A filter that drops events needs more candidates to fill its page.
+        let fetch = if timeline_filter.is_restrictive() {
+            (limit + 1) * 5
+        } else {
+            limit + 1
+        };
         let mut events = self
             .stores
             .rooms
-            .room_events_between(room_id, after, now, limit + 1)
+            .room_events_between(room_id, after, now, fetch)
             .await?;
-        let limited = events.len() as i64 > limit;
+        let fetched_all = (events.len() as i64) < fetch;
+        events.retain(|e| timeline_filter.allows_event(e));
+        let limited = events.len() as i64 > limit || (!fetched_all && fetch > limit + 1);
         events.truncate(limit as usize);
         events.reverse();
         if !events.is_empty() {
@@ -489,15 +514,12 @@ impl SyncService {
         let state = if needs_state {
             let in_timeline: std::collections::HashSet<&str> =
                 events.iter().map(|e| e.event_id.as_str()).collect();
-            let head = self.stores.rooms.room_head(room_id).await?;
-            let mut state = Vec::new();
-            for (_, _, event_id) in head.state {
-                if in_timeline.contains(event_id.as_str()) {
-                    continue;
-                }
-                if let Some(event) = self.stores.rooms.get_event(&event_id).await? {
-                    state.push(event);
-                }
+            let mut state = self.stores.rooms.state_at(room_id, now).await?;
+            state.retain(|e| {
+                !in_timeline.contains(e.event_id.as_str()) && filter.state.allows_event(e)
+            });
+            if filter.state.lazy_load_members && !full_state {
+                lazy_members(&mut state, &events, user_id);
             }
             super::rooms::apply_redactions(&self.stores, &mut state).await?;
             state.iter().map(sync_event).collect::<Vec<_>>()

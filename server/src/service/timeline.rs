@@ -11,6 +11,7 @@ use super::{
     Error, ErrorKind,
     account_data::{hidden_by_ignore, ignored_users},
     accounts::AuthedUser,
+    filter::{EventFilter, lazy_members},
     relations::bundle_aggregations,
     rooms::{apply_redactions, client_event},
     sync::{parse_token, token},
@@ -60,6 +61,7 @@ impl TimelineService {
         from: Option<&str>,
         backwards: bool,
         limit: i64,
+        filter: &EventFilter,
     ) -> Result<Value, Error> {
         let view = self.history(user, room_id).await?;
         let limit = limit.clamp(1, MAX_PAGE);
@@ -87,6 +89,7 @@ impl TimelineService {
             }),
             _ => None,
         };
+        events.retain(|e| filter.allows_event(e));
         self.filter_for(user, &view, &mut events).await?;
         let mut page = json!({
             "start": token(start),
@@ -94,6 +97,19 @@ impl TimelineService {
         });
         if let Some(end) = end {
             page["end"] = json!(token(end));
+        }
+        if filter.lazy_load_members {
+            // The members behind the page's senders, as the room stood at its start.
+            let mut members = self.stores.rooms.state_at(room_id, start).await?;
+            members.retain(|e| e.json["type"] == "m.room.member" && view.may_see(e));
+            lazy_members(&mut members, &events, user.user_id.as_str());
+            apply_redactions(&self.stores, &mut members).await?;
+            page["state"] = json!(
+                members
+                    .iter()
+                    .map(|e| client_event(&e.json, &e.event_id, room_id))
+                    .collect::<Vec<_>>()
+            );
         }
         Ok(page)
     }

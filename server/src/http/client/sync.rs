@@ -39,13 +39,13 @@ async fn sync(
         _ => SyncFilter::Inline(Value::Null),
     });
     let sync = &state.services.sync;
-    let limit = sync.timeline_limit(&user, filter).await?;
+    let filter = sync.resolve_filter(&user, filter).await?;
     sync.sync(
         &user,
         request.since.as_deref(),
         timeout,
         request.full_state,
-        limit,
+        &filter,
     )
     .await
 }

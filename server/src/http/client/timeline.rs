@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::{
     http::{AppState, router::Router},
-    service::{Error, accounts::AuthedUser},
+    service::{Error, accounts::AuthedUser, filter::EventFilter},
 };
 
 pub fn register(router: &mut Router) {
@@ -40,6 +40,9 @@ async fn get_message_events(
     request: get_message_events::v3::Request,
 ) -> Result<Value, Error> {
     let backwards = request.dir == ruma::api::Direction::Backward;
+    let filter = EventFilter::from_json(
+        &serde_json::to_value(&request.filter).map_err(|e| Error::internal(e.to_string()))?,
+    );
     let limit = i64::try_from(u64::from(request.limit)).unwrap_or(1000);
     state
         .services
@@ -50,6 +53,7 @@ async fn get_message_events(
             request.from.as_deref(),
             backwards,
             limit,
+            &filter,
         )
         .await
 }

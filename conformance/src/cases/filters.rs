@@ -1,0 +1,174 @@
+//! The filter language: rooms, event types and senders in `/sync` and `/messages`, and
+//! lazy-loaded members.
+
+use http::Method;
+use serde_json::{Value, json};
+
+use super::common::{create_room, join, send_message};
+use crate::{
+    case,
+    case::{Case, CaseError, CaseResult},
+    client::{Ctx, UserSession},
+    ensure, ensure_eq,
+};
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(
+            sync_filters_select_rooms_types_and_senders,
+            section = "client-server-api/#filtering",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
+            lazy_loaded_sync_state_holds_only_the_senders,
+            section = "client-server-api/#lazy-loading-room-members",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
+            messages_filter_by_type_and_lazy_load_members,
+            section = "client-server-api/#get_matrixclientv3roomsroomidmessages",
+            op = ("GET", "/_matrix/client/v3/rooms/{roomId}/messages")
+        ),
+    ]
+}
+
+async fn filtered_sync(ctx: &Ctx, user: &UserSession, filter: Value) -> Result<Value, CaseError> {
+    Ok(ctx
+        .op(Method::GET, "/_matrix/client/v3/sync")
+        .token(&user.access_token)
+        .query("filter", &filter.to_string())
+        .query("timeout", "0")
+        .send()
+        .await?
+        .expect_status(200)?
+        .json()?
+        .clone())
+}
+
+fn events(section: &Value) -> Vec<&Value> {
+    section["events"].as_array().into_iter().flatten().collect()
+}
+
+async fn sync_filters_select_rooms_types_and_senders(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("filter_a").await?;
+    let bob = ctx.register_user("filter_b").await?;
+    let wanted = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    let other = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    join(&ctx, &bob, &wanted).await?.expect_status(200)?;
+    let mine = send_message(&ctx, &alice, &wanted, "from alice").await?;
+    let bobs = send_message(&ctx, &bob, &wanted, "from bob").await?;
+    send_message(&ctx, &alice, &other, "elsewhere").await?;
+    let body = filtered_sync(
+        &ctx,
+        &alice,
+        json!({"room": {
+            "rooms": [wanted],
+            "timeline": {"types": ["m.room.message"], "not_senders": [bob.user_id], "limit": 20},
+        }}),
+    )
+    .await?;
+    let joined = &body["rooms"]["join"];
+    ensure!(
+        joined.get(other.as_str()).is_none(),
+        "a room outside the filter's rooms is left out"
+    );
+    let timeline = events(&joined[wanted.as_str()]["timeline"]);
+    let ids: Vec<&str> = timeline
+        .iter()
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
+    ensure!(
+        ids.contains(&mine.as_str()),
+        "alice's message is kept: {ids:?}"
+    );
+    ensure!(
+        !ids.contains(&bobs.as_str()),
+        "bob's message is filtered out"
+    );
+    ensure!(
+        timeline.iter().all(|e| e["type"] == "m.room.message"),
+        "only messages in the timeline"
+    );
+    Ok(())
+}
+
+async fn lazy_loaded_sync_state_holds_only_the_senders(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("lazy_a").await?;
+    let bob = ctx.register_user("lazy_b").await?;
+    let carol = ctx.register_user("lazy_c").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    join(&ctx, &bob, &room).await?.expect_status(200)?;
+    join(&ctx, &carol, &room).await?.expect_status(200)?;
+    send_message(&ctx, &carol, &room, "only carol speaks").await?;
+    let body = filtered_sync(
+        &ctx,
+        &alice,
+        json!({"room": {"timeline": {"limit": 1}, "state": {"lazy_load_members": true}}}),
+    )
+    .await?;
+    let room_body = &body["rooms"]["join"][room.as_str()];
+    let members: Vec<&str> = events(&room_body["state"])
+        .into_iter()
+        .chain(events(&room_body["timeline"]))
+        .filter(|e| e["type"] == "m.room.member")
+        .filter_map(|e| e["state_key"].as_str())
+        .collect();
+    ensure!(
+        members.contains(&carol.user_id.as_str()),
+        "the sender's membership is sent: {members:?}"
+    );
+    ensure!(
+        !members.contains(&bob.user_id.as_str()),
+        "a silent member's membership is not: {members:?}"
+    );
+    ensure!(
+        events(&room_body["state"])
+            .iter()
+            .any(|e| e["type"] == "m.room.create"),
+        "other state is still sent"
+    );
+    Ok(())
+}
+
+async fn messages_filter_by_type_and_lazy_load_members(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("msgfilter_a").await?;
+    let bob = ctx.register_user("msgfilter_b").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    join(&ctx, &bob, &room).await?.expect_status(200)?;
+    let said = send_message(&ctx, &bob, &room, "hello").await?;
+    let page = ctx
+        .op(Method::GET, "/_matrix/client/v3/rooms/{roomId}/messages")
+        .arg(&room)
+        .query("dir", "b")
+        .query("limit", "50")
+        .query(
+            "filter",
+            &json!({"types": ["m.room.message"], "lazy_load_members": true}).to_string(),
+        )
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    let body = page.json()?;
+    let chunk: Vec<&Value> = body["chunk"].as_array().into_iter().flatten().collect();
+    ensure!(
+        chunk.iter().all(|e| e["type"] == "m.room.message"),
+        "only messages: {chunk:?}"
+    );
+    ensure_eq!(
+        chunk.first().and_then(|e| e["event_id"].as_str()),
+        Some(said.as_str()),
+        "bob's message"
+    );
+    let members: Vec<&str> = body["state"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["state_key"].as_str())
+        .collect();
+    ensure!(
+        members.contains(&bob.user_id.as_str()),
+        "the sender's membership comes with the page: {body}"
+    );
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! The filter language of `/sync` and `/messages`: which rooms, which events, how many, and
+//! lazy-loaded members. Filters arrive as JSON (stored or inline) and are read leniently:
+//! a field of the wrong shape is ignored rather than failing the sync.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use crate::storage::StoredEvent;
+
+/// Events per room per sync when the client's filter does not say.
+pub const DEFAULT_TIMELINE_LIMIT: i64 = 10;
+/// The most events per room one sync returns, whatever the filter asks.
+const MAX_TIMELINE_LIMIT: i64 = 100;
+
+/// A `RoomEventFilter` (and the plain `EventFilter` fields it extends).
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub limit: Option<i64>,
+    types: Option<Vec<String>>,
+    not_types: Vec<String>,
+    senders: Option<Vec<String>>,
+    not_senders: Vec<String>,
+    rooms: Option<Vec<String>>,
+    not_rooms: Vec<String>,
+    contains_url: Option<bool>,
+    pub lazy_load_members: bool,
+    pub include_redundant_members: bool,
+}
+
+/// A whole sync filter.
+#[derive(Debug, Clone, Default)]
+pub struct SyncFilterDef {
+    rooms: Option<Vec<String>>,
+    not_rooms: Vec<String>,
+    pub include_leave: bool,
+    pub timeline: EventFilter,
+    pub state: EventFilter,
+    pub ephemeral: EventFilter,
+    pub room_account_data: EventFilter,
+    pub account_data: EventFilter,
+    pub presence: EventFilter,
+}
+
+impl EventFilter {
+    pub fn from_json(value: &Value) -> Self {
+        let list = |key: &str| {
+            value.get(key).and_then(Value::as_array).map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+        };
+        Self {
+            limit: value.get("limit").and_then(Value::as_i64),
+            types: list("types"),
+            not_types: list("not_types").unwrap_or_default(),
+            senders: list("senders"),
+            not_senders: list("not_senders").unwrap_or_default(),
+            rooms: list("rooms"),
+            not_rooms: list("not_rooms").unwrap_or_default(),
+            contains_url: value.get("contains_url").and_then(Value::as_bool),
+            lazy_load_members: value
+                .get("lazy_load_members")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            include_redundant_members: value
+                .get("include_redundant_members")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        }
+    }
+
+    /// Whether an event of `event_type` from `sender` passes the type and sender lists.
+    pub fn allows(&self, event_type: &str, sender: Option<&str>) -> bool {
+        if self.not_types.iter().any(|t| type_matches(t, event_type)) {
+            return false;
+        }
+        if let Some(types) = &self.types
+            && !types.iter().any(|t| type_matches(t, event_type))
+        {
+            return false;
+        }
+        if let Some(sender) = sender {
+            if self.not_senders.iter().any(|s| s == sender) {
+                return false;
+            }
+            if let Some(senders) = &self.senders
+                && !senders.iter().any(|s| s == sender)
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Whether a stored room event passes (types, senders, `contains_url`).
+    pub fn allows_event(&self, event: &StoredEvent) -> bool {
+        let json = &event.json;
+        if !self.allows(
+            json["type"].as_str().unwrap_or_default(),
+            json["sender"].as_str(),
+        ) {
+            return false;
+        }
+        match self.contains_url {
+            Some(wanted) => json["content"].get("url").is_some_and(Value::is_string) == wanted,
+            None => true,
+        }
+    }
+
+    pub fn allows_room(&self, room_id: &str) -> bool {
+        !self.not_rooms.iter().any(|r| r == room_id)
+            && self
+                .rooms
+                .as_ref()
+                .is_none_or(|rooms| rooms.iter().any(|r| r == room_id))
+    }
+
+    /// Whether the filter can drop events (beyond limiting how many).
+    pub fn is_restrictive(&self) -> bool {
+        self.types.is_some()
+            || !self.not_types.is_empty()
+            || self.senders.is_some()
+            || !self.not_senders.is_empty()
+            || self.contains_url.is_some()
+    }
+
+    /// The timeline limit: the filter's, within bounds, or the default.
+    pub fn timeline_limit(&self) -> i64 {
+        self.limit
+            .map(|l| l.clamp(1, MAX_TIMELINE_LIMIT))
+            .unwrap_or(DEFAULT_TIMELINE_LIMIT)
+    }
+}
+
+impl SyncFilterDef {
+    pub fn from_json(value: &Value) -> Self {
+        let room = &value["room"];
+        let list = |key: &str| {
+            room.get(key).and_then(Value::as_array).map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+        };
+        Self {
+            rooms: list("rooms"),
+            not_rooms: list("not_rooms").unwrap_or_default(),
+            include_leave: room
+                .get("include_leave")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            timeline: EventFilter::from_json(&room["timeline"]),
+            state: EventFilter::from_json(&room["state"]),
+            ephemeral: EventFilter::from_json(&room["ephemeral"]),
+            room_account_data: EventFilter::from_json(&room["account_data"]),
+            account_data: EventFilter::from_json(&value["account_data"]),
+            presence: EventFilter::from_json(&value["presence"]),
+        }
+    }
+
+    /// Whether the room appears in the sync at all.
+    pub fn allows_room(&self, room_id: &str) -> bool {
+        !self.not_rooms.iter().any(|r| r == room_id)
+            && self
+                .rooms
+                .as_ref()
+                .is_none_or(|rooms| rooms.iter().any(|r| r == room_id))
+    }
+}
+
+/// Lazy loading: of `state`, keep member events only for the senders of `timeline` (and the
+/// user themselves), unless they were already sent in an earlier sync of this connection —
+/// which this server does not track, so with `include_redundant_members` off they are sent
+/// again; that is redundant, never missing.
+pub fn lazy_members(state: &mut Vec<StoredEvent>, timeline: &[StoredEvent], user_id: &str) {
+    let senders: HashSet<&str> = timeline
+        .iter()
+        .filter_map(|e| e.json["sender"].as_str())
+        .chain(std::iter::once(user_id))
+        .collect();
+    let senders: HashSet<String> = senders.into_iter().map(str::to_owned).collect();
+    state.retain(|e| {
+        e.json["type"] != "m.room.member"
+            || e.json["state_key"]
+                .as_str()
+                .is_some_and(|k| senders.contains(k))
+    });
+}
+
+/// A type pattern: exact, or ending in `*` for a prefix.
+fn type_matches(pattern: &str, event_type: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => event_type.starts_with(prefix),
+        None => pattern == event_type,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(kind: &str, sender: &str, content: Value) -> StoredEvent {
+        StoredEvent {
+            event_id: "$e".into(),
+            room_id: "!r:x".into(),
+            stream_ordering: 1,
+            json: json!({"type": kind, "sender": sender, "content": content}),
+        }
+    }
+
+    #[test]
+    fn types_match_exactly_or_by_prefix_and_not_types_win() {
+        let f =
+            EventFilter::from_json(&json!({"types": ["m.room.*"], "not_types": ["m.room.member"]}));
+        assert!(f.allows("m.room.message", None));
+        assert!(!f.allows("m.room.member", None));
+        assert!(!f.allows("m.reaction", None));
+    }
+
+    #[test]
+    fn senders_and_not_senders_filter_by_sender() {
+        let f = EventFilter::from_json(&json!({"not_senders": ["@spam:x"]}));
+        assert!(f.allows("m.room.message", Some("@a:x")));
+        assert!(!f.allows("m.room.message", Some("@spam:x")));
+        let only = EventFilter::from_json(&json!({"senders": ["@a:x"]}));
+        assert!(!only.allows("m.room.message", Some("@b:x")));
+    }
+
+    #[test]
+    fn contains_url_selects_events_with_or_without_a_url() {
+        let with = EventFilter::from_json(&json!({"contains_url": true}));
+        let without = EventFilter::from_json(&json!({"contains_url": false}));
+        let file = event("m.room.message", "@a:x", json!({"url": "mxc://x/y"}));
+        let text = event("m.room.message", "@a:x", json!({"body": "hi"}));
+        assert!(with.allows_event(&file) && !with.allows_event(&text));
+        assert!(!without.allows_event(&file) && without.allows_event(&text));
+    }
+
+    #[test]
+    fn room_lists_and_limits_are_read_from_a_sync_filter() {
+        let f = SyncFilterDef::from_json(
+            &json!({"room": {"not_rooms": ["!no:x"], "timeline": {"limit": 500}}}),
+        );
+        assert!(!f.allows_room("!no:x"));
+        assert!(f.allows_room("!yes:x"));
+        assert_eq!(f.timeline.timeline_limit(), MAX_TIMELINE_LIMIT);
+        assert_eq!(
+            SyncFilterDef::from_json(&json!({}))
+                .timeline
+                .timeline_limit(),
+            DEFAULT_TIMELINE_LIMIT
+        );
+    }
+
+    #[test]
+    fn lazy_loading_keeps_only_the_timeline_senders_members() {
+        let member = |user: &str| StoredEvent {
+            event_id: format!("${user}"),
+            room_id: "!r:x".into(),
+            stream_ordering: 1,
+            json: json!({"type": "m.room.member", "state_key": user, "content": {"membership": "join"}}),
+        };
+        let mut state = vec![
+            member("@a:x"),
+            member("@b:x"),
+            member("@me:x"),
+            event("m.room.name", "@a:x", json!({})),
+        ];
+        let timeline = vec![event("m.room.message", "@a:x", json!({}))];
+        lazy_members(&mut state, &timeline, "@me:x");
+        let kept: Vec<&str> = state
+            .iter()
+            .map(|e| e.json["state_key"].as_str().unwrap_or("(name)"))
+            .collect();
+        assert_eq!(kept, vec!["@a:x", "@me:x", "(name)"]);
+    }
+}
