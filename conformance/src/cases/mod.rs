@@ -19,6 +19,7 @@ mod relations;
 mod reporting;
 mod rooms;
 mod sessions;
+mod spaces;
 mod sync;
 mod upgrades;
 mod user_directory;
@@ -38,6 +39,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(moderation::cases());
     cases.extend(directory::cases());
     cases.extend(upgrades::cases());
+    cases.extend(spaces::cases());
     cases.extend(sync::cases());
     cases.extend(filters::cases());
     cases.extend(history::cases());

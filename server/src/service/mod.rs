@@ -24,6 +24,7 @@ pub mod room_state;
 pub mod room_upgrade;
 pub mod rooms;
 pub mod server_keys;
+pub mod spaces;
 pub mod sync;
 pub mod thumbnail;
 pub mod timeline;
@@ -64,6 +65,7 @@ pub struct Services {
     pub typing: Arc<typing::TypingService>,
     pub rate_limiter: rate_limit::RateLimiter,
     pub user_directory: user_directory::UserDirectoryService,
+    pub spaces: spaces::SpaceService,
     pub signing_key: Arc<SigningKey>,
     pub stores: Stores,
 }
@@ -119,6 +121,7 @@ impl Services {
             rate_limiter: rate_limit::RateLimiter::new(&config.rate_limits),
             user_directory: user_directory::UserDirectoryService::new(stores.clone()),
             profiles: profiles::ProfileService::new(stores.clone()),
+            spaces: spaces::SpaceService::new(stores.clone()),
             media: media::MediaService::new(
                 config.server_name.clone(),
                 stores.clone(),

@@ -331,9 +331,102 @@ impl RoomService {
                     content[field] = value.clone();
                 }
             }
+            if let Some(authoriser) = self
+                .restricted_join_authoriser(user, room_id, &content)
+                .await?
+            {
+                content["join_authorised_via_users_server"] = json!(authoriser);
+            }
         }
         self.send(user, room_id, "m.room.member", Some(target), content, None)
             .await
+    }
+
+    /// For a join to a room with a restricted join rule (v8+) by someone not yet invited or
+    /// joined: the local member who vouches for it. The joiner must be joined to one of the
+    /// rooms the rule allows; the voucher must be joined with power to invite, which the
+    /// auth rules decide: each candidate is tried against them. `None` when the rule is not
+    /// restricted or the user needs no voucher.
+    async fn restricted_join_authoriser(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        content: &Value,
+    ) -> Result<Option<String>, Error> {
+        let state = self.stores.rooms.state_at(room_id, i64::MAX).await?;
+        let join_rules = state
+            .iter()
+            .find(|e| e.json["type"] == "m.room.join_rules" && e.json["state_key"] == "")
+            .map(|e| e.json["content"].clone())
+            .unwrap_or_default();
+        let rule = join_rules["join_rule"].as_str().unwrap_or_default();
+        if !matches!(rule, "restricted" | "knock_restricted") {
+            return Ok(None);
+        }
+        let own = state.iter().find(|e| {
+            e.json["type"] == "m.room.member" && e.json["state_key"] == user.user_id.as_str()
+        });
+        if own.is_some_and(|e| {
+            matches!(
+                e.json["content"]["membership"].as_str(),
+                Some("invite" | "join")
+            )
+        }) {
+            return Ok(None);
+        }
+        let mut allowed = false;
+        for entry in join_rules["allow"].as_array().into_iter().flatten() {
+            let Some(via_room) = entry["room_id"].as_str() else {
+                continue;
+            };
+            if entry["type"] == "m.room_membership"
+                && self
+                    .stores
+                    .rooms
+                    .room_member(via_room, user.user_id.as_str())
+                    .await?
+                    .is_some_and(|(m, _)| m == "join")
+            {
+                allowed = true;
+                break;
+            }
+        }
+        if !allowed {
+            return Err(Error::new(
+                ErrorKind::Forbidden,
+                "You are not a member of any room that grants access to this one",
+            ));
+        }
+        let version = self.room_version(room_id).await?;
+        let local_suffix = format!(":{}", self.server_name);
+        let candidates = state.iter().filter_map(|e| {
+            let member = e.json["state_key"].as_str()?;
+            (e.json["type"] == "m.room.member"
+                && e.json["content"]["membership"] == "join"
+                && member.ends_with(&local_suffix))
+            .then_some(member)
+        });
+        for candidate in candidates {
+            let mut vouched = content.clone();
+            vouched["join_authorised_via_users_server"] = json!(candidate);
+            let pdu = self
+                .prepare(
+                    &version,
+                    room_id,
+                    user.user_id.as_str(),
+                    "m.room.member",
+                    Some(user.user_id.as_str()),
+                    vouched,
+                )
+                .await?;
+            if self.authorise(&version, &pdu).await.is_ok() {
+                return Ok(Some(candidate.to_owned()));
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Forbidden,
+            "No member of this room may let you in",
+        ))
     }
 
     /// Kicks, bans or unbans `target`. The auth rules decide on power levels; this adds what

@@ -11,6 +11,7 @@ use ruma::api::client::{
     receipt::create_receipt,
     redact::redact_event,
     room::{create_room, upgrade_room},
+    space::get_hierarchy,
     state::{get_state_event_for_key, get_state_events, send_state_event},
     typing::create_typing_event,
 };
@@ -23,6 +24,7 @@ use crate::{
         accounts::AuthedUser,
         rate_limit::Action,
         rooms::{CreateRoomParams, Moderation},
+        spaces::HierarchyRequest,
     },
 };
 
@@ -58,6 +60,7 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed_json(get_state_event_for_key);
     router.endpoint_authed_json(joined_members);
     router.endpoint_authed_json(get_member_events);
+    router.endpoint_authed_json(get_hierarchy);
 }
 
 pub(super) fn object(
@@ -615,4 +618,27 @@ async fn upgrade_room(
     let new_room =
         ruma::OwnedRoomId::try_from(new_room).map_err(|e| Error::internal(e.to_string()))?;
     Ok(upgrade_room::v3::Response::new(new_room))
+}
+
+/// `GET /_matrix/client/v1/rooms/{roomId}/hierarchy`
+async fn get_hierarchy(
+    state: AppState,
+    user: AuthedUser,
+    request: get_hierarchy::v1::Request,
+) -> Result<Value, Error> {
+    let to_u64 = |v: Option<ruma::UInt>| v.map(u64::from);
+    state
+        .services
+        .spaces
+        .hierarchy(
+            &user,
+            request.room_id.as_str(),
+            HierarchyRequest {
+                suggested_only: request.suggested_only,
+                max_depth: to_u64(request.max_depth),
+                limit: to_u64(request.limit),
+                from: request.from,
+            },
+        )
+        .await
 }
