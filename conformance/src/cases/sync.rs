@@ -45,6 +45,14 @@ pub fn cases() -> Vec<Case> {
             )
         ),
         case!(
+            threaded_receipts_name_the_thread_of_their_event,
+            section = "client-server-api/#threaded-read-receipts",
+            op = (
+                "POST",
+                "/_matrix/client/v3/rooms/{roomId}/receipt/{receiptType}/{eventId}"
+            )
+        ),
+        case!(
             filters_round_trip_and_are_private,
             section = "client-server-api/#post_matrixclientv3useruseridfilter",
             op = ("POST", "/_matrix/client/v3/user/{userId}/filter")
@@ -715,5 +723,51 @@ async fn read_markers_move_the_fully_read_marker_and_receipts(ctx: Ctx) -> CaseR
         Some("M_FORBIDDEN"),
         "read markers in a room not joined"
     );
+    Ok(())
+}
+
+async fn threaded_receipts_name_the_thread_of_their_event(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("thread_receipts").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "private_chat"})).await?;
+    let root = send(&ctx, &alice, &room, "root").await?;
+    let reply = ctx
+        .op(
+            Method::PUT,
+            "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}",
+        )
+        .arg(&room)
+        .arg("m.room.message")
+        .arg("thread-reply-1")
+        .token(&alice.access_token)
+        .json(&json!({"msgtype": "m.text", "body": "in the thread",
+                      "m.relates_to": {"rel_type": "m.thread", "event_id": root}}))
+        .send()
+        .await?
+        .expect_status(200)?
+        .json()?["event_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let receipt = |event: &str, thread: &str| {
+        ctx.op(
+            Method::POST,
+            "/_matrix/client/v3/rooms/{roomId}/receipt/{receiptType}/{eventId}",
+        )
+        .arg(&room)
+        .arg("m.read")
+        .arg(event)
+        .token(&alice.access_token)
+        .json(&json!({ "thread_id": thread }))
+    };
+    receipt(&reply, &root).send().await?.expect_status(200)?;
+    receipt(&root, "main").send().await?.expect_status(200)?;
+    receipt(&root, &root).send().await?.expect_status(200)?;
+    for (event, thread, what) in [
+        (&reply, "main", "a thread reply under main"),
+        (&root, "$some-other-root", "an event under another thread"),
+    ] {
+        let refused = receipt(event, thread).send().await?.expect_status(400)?;
+        ensure_eq!(refused.errcode(), Some("M_INVALID_PARAM"), "{what}");
+    }
     Ok(())
 }

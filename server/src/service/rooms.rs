@@ -569,6 +569,9 @@ impl RoomService {
         }
         self.require_event_in_joined_room(user, room_id, event_id)
             .await?;
+        if let Some(thread) = thread_id.as_deref() {
+            self.check_receipt_thread(event_id, thread).await?;
+        }
         // Receipt stream ids are taken as max + 1 inside the write, so writes must not overlap
         // (PostgreSQL would let two take the same id, and sync would skip one). The append lock
         // already serialises this process's writers.
@@ -602,6 +605,35 @@ impl RoomService {
         account_data
             .set_fully_read(user.user_id.as_str(), room_id, event_id)
             .await
+    }
+
+    /// A threaded receipt names the thread its event is in: `main` for the main timeline
+    /// (thread roots included), or the root of the thread the event replies in.
+    async fn check_receipt_thread(&self, event_id: &str, thread: &str) -> Result<(), Error> {
+        let invalid = |message: &str| Err(Error::new(ErrorKind::InvalidParam, message));
+        if thread.is_empty() {
+            return invalid("thread_id must be a non-empty string");
+        }
+        let event = self
+            .stores
+            .rooms
+            .get_event(event_id)
+            .await?
+            .ok_or_else(|| Error::new(ErrorKind::InvalidParam, "Unknown event"))?;
+        let in_thread = super::relations::relation_of(&event.json["content"])
+            .filter(|r| r.rel_type == "m.thread")
+            .map(|r| r.relates_to);
+        let consistent = match (thread, in_thread.as_deref()) {
+            ("main", None) => true,
+            ("main", Some(_)) => false,
+            (root, Some(thread_root)) => root == thread_root,
+            (root, None) => root == event_id,
+        };
+        if consistent {
+            Ok(())
+        } else {
+            invalid("The event is not in the thread the receipt names")
+        }
     }
 
     async fn require_event_in_joined_room(
