@@ -89,6 +89,9 @@ pub struct RegistrationConfig {
     pub mode: RegistrationMode,
     /// Tokens accepted when `mode = "token"`.
     pub tokens: Vec<String>,
+    /// Allow guest accounts (`/register?kind=guest`): no password, limited to reading and
+    /// taking part in rooms that admit guests.
+    pub guest_access: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -521,6 +524,8 @@ url = ""
 mode = "disabled"
 # Registration tokens accepted when mode = "token".
 tokens = []
+# Allow guest accounts (/register?kind=guest), limited to rooms that admit guests.
+guest_access = false
 
 [sessions]
 # Lifetime of access tokens issued with a refresh token, in seconds (others never expire).

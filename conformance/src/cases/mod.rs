@@ -9,6 +9,7 @@ mod devices;
 mod directory;
 mod discovery;
 mod filters;
+mod guests;
 mod history;
 mod media;
 mod moderation;
@@ -33,6 +34,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(api_standards::cases());
     cases.extend(accounts::cases());
     cases.extend(sessions::cases());
+    cases.extend(guests::cases());
     cases.extend(devices::cases());
     cases.extend(profile::cases());
     cases.extend(rooms::cases());

@@ -37,6 +37,7 @@ pub fn status_and_errcode(kind: ErrorKind) -> (StatusCode, &'static str) {
         K::NotYetUploaded => (StatusCode::GATEWAY_TIMEOUT, "M_NOT_YET_UPLOADED"),
         K::CannotThumbnail => (StatusCode::BAD_REQUEST, "M_UNKNOWN"),
         K::PushRuleInvalid => (StatusCode::BAD_REQUEST, "M_UNKNOWN"),
+        K::GuestAccessForbidden => (StatusCode::FORBIDDEN, "M_GUEST_ACCESS_FORBIDDEN"),
         K::UserInteractive { .. } => (StatusCode::UNAUTHORIZED, "M_FORBIDDEN"),
         K::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "M_UNKNOWN"),
         K::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN"),

@@ -8,6 +8,7 @@ mod cors;
 mod dispatch;
 pub mod error;
 mod federation;
+mod guest;
 mod media;
 pub mod ops;
 pub mod router;

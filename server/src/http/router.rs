@@ -216,6 +216,9 @@ impl Router {
         Fut: Future<Output = Result<T, Error>> + Send + 'static,
     {
         let handler = Arc::new(handler);
+        let guest_ok = R::PATH_BUILDER
+            .all_paths()
+            .any(|path| super::guest::allowed(&R::METHOD, path));
         let handler: Handler = Arc::new(move |state: AppState, incoming: Incoming| {
             let handler = handler.clone();
             let token = access_token(&incoming.request);
@@ -224,6 +227,12 @@ impl Router {
                 let token = token
                     .ok_or_else(|| Error::new(ErrorKind::MissingToken, "Missing access token"))?;
                 let user = state.services.accounts.authenticate(&token).await?;
+                if user.is_guest && !guest_ok {
+                    return Err(Error::new(
+                        ErrorKind::GuestAccessForbidden,
+                        "Guest accounts cannot use this endpoint",
+                    ));
+                }
                 finish(handler(state, user, parsed?).await?)
             })
         });

@@ -140,6 +140,7 @@ pub struct AccountService {
     tokens: Vec<String>,
     stores: Stores,
     uia: Mutex<HashMap<String, UiaSession>>,
+    guest_access: bool,
     access_token_lifetime: Duration,
     login_tokens: Option<LoginTokens>,
 }
@@ -152,6 +153,7 @@ impl AccountService {
             tokens: config.registration.tokens.clone(),
             stores,
             uia: Mutex::new(HashMap::new()),
+            guest_access: config.registration.guest_access,
             access_token_lifetime: Duration::from_secs(
                 config.sessions.access_token_lifetime_seconds,
             ),
@@ -199,11 +201,11 @@ impl AccountService {
     }
 
     pub async fn register(&self, request: RegisterRequest) -> Result<RegisterOutcome, Error> {
+        if request.guest {
+            return self.register_guest(request).await;
+        }
         if self.mode == RegistrationMode::Disabled {
             return Err(Error::new(ErrorKind::Forbidden, "Registration is disabled"));
-        }
-        if request.guest {
-            return Err(Error::new(ErrorKind::Forbidden, "Guest access is disabled"));
         }
         let user_id = match &request.username {
             Some(name) => self.user_id_for(&name.to_lowercase())?,
@@ -241,6 +243,37 @@ impl AccountService {
         if request.inhibit_login {
             return Ok(RegisterOutcome::Registered(user_id));
         }
+        let session = self
+            .open_session(
+                user_id,
+                DeviceRequest {
+                    device_id: request.device_id,
+                    display_name: request.initial_device_display_name,
+                    refreshable: request.refresh_token,
+                },
+            )
+            .await?;
+        Ok(RegisterOutcome::LoggedIn(session))
+    }
+
+    /// A guest account: a generated id, no password, no user-interactive auth, and a session
+    /// at once. Independent of the registration mode; off unless `guest_access` is on.
+    async fn register_guest(&self, request: RegisterRequest) -> Result<RegisterOutcome, Error> {
+        if !self.guest_access {
+            return Err(Error::new(ErrorKind::Forbidden, "Guest access is disabled"));
+        }
+        let user_id = self.user_id_for(&random_localpart())?;
+        self.stores
+            .users
+            .create_user(NewUser {
+                user_id: user_id.clone(),
+                password_hash: None,
+                is_guest: true,
+                is_admin: false,
+                created_ts: now_ms(),
+            })
+            .await?;
+        tracing::info!(%user_id, "guest registered");
         let session = self
             .open_session(
                 user_id,

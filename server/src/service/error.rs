@@ -53,6 +53,8 @@ pub enum ErrorKind {
     CannotThumbnail,
     /// A push rule cannot be placed or built as asked.
     PushRuleInvalid,
+    /// Guest accounts may not do this.
+    GuestAccessForbidden,
     /// User-interactive authentication must continue; the error's `body` holds the flows and
     /// session. `failed` when the last stage attempted was wrong.
     UserInteractive {

@@ -49,6 +49,7 @@ impl ProfileService {
         value: Value,
     ) -> Result<(), Error> {
         self.require_own(caller, user_id)?;
+        require_guest_may_change(caller, field)?;
         check_field(field, &value)?;
         let mut profile = self.stores.profiles.get_profile(user_id).await?;
         profile.insert(field.to_owned(), value.clone());
@@ -75,6 +76,7 @@ impl ProfileService {
         field: &str,
     ) -> Result<(), Error> {
         self.require_own(caller, user_id)?;
+        require_guest_may_change(caller, field)?;
         if field.len() > MAX_FIELD_NAME_BYTES {
             return Err(Error::new(
                 ErrorKind::KeyTooLarge,
@@ -182,4 +184,15 @@ mod tests {
             ErrorKind::KeyTooLarge
         );
     }
+}
+
+/// Guests may change their display name and nothing else of their profile.
+fn require_guest_may_change(caller: &AuthedUser, field: &str) -> Result<(), Error> {
+    if caller.is_guest && field != "displayname" {
+        return Err(Error::new(
+            ErrorKind::GuestAccessForbidden,
+            "Guests may only change their display name",
+        ));
+    }
+    Ok(())
 }

@@ -260,16 +260,59 @@ impl RoomService {
         {
             return Ok(event_id);
         }
-        self.append_locked(
-            &version,
-            room_id,
-            user.user_id.as_str(),
-            event_type,
-            state_key,
-            content,
-            txn,
-        )
-        .await
+        let closes_to_guests = event_type == "m.room.guest_access"
+            && state_key == Some("")
+            && content["guest_access"] != "can_join";
+        let event_id = self
+            .append_locked(
+                &version,
+                room_id,
+                user.user_id.as_str(),
+                event_type,
+                state_key,
+                content,
+                txn,
+            )
+            .await?;
+        drop(_guard);
+        if closes_to_guests {
+            self.evict_guests(room_id).await?;
+        }
+        Ok(event_id)
+    }
+
+    /// When a room stops admitting guests, the spec has the server make its guests leave.
+    async fn evict_guests(&self, room_id: &str) -> Result<(), Error> {
+        for (member, membership, _) in self.stores.rooms.room_members(room_id).await? {
+            if membership != "join" {
+                continue;
+            }
+            let Ok(user_id) = ruma::OwnedUserId::try_from(member.as_str()) else {
+                continue;
+            };
+            let is_guest = self
+                .stores
+                .users
+                .get_user(&user_id)
+                .await?
+                .is_some_and(|u| u.is_guest);
+            if !is_guest {
+                continue;
+            }
+            let version = self.room_version(room_id).await?;
+            let _guard = self.append_lock.lock().await;
+            self.append_locked(
+                &version,
+                room_id,
+                user_id.as_str(),
+                "m.room.member",
+                Some(&member),
+                json!({"membership": "leave", "reason": "This room no longer admits guests"}),
+                None,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Every local alias a canonical alias event names must point at the room (the spec's
@@ -325,6 +368,9 @@ impl RoomService {
             content["reason"] = json!(reason);
         }
         if target == user.user_id.as_str() && membership == "join" {
+            if user.is_guest {
+                self.require_guest_access(room_id).await?;
+            }
             let profile = self.join_content(&user.user_id).await?;
             for field in ["displayname", "avatar_url"] {
                 if let Some(value) = profile.get(field) {
@@ -340,6 +386,25 @@ impl RoomService {
         }
         self.send(user, room_id, "m.room.member", Some(target), content, None)
             .await
+    }
+
+    /// Guests may join only rooms whose `m.room.guest_access` is `can_join`.
+    async fn require_guest_access(&self, room_id: &str) -> Result<(), Error> {
+        let admits = self
+            .stores
+            .rooms
+            .state_history(room_id, "m.room.guest_access", "")
+            .await?
+            .last()
+            .is_some_and(|e| e.json["content"]["guest_access"] == "can_join");
+        if admits {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::GuestAccessForbidden,
+                "This room does not admit guests",
+            ))
+        }
     }
 
     /// For a join to a room with a restricted join rule (v8+) by someone not yet invited or

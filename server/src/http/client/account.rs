@@ -30,9 +30,10 @@ async fn register_user(
     ctx: RequestCtx,
     request: register::v3::Request,
 ) -> Result<register::v3::Response, Error> {
-    // Only attempts that complete user-interactive auth count: the first, auth-less round is
-    // part of every registration.
-    if request.auth.is_some()
+    // Only attempts that complete user-interactive auth count (the first, auth-less round is
+    // part of every registration), and guest registrations, which need no auth at all.
+    let guest = request.kind == register::RegistrationKind::Guest;
+    if (request.auth.is_some() || guest)
         && let Some(ip) = ctx.client_ip
     {
         state
@@ -51,7 +52,7 @@ async fn register_user(
             initial_device_display_name: request.initial_device_display_name,
             inhibit_login: request.inhibit_login,
             refresh_token: request.refresh_token,
-            guest: request.kind == register::RegistrationKind::Guest,
+            guest,
             auth,
         })
         .await?;

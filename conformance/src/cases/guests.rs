@@ -1,0 +1,170 @@
+//! Guest access: guest accounts, the endpoints they may use, and rooms that admit them.
+
+use http::Method;
+use serde_json::{Value, json};
+
+use super::common::{create_room, join, send_message, set_state};
+use crate::{
+    case,
+    case::{Case, CaseError, CaseResult},
+    client::{Ctx, UserSession},
+    ensure, ensure_eq,
+};
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(
+            guests_join_only_rooms_that_admit_them,
+            section = "client-server-api/#guest-access",
+            op = ("POST", "/_matrix/client/v3/register")
+        ),
+        case!(
+            guests_are_kept_to_their_endpoints,
+            section = "client-server-api/#guest-access",
+            op = ("POST", "/_matrix/client/v3/createRoom")
+        ),
+    ]
+}
+
+/// A guest session, or a skip when the server has guest access off.
+async fn guest(ctx: &Ctx) -> Result<(String, String), CaseError> {
+    let response = ctx
+        .op(Method::POST, "/_matrix/client/v3/register")
+        .query("kind", "guest")
+        .json(&json!({}))
+        .send()
+        .await?;
+    if response.status == 403 {
+        return Err(CaseError::Skip(
+            "the server does not allow guests".to_owned(),
+        ));
+    }
+    let body = response.expect_status(200)?.json()?.clone();
+    let field = |name: &str| {
+        body[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| CaseError::Fail(format!("guest registration lacks {name}: {body}")))
+    };
+    Ok((field("user_id")?, field("access_token")?))
+}
+
+fn as_session(user_id: String, token: String) -> UserSession {
+    UserSession {
+        user_id,
+        access_token: token,
+        device_id: String::new(),
+        password: String::new(),
+    }
+}
+
+async fn guests_join_only_rooms_that_admit_them(ctx: Ctx) -> CaseResult {
+    let (guest_id, token) = guest(&ctx).await?;
+    let guest = as_session(guest_id.clone(), token.clone());
+    let whoami = ctx
+        .op(Method::GET, "/_matrix/client/v3/account/whoami")
+        .token(&token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(whoami.json()?["is_guest"], json!(true), "whoami says guest");
+    let alice = ctx.register_user("guest_host").await?;
+    let closed = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    let refused = join(&ctx, &guest, &closed).await?.expect_status(403)?;
+    ensure_eq!(
+        refused.errcode(),
+        Some("M_GUEST_ACCESS_FORBIDDEN"),
+        "joining a room without guest access"
+    );
+    let open = create_room(
+        &ctx,
+        &alice,
+        json!({"preset": "public_chat", "initial_state": [
+            {"type": "m.room.guest_access", "state_key": "", "content": {"guest_access": "can_join"}}
+        ]}),
+    )
+    .await?;
+    join(&ctx, &guest, &open).await?.expect_status(200)?;
+    send_message(&ctx, &guest, &open, "a guest speaks").await?;
+    // Closing the room to guests makes its guests leave.
+    set_state(
+        &ctx,
+        &alice,
+        &open,
+        ("m.room.guest_access", ""),
+        json!({"guest_access": "forbidden"}),
+    )
+    .await?;
+    let members = ctx
+        .op(Method::GET, "/_matrix/client/v3/rooms/{roomId}/members")
+        .arg(&open)
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    let membership = members.json()?["chunk"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["state_key"] == json!(guest_id))
+        .map(|e| e["content"]["membership"].clone());
+    ensure_eq!(
+        membership,
+        Some(json!("leave")),
+        "the guest left when the room closed to guests"
+    );
+    Ok(())
+}
+
+async fn guests_are_kept_to_their_endpoints(ctx: Ctx) -> CaseResult {
+    let (_, token) = guest(&ctx).await?;
+    let refused = ctx
+        .op(Method::POST, "/_matrix/client/v3/createRoom")
+        .token(&token)
+        .json(&json!({}))
+        .send()
+        .await?;
+    ensure_eq!(refused.status, 403, "a guest creating a room");
+    ensure_eq!(
+        refused.errcode(),
+        Some("M_GUEST_ACCESS_FORBIDDEN"),
+        "a guest creating a room"
+    );
+    let synced = ctx
+        .op(Method::GET, "/_matrix/client/v3/sync")
+        .token(&token)
+        .query("timeout", "0")
+        .send()
+        .await?;
+    ensure_eq!(synced.status, 200, "a guest may sync");
+    let avatar = ctx
+        .op(Method::PUT, "/_matrix/client/v3/profile/{userId}/{keyName}")
+        .arg(&whoami_user(&ctx, &token).await?)
+        .arg("avatar_url")
+        .token(&token)
+        .json(&json!({"avatar_url": "mxc://example.org/abc"}))
+        .send()
+        .await?;
+    ensure!(
+        avatar.status == 403 && avatar.errcode() == Some("M_GUEST_ACCESS_FORBIDDEN"),
+        "a guest may not set an avatar, got {} {:?}",
+        avatar.status,
+        avatar.errcode()
+    );
+    Ok(())
+}
+
+async fn whoami_user(ctx: &Ctx, token: &str) -> Result<String, CaseError> {
+    let body: Value = ctx
+        .op(Method::GET, "/_matrix/client/v3/account/whoami")
+        .token(token)
+        .send()
+        .await?
+        .expect_status(200)?
+        .json()?
+        .clone();
+    body["user_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| CaseError::Fail("whoami without user_id".to_owned()))
+}
