@@ -149,6 +149,17 @@ fn check_field(field: &str, value: &Value) -> Result<(), Error> {
     }
 }
 
+/// Guests may change their display name and nothing else of their profile.
+fn require_guest_may_change(caller: &AuthedUser, field: &str) -> Result<(), Error> {
+    if caller.is_guest && field != "displayname" {
+        return Err(Error::new(
+            ErrorKind::GuestAccessForbidden,
+            "Guests may only change their display name",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,15 +195,4 @@ mod tests {
             ErrorKind::KeyTooLarge
         );
     }
-}
-
-/// Guests may change their display name and nothing else of their profile.
-fn require_guest_may_change(caller: &AuthedUser, field: &str) -> Result<(), Error> {
-    if caller.is_guest && field != "displayname" {
-        return Err(Error::new(
-            ErrorKind::GuestAccessForbidden,
-            "Guests may only change their display name",
-        ));
-    }
-    Ok(())
 }
