@@ -68,7 +68,7 @@ impl RelationsService {
         event_id: &str,
         request: RelationsRequest,
     ) -> Result<Value, Error> {
-        let view = readable(&self.stores, user, room_id).await?;
+        let view = HistoryView::readable(&self.stores, room_id, user.user_id.as_str()).await?;
         let parent = self.stores.rooms.get_event(event_id).await?;
         if !parent.is_some_and(|p| p.room_id == room_id && view.may_see(&p)) {
             return Err(Error::new(ErrorKind::NotFound, "Event not found"));
@@ -189,7 +189,7 @@ impl RelationsService {
         from: Option<&str>,
         limit: i64,
     ) -> Result<Value, Error> {
-        let view = readable(&self.stores, user, room_id).await?;
+        let view = HistoryView::readable(&self.stores, room_id, user.user_id.as_str()).await?;
         let ignored = ignored_users(&self.stores, user.user_id.as_str()).await?;
         let limit = limit.clamp(1, MAX_PAGE);
         let mut before = from.map(parse_token).transpose()?;
@@ -260,19 +260,6 @@ impl RelationsService {
             .await?
             .iter()
             .any(|r| r.rel_type == "m.thread" && r.sender == user.user_id.as_str()))
-    }
-}
-
-/// The user's view of the room; refused when they can read nothing of it.
-async fn readable(stores: &Stores, user: &AuthedUser, room_id: &str) -> Result<HistoryView, Error> {
-    let view = HistoryView::load(stores, room_id, user.user_id.as_str()).await?;
-    if view.has_any_access() {
-        Ok(view)
-    } else {
-        Err(Error::new(
-            ErrorKind::Forbidden,
-            "You cannot read this room's history",
-        ))
     }
 }
 

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::Error;
+use super::{Error, ErrorKind};
 use crate::storage::{StoredEvent, Stores};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,6 +64,19 @@ impl HistoryView {
             .map(|e| (e.stream_ordering, membership_of(&e.json["content"])))
             .collect();
         Ok(Self::new(user_id, visibility, membership))
+    }
+
+    /// The user's view, refused outright (`Forbidden`) when they can read nothing of the room.
+    pub async fn readable(stores: &Stores, room_id: &str, user_id: &str) -> Result<Self, Error> {
+        let view = Self::load(stores, room_id, user_id).await?;
+        if view.has_any_access() {
+            Ok(view)
+        } else {
+            Err(Error::new(
+                ErrorKind::Forbidden,
+                "You cannot read this room's history",
+            ))
+        }
     }
 
     pub fn new(

@@ -3,7 +3,7 @@ use async_trait::async_trait;
 
 use super::{
     Database,
-    rooms::stored_events,
+    rooms::{STORED_EVENT, stored_events},
     schema::{event_relations, events},
 };
 use crate::storage::{Error, RelationQuery, RelationRow, RelationStore, StoredEvent};
@@ -114,14 +114,7 @@ impl RelationStore for Database {
                     }
                     q = q.order(ordering.asc());
                 }
-                q.limit(query.limit)
-                    .select((
-                        events::event_id,
-                        events::room_id,
-                        events::stream_ordering,
-                        events::json,
-                    ))
-                    .load(conn)
+                q.limit(query.limit).select(STORED_EVENT).load(conn)
             })
             .await?;
         stored_events(rows)

@@ -195,12 +195,7 @@ impl RoomStore for Database {
             .read(move |conn| {
                 events::table
                     .find(id)
-                    .select((
-                        events::event_id,
-                        events::room_id,
-                        events::stream_ordering,
-                        events::json,
-                    ))
+                    .select(STORED_EVENT)
                     .first(conn)
                     .optional()
             })
@@ -273,12 +268,7 @@ impl RoomStore for Database {
                     .filter(events::stream_ordering.le(up_to))
                     .order(events::stream_ordering.desc())
                     .limit(limit)
-                    .select((
-                        events::event_id,
-                        events::room_id,
-                        events::stream_ordering,
-                        events::json,
-                    ))
+                    .select(STORED_EVENT)
                     .load(conn)
             })
             .await?;
@@ -299,12 +289,7 @@ impl RoomStore for Database {
                     .filter(events::stream_ordering.gt(after))
                     .order(events::stream_ordering.asc())
                     .limit(limit)
-                    .select((
-                        events::event_id,
-                        events::room_id,
-                        events::stream_ordering,
-                        events::json,
-                    ))
+                    .select(STORED_EVENT)
                     .load(conn)
             })
             .await?;
@@ -381,12 +366,7 @@ impl RoomStore for Database {
             .read(move |conn| {
                 let query = events::table
                     .filter(events::room_id.eq(room))
-                    .select((
-                        events::event_id,
-                        events::room_id,
-                        events::stream_ordering,
-                        events::json,
-                    ))
+                    .select(STORED_EVENT)
                     .limit(limit)
                     .into_boxed();
                 if forward {
@@ -457,12 +437,7 @@ impl RoomStore for Database {
                     .filter(events::event_type.eq(kind))
                     .filter(events::state_key.eq(key))
                     .order(events::stream_ordering.asc())
-                    .select((
-                        events::event_id,
-                        events::room_id,
-                        events::stream_ordering,
-                        events::json,
-                    ))
+                    .select(STORED_EVENT)
                     .load(conn)
             })
             .await?;
@@ -484,12 +459,7 @@ impl RoomStore for Database {
                     .filter(events::stream_ordering.gt(after))
                     .filter(events::stream_ordering.le(up_to))
                     .order(events::stream_ordering.asc())
-                    .select((
-                        events::event_id,
-                        events::room_id,
-                        events::stream_ordering,
-                        events::json,
-                    ))
+                    .select(STORED_EVENT)
                     .load(conn)
             })
             .await?;
@@ -501,6 +471,19 @@ fn chunked<T: Clone>(items: &[T]) -> impl Iterator<Item = Vec<T>> + '_ {
     // Bounded IN lists: SQLite limits bound parameters per statement.
     items.chunks(500).map(<[T]>::to_vec)
 }
+
+/// The columns a [`StoredEvent`] is read from, in the order `stored_events` expects.
+pub(super) const STORED_EVENT: (
+    events::event_id,
+    events::room_id,
+    events::stream_ordering,
+    events::json,
+) = (
+    events::event_id,
+    events::room_id,
+    events::stream_ordering,
+    events::json,
+);
 
 pub(super) fn stored_events(
     rows: Vec<(String, String, i64, String)>,
