@@ -22,6 +22,7 @@ mod rooms;
 mod sessions;
 mod spaces;
 mod sync;
+mod to_device;
 mod upgrades;
 mod user_directory;
 
@@ -50,6 +51,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(presence::cases());
     cases.extend(user_directory::cases());
     cases.extend(reporting::cases());
+    cases.extend(to_device::cases());
     cases.extend(account_data::cases());
     cases.extend(media::cases());
     cases

@@ -28,6 +28,7 @@ pub mod spaces;
 pub mod sync;
 pub mod thumbnail;
 pub mod timeline;
+pub mod to_device;
 pub mod typing;
 pub mod user_directory;
 pub mod visibility;
@@ -62,6 +63,7 @@ pub struct Services {
     pub room_state: room_state::RoomStateService,
     pub sync: sync::SyncService,
     pub timeline: timeline::TimelineService,
+    pub to_device: Arc<to_device::ToDeviceService>,
     pub typing: Arc<typing::TypingService>,
     pub rate_limiter: rate_limit::RateLimiter,
     pub user_directory: user_directory::UserDirectoryService,
@@ -89,6 +91,11 @@ impl Services {
             stores.clone(),
             notifier.clone(),
         ));
+        let to_device = Arc::new(to_device::ToDeviceService::new(
+            config.server_name.clone(),
+            stores.clone(),
+            notifier.clone(),
+        ));
         let rooms = Arc::new(rooms::RoomService::new(
             config.server_name.clone(),
             stores.clone(),
@@ -111,8 +118,10 @@ impl Services {
                 notifier.clone(),
                 typing.clone(),
                 presence.clone(),
+                to_device.clone(),
             ),
             presence,
+            to_device,
             timeline: timeline::TimelineService::new(stores.clone()),
             typing,
             accounts: accounts::AccountService::new(config, stores.clone()),

@@ -1,9 +1,9 @@
 //! `/sync`: what changed in the user's rooms since a token.
 //!
-//! Tokens are `s<events>_<typing>_<receipts>_<account data>_<presence>`, one position per
-//! stream (event stream ordering, typing serial, receipt and account-data stream ids, presence
-//! serial): opaque to clients, monotonic, never reused; shorter older forms still parse, with
-//! the missing positions at 0. A sync with no
+//! Tokens are `s<events>_<typing>_<receipts>_<account data>_<presence>_<to-device>`, one
+//! position per stream (event stream ordering, typing serial, receipt and account-data stream
+//! ids, presence serial, the device's last to-device message): opaque to clients, monotonic,
+//! never reused; shorter older forms still parse, with the missing positions at 0. A sync with no
 //! token (or `full_state`) gives each joined room its state and latest events; an incremental
 //! one gives the events after the token, and the room's state when the timeline is limited or
 //! the user joined in between.
@@ -23,6 +23,7 @@ use super::{
     notifier::Notifier,
     presence::PresenceService,
     relations::bundle_aggregations,
+    to_device::ToDeviceService,
     typing::TypingService,
     visibility::HistoryView,
 };
@@ -47,6 +48,7 @@ pub struct SyncService {
     notifier: Arc<Notifier>,
     typing: Arc<TypingService>,
     presence: Arc<PresenceService>,
+    to_device: Arc<ToDeviceService>,
 }
 
 /// The filter a sync names: an uploaded one by id, or a definition inline.
@@ -75,9 +77,11 @@ pub struct SyncPosition {
     pub receipts: i64,
     pub account_data: i64,
     pub presence: i64,
+    /// The last to-device message this device has been given.
+    pub to_device: i64,
 }
 
-/// A sync token: `s<events>_<typing>_<receipts>_<account data>_<presence>`; missing trailing parts are 0, so
+/// A sync token: `s<events>_<typing>_<receipts>_<account data>_<presence>_<to-device>`; missing trailing parts are 0, so
 /// `s<events>` (a `/messages` token) is a sync token too.
 pub fn parse_sync_token(token: &str) -> Result<SyncPosition, Error> {
     let invalid = || Error::new(ErrorKind::InvalidParam, "Unknown pagination or sync token");
@@ -86,7 +90,7 @@ pub fn parse_sync_token(token: &str) -> Result<SyncPosition, Error> {
         .split('_')
         .map(|p| p.parse::<i64>().ok().filter(|n| *n >= 0))
         .collect::<Option<Vec<_>>>()
-        .filter(|n| (1..=5).contains(&n.len()))
+        .filter(|n| (1..=6).contains(&n.len()))
         .ok_or_else(invalid)?;
     let at = |i: usize| numbers.get(i).copied().unwrap_or(0);
     Ok(SyncPosition {
@@ -95,17 +99,19 @@ pub fn parse_sync_token(token: &str) -> Result<SyncPosition, Error> {
         receipts: at(2),
         account_data: at(3),
         presence: at(4),
+        to_device: at(5),
     })
 }
 
 pub fn sync_token(position: SyncPosition) -> String {
     format!(
-        "s{}_{}_{}_{}_{}",
+        "s{}_{}_{}_{}_{}_{}",
         position.events,
         position.typing,
         position.receipts,
         position.account_data,
-        position.presence
+        position.presence,
+        position.to_device
     )
 }
 
@@ -115,12 +121,14 @@ impl SyncService {
         notifier: Arc<Notifier>,
         typing: Arc<TypingService>,
         presence: Arc<PresenceService>,
+        to_device: Arc<ToDeviceService>,
     ) -> Self {
         Self {
             stores,
             notifier,
             typing,
             presence,
+            to_device,
         }
     }
 
@@ -207,7 +215,8 @@ impl SyncService {
                 && !full_state
                 && response.get("rooms").is_none()
                 && response.get("account_data").is_none()
-                && response.get("presence").is_none();
+                && response.get("presence").is_none()
+                && response.get("to_device").is_none();
             if !waiting || tokio::time::Instant::now() >= deadline {
                 return Ok(response);
             }
@@ -237,6 +246,10 @@ impl SyncService {
         let account_data_since = since.map_or(0, |p| p.account_data.min(account_data_now));
         let presence_now = self.presence.serial();
         let presence_since = since.map_or(0, |p| p.presence.min(presence_now));
+        let (to_device, to_device_now) = self
+            .to_device
+            .for_sync(user, since.map(|p| p.to_device))
+            .await?;
         let since = since.map(|p| p.events.min(now));
         let user_id = user.user_id.as_str();
         let ignored = super::account_data::ignored_users(&self.stores, user_id).await?;
@@ -388,6 +401,7 @@ impl SyncService {
             receipts: receipts_now,
             account_data: account_data_now,
             presence: presence_now,
+            to_device: to_device_now,
         };
         let mut response = json!({"next_batch": sync_token(position)});
         if !rooms.is_empty() {
@@ -395,6 +409,9 @@ impl SyncService {
         }
         if !global_data.is_empty() {
             response["account_data"] = json!({ "events": global_data });
+        }
+        if !to_device.is_empty() {
+            response["to_device"] = json!({ "events": to_device });
         }
         if presence_now > presence_since {
             let mut presence = self
@@ -684,6 +701,7 @@ mod tests {
             receipts: 7,
             account_data: 5,
             presence: 9,
+            to_device: 4,
         };
         assert_eq!(parse_sync_token(&sync_token(p)).unwrap(), p);
         assert_eq!(
@@ -694,10 +712,11 @@ mod tests {
                 receipts: 0,
                 account_data: 0,
                 presence: 0,
+                to_device: 0,
             }
         );
         assert_eq!(parse_sync_token("s12_3_7").unwrap().account_data, 0);
-        for bad in ["", "s", "12", "s-1", "sx", "s1_2_3_4_5_6", "s1__2"] {
+        for bad in ["", "s", "12", "s-1", "sx", "s1_2_3_4_5_6_7", "s1__2"] {
             assert!(parse_sync_token(bad).is_err(), "{bad:?}");
         }
     }

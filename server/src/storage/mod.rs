@@ -19,6 +19,7 @@ mod receipts;
 mod relations;
 mod reports;
 mod rooms;
+mod to_device;
 mod users;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub use receipts::{Receipt, ReceiptStore};
 pub use relations::{Relation, RelationQuery, RelationRow, RelationStore};
 pub use reports::{Report, ReportStore};
 pub use rooms::{NewEvent, Room, RoomHead, RoomStore, StoredEvent, TxnKey};
+pub use to_device::{QueuedToDevice, ToDeviceMessage, ToDeviceStore};
 pub use users::{NewUser, User, UserStore};
 
 /// The stores a running server uses, as trait objects so services never name a backend.
@@ -55,5 +57,6 @@ pub struct Stores {
     pub relations: Arc<dyn RelationStore>,
     pub reports: Arc<dyn ReportStore>,
     pub rooms: Arc<dyn RoomStore>,
+    pub to_device: Arc<dyn ToDeviceStore>,
     pub health: Arc<dyn DatabaseHealth>,
 }

@@ -15,6 +15,7 @@ mod rooms;
 mod session;
 mod sync;
 mod timeline;
+mod to_device;
 mod uia;
 mod user_directory;
 
@@ -36,5 +37,6 @@ pub fn register(router: &mut Router) {
     session::register(router);
     sync::register(router);
     timeline::register(router);
+    to_device::register(router);
     user_directory::register(router);
 }

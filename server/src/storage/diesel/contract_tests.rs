@@ -1139,3 +1139,48 @@ async fn refresh_tokens_rotate_once_and_die_with_their_device() {
         );
     }
 }
+
+#[tokio::test]
+async fn to_device_messages_queue_once_per_transaction_and_go_when_acknowledged() {
+    use crate::storage::ToDeviceMessage;
+    for t in backends() {
+        let store = &t.stores.to_device;
+        let message = |n: i64| ToDeviceMessage {
+            user_id: "@b:x".into(),
+            device_id: "D".into(),
+            sender: "@a:x".into(),
+            event_type: "m.test".into(),
+            content: serde_json::json!({ "n": n }),
+        };
+        assert!(
+            store
+                .queue_to_device("@a:x", "A", "t1", vec![message(1), message(2)])
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .queue_to_device("@a:x", "A", "t1", vec![message(3)])
+                .await
+                .unwrap(),
+            "a reused transaction id queues nothing"
+        );
+        let queued = store.to_device_after("@b:x", "D", 0, 10).await.unwrap();
+        assert_eq!(queued.len(), 2);
+        assert_eq!(queued[0].content, serde_json::json!({"n": 1}));
+        assert!(
+            store
+                .to_device_after("@b:x", "OTHER", 0, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store
+            .ack_to_device("@b:x", "D", queued[0].stream_id)
+            .await
+            .unwrap();
+        let left = store.to_device_after("@b:x", "D", 0, 10).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].content, serde_json::json!({"n": 2}));
+    }
+}

@@ -24,6 +24,7 @@ mod relations;
 mod reports;
 mod rooms;
 mod schema;
+mod to_device;
 mod users;
 
 #[cfg(test)]
@@ -124,6 +125,7 @@ impl Database {
             relations: db.clone(),
             reports: db.clone(),
             rooms: db.clone(),
+            to_device: db.clone(),
             health: db,
         }
     }

@@ -218,3 +218,22 @@
         created_ts -> BigInt,
     }
 }
+
+::diesel::table! {
+    to_device (stream_id) {
+        stream_id -> BigInt,
+        user_id -> Text,
+        device_id -> Text,
+        sender -> Text,
+        event_type -> Text,
+        content -> Text,
+    }
+}
+
+::diesel::table! {
+    to_device_txns (user_id, device_id, txn_id) {
+        user_id -> Text,
+        device_id -> Text,
+        txn_id -> Text,
+    }
+}
