@@ -81,8 +81,8 @@ pub struct SyncPosition {
     pub to_device: i64,
 }
 
-/// A sync token: `s<events>_<typing>_<receipts>_<account data>_<presence>_<to-device>`; missing trailing parts are 0, so
-/// `s<events>` (a `/messages` token) is a sync token too.
+/// A sync token: `s<events>_<typing>_<receipts>_<account data>_<presence>_<to-device>`;
+/// missing trailing parts are 0, so `s<events>` (a `/messages` token) is a sync token too.
 pub fn parse_sync_token(token: &str) -> Result<SyncPosition, Error> {
     let invalid = || Error::new(ErrorKind::InvalidParam, "Unknown pagination or sync token");
     let rest = token.strip_prefix('s').ok_or_else(invalid)?;
