@@ -11,6 +11,7 @@ mod discovery;
 mod filters;
 mod guests;
 mod history;
+mod keys;
 mod media;
 mod moderation;
 mod presence;
@@ -52,6 +53,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(user_directory::cases());
     cases.extend(reporting::cases());
     cases.extend(to_device::cases());
+    cases.extend(keys::cases());
     cases.extend(account_data::cases());
     cases.extend(media::cases());
     cases

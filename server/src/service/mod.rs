@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod aliases;
 mod clock;
 pub mod discovery;
+pub mod e2e_keys;
 mod error;
 pub mod filter;
 pub mod health;
@@ -51,6 +52,7 @@ pub struct Services {
     pub room_directory: room_directory::RoomDirectoryService,
     pub accounts: accounts::AccountService,
     pub discovery: discovery::DiscoveryService,
+    pub keys: Arc<e2e_keys::KeyService>,
     pub health: health::HealthService,
     pub media: media::MediaService,
     pub presence: Arc<presence::PresenceService>,
@@ -91,6 +93,10 @@ impl Services {
             stores.clone(),
             notifier.clone(),
         ));
+        let keys = Arc::new(e2e_keys::KeyService::new(
+            config.server_name.clone(),
+            stores.clone(),
+        ));
         let to_device = Arc::new(to_device::ToDeviceService::new(
             config.server_name.clone(),
             stores.clone(),
@@ -119,7 +125,9 @@ impl Services {
                 typing.clone(),
                 presence.clone(),
                 to_device.clone(),
+                keys.clone(),
             ),
+            keys,
             presence,
             to_device,
             timeline: timeline::TimelineService::new(stores.clone()),

@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 use super::{
     Error, ErrorKind,
     accounts::AuthedUser,
+    e2e_keys::KeyService,
     filter::{SyncFilterDef, lazy_members},
     notifier::Notifier,
     presence::PresenceService,
@@ -49,6 +50,7 @@ pub struct SyncService {
     typing: Arc<TypingService>,
     presence: Arc<PresenceService>,
     to_device: Arc<ToDeviceService>,
+    keys: Arc<KeyService>,
 }
 
 /// The filter a sync names: an uploaded one by id, or a definition inline.
@@ -122,6 +124,7 @@ impl SyncService {
         typing: Arc<TypingService>,
         presence: Arc<PresenceService>,
         to_device: Arc<ToDeviceService>,
+        keys: Arc<KeyService>,
     ) -> Self {
         Self {
             stores,
@@ -129,6 +132,7 @@ impl SyncService {
             typing,
             presence,
             to_device,
+            keys,
         }
     }
 
@@ -413,6 +417,10 @@ impl SyncService {
         if !to_device.is_empty() {
             response["to_device"] = json!({ "events": to_device });
         }
+        // Clients top their one-time keys up from these; they are always sent.
+        let (key_counts, fallback_types) = self.keys.sync_counts(user).await?;
+        response["device_one_time_keys_count"] = key_counts;
+        response["device_unused_fallback_key_types"] = fallback_types;
         if presence_now > presence_since {
             let mut presence = self
                 .presence

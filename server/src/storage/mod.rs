@@ -8,6 +8,7 @@ mod aliases;
 mod devices;
 pub mod diesel;
 mod directory;
+mod e2e_keys;
 mod error;
 mod filters;
 mod health;
@@ -28,6 +29,7 @@ pub use account_data::{AccountData, AccountDataStore};
 pub use aliases::{AliasStore, RoomAlias};
 pub use devices::{Device, DeviceStore, TokenOwner};
 pub use directory::DirectoryStore;
+pub use e2e_keys::{KeyStore, StoredKey};
 pub use error::{Error, ErrorKind};
 pub use filters::FilterStore;
 pub use health::{DatabaseHealth, PoolState};
@@ -50,6 +52,7 @@ pub struct Stores {
     pub account_data: Arc<dyn AccountDataStore>,
     pub aliases: Arc<dyn AliasStore>,
     pub directory: Arc<dyn DirectoryStore>,
+    pub keys: Arc<dyn KeyStore>,
     pub media: Arc<dyn MediaStore>,
     pub notifications: Arc<dyn NotificationStore>,
     pub profiles: Arc<dyn ProfileStore>,

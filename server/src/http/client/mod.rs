@@ -6,6 +6,7 @@ mod capabilities;
 mod devices;
 mod directory;
 mod discovery;
+mod keys;
 mod presence;
 mod profile;
 mod push;
@@ -28,6 +29,7 @@ pub fn register(router: &mut Router) {
     devices::register(router);
     directory::register(router);
     discovery::register(router);
+    keys::register(router);
     presence::register(router);
     profile::register(router);
     push::register(router);

@@ -1184,3 +1184,67 @@ async fn to_device_messages_queue_once_per_transaction_and_go_when_acknowledged(
         assert_eq!(left[0].content, serde_json::json!({"n": 2}));
     }
 }
+
+#[tokio::test]
+async fn one_time_keys_are_claimed_once_and_the_fallback_key_last() {
+    use crate::storage::StoredKey;
+    for t in backends() {
+        let keys = &t.stores.keys;
+        let key = |id: &str| StoredKey {
+            algorithm: "signed_curve25519".into(),
+            key_id: id.into(),
+            key: serde_json::json!({ "key": id }),
+        };
+        keys.add_one_time_keys("@b:x", "D", vec![key("a"), key("b")])
+            .await
+            .unwrap();
+        // A repeated key id keeps the first upload.
+        keys.add_one_time_keys(
+            "@b:x",
+            "D",
+            vec![StoredKey {
+                key: serde_json::json!({"key": "changed"}),
+                ..key("a")
+            }],
+        )
+        .await
+        .unwrap();
+        keys.put_fallback_keys("@b:x", "D", vec![key("fb")])
+            .await
+            .unwrap();
+        assert_eq!(
+            keys.one_time_key_counts("@b:x", "D").await.unwrap()["signed_curve25519"],
+            2
+        );
+        let mut handed = Vec::new();
+        for _ in 0..4 {
+            let claimed = keys
+                .claim_key("@b:x", "D", "signed_curve25519")
+                .await
+                .unwrap();
+            handed.push(claimed.map(|k| k.key["key"].as_str().unwrap().to_owned()));
+        }
+        assert_eq!(
+            handed,
+            vec![
+                Some("a".to_owned()),
+                Some("b".to_owned()),
+                Some("fb".to_owned()),
+                Some("fb".to_owned())
+            ],
+            "the fallback key is reused once one-time keys run out"
+        );
+        assert!(
+            keys.unused_fallback_algorithms("@b:x", "D")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            keys.claim_key("@b:x", "OTHER", "signed_curve25519")
+                .await
+                .unwrap(),
+            None
+        );
+    }
+}

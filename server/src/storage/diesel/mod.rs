@@ -15,6 +15,7 @@ mod aliases;
 mod connection;
 mod devices;
 mod directory;
+mod e2e_keys;
 mod filters;
 mod media;
 mod notifications;
@@ -118,6 +119,7 @@ impl Database {
             account_data: db.clone(),
             aliases: db.clone(),
             directory: db.clone(),
+            keys: db.clone(),
             media: db.clone(),
             notifications: db.clone(),
             profiles: db.clone(),

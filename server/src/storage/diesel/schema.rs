@@ -237,3 +237,32 @@
         txn_id -> Text,
     }
 }
+
+::diesel::table! {
+    device_keys (user_id, device_id) {
+        user_id -> Text,
+        device_id -> Text,
+        keys_json -> Text,
+    }
+}
+
+::diesel::table! {
+    one_time_keys (user_id, device_id, key_id) {
+        user_id -> Text,
+        device_id -> Text,
+        key_id -> Text,
+        algorithm -> Text,
+        key_json -> Text,
+    }
+}
+
+::diesel::table! {
+    fallback_keys (user_id, device_id, algorithm) {
+        user_id -> Text,
+        device_id -> Text,
+        algorithm -> Text,
+        key_id -> Text,
+        key_json -> Text,
+        used -> Bool,
+    }
+}

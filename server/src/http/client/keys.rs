@@ -1,0 +1,86 @@
+//! End-to-end encryption keys: `/keys/upload`, `/keys/query`, `/keys/claim`.
+
+use std::collections::BTreeMap;
+
+use ruma::api::client::keys::{claim_keys, get_keys, upload_keys};
+use serde_json::{Map, Value};
+
+use crate::{
+    http::{AppState, router::Router},
+    service::{Error, ErrorKind, accounts::AuthedUser},
+};
+
+pub fn register(router: &mut Router) {
+    // Keys are stored and served as the clients' own JSON (ruma's typed keys would re-shape
+    // them, and signatures cover the exact fields).
+    router.endpoint_authed_json(upload);
+    router.endpoint_authed_json(query);
+    router.endpoint_authed_json(claim);
+}
+
+fn raw_json<T>(raw: &ruma::serde::Raw<T>) -> Result<Value, Error> {
+    serde_json::from_str(raw.json().get())
+        .map_err(|e| Error::new(ErrorKind::BadJson, format!("key: {e}")))
+}
+
+/// `POST /_matrix/client/v3/keys/upload`
+async fn upload(
+    state: AppState,
+    user: AuthedUser,
+    request: upload_keys::v3::Request,
+) -> Result<Value, Error> {
+    let device_keys = request.device_keys.as_ref().map(raw_json).transpose()?;
+    let to_map = |keys: BTreeMap<ruma::OwnedOneTimeKeyId, ruma::serde::Raw<_>>| {
+        keys.iter()
+            .map(|(id, key)| Ok((id.to_string(), raw_json(key)?)))
+            .collect::<Result<Map<String, Value>, Error>>()
+    };
+    let one_time = to_map(request.one_time_keys)?;
+    let fallback = to_map(request.fallback_keys)?;
+    state
+        .services
+        .keys
+        .upload(&user, device_keys, one_time, fallback)
+        .await
+}
+
+/// `POST /_matrix/client/v3/keys/query`
+async fn query(
+    state: AppState,
+    _user: AuthedUser,
+    request: get_keys::v3::Request,
+) -> Result<Value, Error> {
+    let users = request
+        .device_keys
+        .into_iter()
+        .map(|(user, devices)| {
+            (
+                user.to_string(),
+                devices.into_iter().map(|d| d.to_string()).collect(),
+            )
+        })
+        .collect();
+    state.services.keys.query(users).await
+}
+
+/// `POST /_matrix/client/v3/keys/claim`
+async fn claim(
+    state: AppState,
+    _user: AuthedUser,
+    request: claim_keys::v3::Request,
+) -> Result<Value, Error> {
+    let wanted = request
+        .one_time_keys
+        .into_iter()
+        .map(|(user, devices)| {
+            (
+                user.to_string(),
+                devices
+                    .into_iter()
+                    .map(|(device, algorithm)| (device.to_string(), algorithm.to_string()))
+                    .collect(),
+            )
+        })
+        .collect();
+    state.services.keys.claim(wanted).await
+}

@@ -1,0 +1,167 @@
+//! End-to-end encryption keys (issue 5, first part): devices upload their identity keys,
+//! one-time keys and fallback keys; others query identity keys and claim one-time keys,
+//! each handed out once, with the fallback key when none are left. Only local users are
+//! served until federation exists; remote ones are reported as failures.
+
+use std::collections::BTreeMap;
+
+use ruma::UserId;
+use serde_json::{Map, Value, json};
+
+use super::{Error, ErrorKind, accounts::AuthedUser};
+use crate::storage::{StoredKey, Stores};
+
+pub struct KeyService {
+    stores: Stores,
+    server_name: ruma::OwnedServerName,
+}
+
+impl KeyService {
+    pub fn new(server_name: ruma::OwnedServerName, stores: Stores) -> Self {
+        Self {
+            stores,
+            server_name,
+        }
+    }
+
+    /// `POST /keys/upload`; returns the device's unclaimed one-time key counts.
+    pub async fn upload(
+        &self,
+        user: &AuthedUser,
+        device_keys: Option<Value>,
+        one_time_keys: Map<String, Value>,
+        fallback_keys: Map<String, Value>,
+    ) -> Result<Value, Error> {
+        let (user_id, device_id) = (user.user_id.as_str(), user.device_id.as_str());
+        if let Some(keys) = device_keys {
+            if keys["user_id"] != user_id || keys["device_id"] != device_id {
+                return Err(Error::new(
+                    ErrorKind::InvalidParam,
+                    "Device keys must name the uploading user and device",
+                ));
+            }
+            if !keys["keys"].is_object() || !keys["algorithms"].is_array() {
+                return Err(Error::new(
+                    ErrorKind::BadJson,
+                    "Device keys need `keys` and `algorithms`",
+                ));
+            }
+            self.stores
+                .keys
+                .put_device_keys(user_id, device_id, keys)
+                .await?;
+        }
+        let keys = &self.stores.keys;
+        keys.add_one_time_keys(user_id, device_id, split_keys(one_time_keys)?)
+            .await?;
+        keys.put_fallback_keys(user_id, device_id, split_keys(fallback_keys)?)
+            .await?;
+        Ok(json!({ "one_time_key_counts": keys.one_time_key_counts(user_id, device_id).await? }))
+    }
+
+    /// `POST /keys/query`: device keys of the named users (all devices for an empty list).
+    pub async fn query(&self, users: BTreeMap<String, Vec<String>>) -> Result<Value, Error> {
+        let mut device_keys = Map::new();
+        let mut failures = Map::new();
+        for (user_id, devices) in users {
+            let Ok(parsed) = <&UserId>::try_from(user_id.as_str()) else {
+                continue;
+            };
+            if parsed.server_name() != self.server_name {
+                failures.insert(
+                    parsed.server_name().to_string(),
+                    json!({"errcode": "M_UNKNOWN", "error": "This server does not federate yet"}),
+                );
+                continue;
+            }
+            let profiles = self.stores.devices.list_devices(parsed).await?;
+            let mut found = Map::new();
+            for (device_id, mut keys) in self.stores.keys.device_keys(&user_id, devices).await? {
+                let name = profiles
+                    .iter()
+                    .find(|d| d.device_id.as_str() == device_id)
+                    .and_then(|d| d.display_name.clone());
+                if let Some(name) = name {
+                    keys["unsigned"] = json!({ "device_display_name": name });
+                }
+                found.insert(device_id, keys);
+            }
+            device_keys.insert(user_id, Value::Object(found));
+        }
+        Ok(json!({ "device_keys": device_keys, "failures": failures }))
+    }
+
+    /// `POST /keys/claim`: one key per (user, device) asked for.
+    pub async fn claim(
+        &self,
+        wanted: BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Result<Value, Error> {
+        let mut claimed = Map::new();
+        let mut failures = Map::new();
+        for (user_id, devices) in wanted {
+            let Ok(parsed) = <&UserId>::try_from(user_id.as_str()) else {
+                continue;
+            };
+            if parsed.server_name() != self.server_name {
+                failures.insert(
+                    parsed.server_name().to_string(),
+                    json!({"errcode": "M_UNKNOWN", "error": "This server does not federate yet"}),
+                );
+                continue;
+            }
+            let mut per_device = Map::new();
+            for (device_id, algorithm) in devices {
+                if let Some(key) = self
+                    .stores
+                    .keys
+                    .claim_key(&user_id, &device_id, &algorithm)
+                    .await?
+                {
+                    per_device.insert(
+                        device_id,
+                        json!({ format!("{}:{}", key.algorithm, key.key_id): key.key }),
+                    );
+                }
+            }
+            if !per_device.is_empty() {
+                claimed.insert(user_id, Value::Object(per_device));
+            }
+        }
+        Ok(json!({ "one_time_keys": claimed, "failures": failures }))
+    }
+
+    /// What `/sync` reports about the syncing device's keys.
+    pub async fn sync_counts(&self, user: &AuthedUser) -> Result<(Value, Value), Error> {
+        let (user_id, device_id) = (user.user_id.as_str(), user.device_id.as_str());
+        let counts = self
+            .stores
+            .keys
+            .one_time_key_counts(user_id, device_id)
+            .await?;
+        let fallback = self
+            .stores
+            .keys
+            .unused_fallback_algorithms(user_id, device_id)
+            .await?;
+        Ok((json!(counts), json!(fallback)))
+    }
+}
+
+/// `algorithm:key_id` keys, as uploaded, split for storage.
+fn split_keys(keys: Map<String, Value>) -> Result<Vec<StoredKey>, Error> {
+    keys.into_iter()
+        .map(|(id, key)| {
+            let (algorithm, key_id) = id.split_once(':').ok_or_else(|| {
+                Error::new(
+                    ErrorKind::BadJson,
+                    format!("key id {id:?} is not algorithm:id"),
+                )
+            })?;
+            Ok(StoredKey {
+                algorithm: algorithm.to_owned(),
+                key_id: key_id.to_owned(),
+                key,
+            })
+        })
+        .collect()
+}
