@@ -175,3 +175,105 @@ async fn reservations_without_content_are_limited_per_user() {
     assert_eq!(statuses, vec![200, 200, 429, 200]);
     server.shutdown().await;
 }
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 7])
+    });
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(image)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    bytes
+}
+
+#[tokio::test]
+async fn thumbnails_are_made_once_and_images_over_the_pixel_budget_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.media.max_thumbnail_pixels = 500 * 500;
+    let server = common::start(cfg).await;
+    let addr = server.client_addr;
+    let media_dir = dir.path().join("media");
+    let (small_first, small_again, files_after_first, files_after_second, big) =
+        tokio::task::spawn_blocking(move || {
+            let token = common::http::register(addr, "thumbnailer");
+            let small = upload(addr, &token, Some("image/png"), &png(400, 400));
+            let thumb = format!(
+                "/_matrix/client/v1/media/thumbnail/{small}?width=96&height=96&method=crop"
+            );
+            let first = download(addr, Some(&token), &thumb);
+            let files_after_first = walk(&media_dir).len();
+            let again = download(addr, Some(&token), &thumb);
+            let files_after_second = walk(&media_dir).len();
+            let big = upload(addr, &token, Some("image/png"), &png(600, 600));
+            let refused = download(
+                addr,
+                Some(&token),
+                &format!("/_matrix/client/v1/media/thumbnail/{big}?width=96&height=96&method=crop"),
+            );
+            (first, again, files_after_first, files_after_second, refused)
+        })
+        .await
+        .unwrap();
+    assert_eq!(small_first.0, 200, "{}", small_first.2);
+    assert_eq!(small_again.0, 200);
+    assert_eq!(
+        small_first.2, small_again.2,
+        "the stored thumbnail is served again"
+    );
+    assert_eq!(
+        files_after_first, 2,
+        "the original and its thumbnail, nothing more"
+    );
+    assert_eq!(files_after_second, files_after_first, "no second rendering");
+    assert_eq!(big.0, 413, "{}", big.2);
+    assert!(big.2.contains("M_TOO_LARGE"), "{}", big.2);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_expired_reservation_takes_no_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.media.pending_expiry_seconds = 1;
+    let server = common::start(cfg).await;
+    let addr = server.client_addr;
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        let token = common::http::register(addr, "late_uploader");
+        let (status, _, created) = common::http::request(
+            addr,
+            "POST",
+            "/_matrix/media/v1/create",
+            Some(&token),
+            Some("application/json"),
+            b"{}",
+        );
+        assert_eq!(status, 200, "{created}");
+        let created: Value = serde_json::from_str(&created).unwrap();
+        let mxc = created["content_uri"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("mxc://")
+            .unwrap()
+            .to_owned();
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        let (status, _, body) = common::http::request(
+            addr,
+            "PUT",
+            &format!("/_matrix/media/v3/upload/{mxc}"),
+            Some(&token),
+            Some("text/plain"),
+            b"too late",
+        );
+        (status, body)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("M_NOT_FOUND"), "{body}");
+    server.shutdown().await;
+}

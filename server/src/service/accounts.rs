@@ -508,17 +508,10 @@ impl AccountService {
             return Err(Error::new(ErrorKind::UnknownToken, "Access token expired")
                 .with_body(json!({ "soft_logout": true })));
         }
-        let is_guest = self
-            .stores
-            .users
-            .get_user(&owner.user_id)
-            .await?
-            .map(|u| u.is_guest)
-            .unwrap_or(false);
         Ok(AuthedUser {
             user_id: owner.user_id,
             device_id: owner.device_id,
-            is_guest,
+            is_guest: owner.is_guest,
         })
     }
 

@@ -21,19 +21,50 @@ pub struct EventFilter {
     not_types: Vec<String>,
     senders: Option<Vec<String>>,
     not_senders: Vec<String>,
-    rooms: Option<Vec<String>>,
-    not_rooms: Vec<String>,
+    rooms: RoomList,
     contains_url: Option<bool>,
     pub lazy_load_members: bool,
-    pub include_redundant_members: bool,
+}
+
+/// `rooms` and `not_rooms`, as both filter levels have them.
+#[derive(Debug, Clone, Default)]
+struct RoomList {
+    rooms: Option<Vec<String>>,
+    not_rooms: Vec<String>,
+}
+
+impl RoomList {
+    fn from_json(value: &Value) -> Self {
+        Self {
+            rooms: strings(value, "rooms"),
+            not_rooms: strings(value, "not_rooms").unwrap_or_default(),
+        }
+    }
+
+    fn allows(&self, room_id: &str) -> bool {
+        !self.not_rooms.iter().any(|r| r == room_id)
+            && self
+                .rooms
+                .as_ref()
+                .is_none_or(|rooms| rooms.iter().any(|r| r == room_id))
+    }
+}
+
+/// A list of strings at `key`; `None` when absent or not a list, non-strings skipped.
+fn strings(value: &Value, key: &str) -> Option<Vec<String>> {
+    value.get(key).and_then(Value::as_array).map(|items| {
+        items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    })
 }
 
 /// A whole sync filter.
 #[derive(Debug, Clone, Default)]
 pub struct SyncFilterDef {
-    rooms: Option<Vec<String>>,
-    not_rooms: Vec<String>,
-    pub include_leave: bool,
+    rooms: RoomList,
     pub timeline: EventFilter,
     pub state: EventFilter,
     pub ephemeral: EventFilter,
@@ -44,30 +75,16 @@ pub struct SyncFilterDef {
 
 impl EventFilter {
     pub fn from_json(value: &Value) -> Self {
-        let list = |key: &str| {
-            value.get(key).and_then(Value::as_array).map(|items| {
-                items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-        };
         Self {
             limit: value.get("limit").and_then(Value::as_i64),
-            types: list("types"),
-            not_types: list("not_types").unwrap_or_default(),
-            senders: list("senders"),
-            not_senders: list("not_senders").unwrap_or_default(),
-            rooms: list("rooms"),
-            not_rooms: list("not_rooms").unwrap_or_default(),
+            types: strings(value, "types"),
+            not_types: strings(value, "not_types").unwrap_or_default(),
+            senders: strings(value, "senders"),
+            not_senders: strings(value, "not_senders").unwrap_or_default(),
+            rooms: RoomList::from_json(value),
             contains_url: value.get("contains_url").and_then(Value::as_bool),
             lazy_load_members: value
                 .get("lazy_load_members")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            include_redundant_members: value
-                .get("include_redundant_members")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
         }
@@ -96,8 +113,11 @@ impl EventFilter {
         true
     }
 
-    /// Whether a stored room event passes (types, senders, `contains_url`).
+    /// Whether a stored room event passes (rooms, types, senders, `contains_url`).
     pub fn allows_event(&self, event: &StoredEvent) -> bool {
+        if !self.rooms.allows(&event.room_id) {
+            return false;
+        }
         let json = &event.json;
         if !self.allows(
             json["type"].as_str().unwrap_or_default(),
@@ -109,14 +129,6 @@ impl EventFilter {
             Some(wanted) => json["content"].get("url").is_some_and(Value::is_string) == wanted,
             None => true,
         }
-    }
-
-    pub fn allows_room(&self, room_id: &str) -> bool {
-        !self.not_rooms.iter().any(|r| r == room_id)
-            && self
-                .rooms
-                .as_ref()
-                .is_none_or(|rooms| rooms.iter().any(|r| r == room_id))
     }
 
     /// Whether the filter can drop events (beyond limiting how many).
@@ -139,22 +151,8 @@ impl EventFilter {
 impl SyncFilterDef {
     pub fn from_json(value: &Value) -> Self {
         let room = &value["room"];
-        let list = |key: &str| {
-            room.get(key).and_then(Value::as_array).map(|items| {
-                items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-        };
         Self {
-            rooms: list("rooms"),
-            not_rooms: list("not_rooms").unwrap_or_default(),
-            include_leave: room
-                .get("include_leave")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            rooms: RoomList::from_json(room),
             timeline: EventFilter::from_json(&room["timeline"]),
             state: EventFilter::from_json(&room["state"]),
             ephemeral: EventFilter::from_json(&room["ephemeral"]),
@@ -166,18 +164,14 @@ impl SyncFilterDef {
 
     /// Whether the room appears in the sync at all.
     pub fn allows_room(&self, room_id: &str) -> bool {
-        !self.not_rooms.iter().any(|r| r == room_id)
-            && self
-                .rooms
-                .as_ref()
-                .is_none_or(|rooms| rooms.iter().any(|r| r == room_id))
+        self.rooms.allows(room_id)
     }
 }
 
 /// Lazy loading: of `state`, keep member events only for the senders of `timeline` (and the
-/// user themselves), unless they were already sent in an earlier sync of this connection —
-/// which this server does not track, so with `include_redundant_members` off they are sent
-/// again; that is redundant, never missing.
+/// user themselves). Members already sent in an earlier sync are not tracked, so they are sent
+/// again whatever `include_redundant_members` says: redundant, never missing, as the spec
+/// allows.
 pub fn lazy_members(state: &mut Vec<StoredEvent>, timeline: &[StoredEvent], user_id: &str) {
     let senders: HashSet<&str> = timeline
         .iter()
@@ -232,6 +226,15 @@ mod tests {
         assert!(!f.allows("m.room.message", Some("@spam:x")));
         let only = EventFilter::from_json(&json!({"senders": ["@a:x"]}));
         assert!(!only.allows("m.room.message", Some("@b:x")));
+    }
+
+    #[test]
+    fn an_event_filter_room_list_drops_other_rooms_events() {
+        let f = EventFilter::from_json(&json!({"not_rooms": ["!r:x"]}));
+        assert!(!f.allows_event(&event("m.room.message", "@a:x", json!({}))));
+        let only = EventFilter::from_json(&json!({"rooms": ["!other:x"]}));
+        assert!(!only.allows_event(&event("m.room.message", "@a:x", json!({}))));
+        assert!(EventFilter::default().allows_event(&event("m.room.message", "@a:x", json!({}))));
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod rooms;
 pub mod server_keys;
 pub mod spaces;
 pub mod sync;
+mod text;
 pub mod thumbnail;
 pub mod timeline;
 pub mod to_device;

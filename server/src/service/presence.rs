@@ -15,7 +15,7 @@ use std::{
 
 use serde_json::{Value, json};
 
-use super::{Error, ErrorKind, notifier::Notifier};
+use super::{Error, ErrorKind, notifier::Notifier, text::truncate_utf8};
 use crate::storage::Stores;
 
 /// After this long without activity an online user is reported `unavailable`.
@@ -113,7 +113,7 @@ impl PresenceService {
 
     /// Sets a user's presence. `status_msg` of `None` keeps the current message.
     pub fn set(&self, user_id: &str, state: State, status_msg: Option<Option<String>>) {
-        let status_msg = status_msg.map(|m| m.map(|m| truncate(m, MAX_STATUS_BYTES)));
+        let status_msg = status_msg.map(|m| m.map(|m| truncate_utf8(m, MAX_STATUS_BYTES)));
         let now = Instant::now();
         let mut inner = self.inner.lock().expect("presence poisoned");
         let next = inner.serial + 1;
@@ -244,17 +244,6 @@ fn content(entry: &Entry, now: Instant) -> Value {
     out
 }
 
-fn truncate(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,10 +294,11 @@ mod tests {
     }
 
     #[test]
-    fn long_status_messages_are_cut_on_a_character_boundary() {
-        let long = "é".repeat(1000);
-        let cut = truncate(long, MAX_STATUS_BYTES);
-        assert!(cut.len() <= MAX_STATUS_BYTES);
-        assert!(cut.chars().all(|c| c == 'é'));
+    fn long_status_messages_are_cut() {
+        let p = service();
+        p.set("@a:x", State::Online, Some(Some("é".repeat(1000))));
+        let status = p.status("@a:x");
+        let msg = status["status_msg"].as_str().unwrap();
+        assert!(msg.len() <= MAX_STATUS_BYTES && msg.chars().all(|c| c == 'é'));
     }
 }

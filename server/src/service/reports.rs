@@ -7,7 +7,10 @@
 
 use ruma::UserId;
 
-use super::{Error, ErrorKind, accounts::AuthedUser, clock::now_ms, visibility::HistoryView};
+use super::{
+    Error, ErrorKind, accounts::AuthedUser, clock::now_ms, text::truncate_utf8,
+    visibility::HistoryView,
+};
 use crate::storage::{Report, Stores};
 
 /// Longest reason kept; the rest is cut off.
@@ -101,15 +104,9 @@ impl ReportService {
         room_id: Option<&str>,
         event_id: Option<&str>,
         user_id: Option<&str>,
-        mut reason: String,
+        reason: String,
     ) -> Result<(), Error> {
-        if reason.len() > MAX_REASON_BYTES {
-            let mut end = MAX_REASON_BYTES;
-            while !reason.is_char_boundary(end) {
-                end -= 1;
-            }
-            reason.truncate(end);
-        }
+        let reason = truncate_utf8(reason, MAX_REASON_BYTES);
         self.stores
             .reports
             .add_report(Report {

@@ -12,7 +12,7 @@ use super::{
     accounts::AuthedUser,
     rooms::{apply_redactions, client_event},
     sync::parse_token,
-    visibility::Visibility,
+    visibility::HistoryView,
 };
 use crate::storage::{StoredEvent, Stores};
 
@@ -107,19 +107,13 @@ impl RoomStateService {
         room_id: &str,
         at: Option<i64>,
     ) -> Result<Vec<StoredEvent>, Error> {
-        let rooms = &self.stores.rooms;
-        let member = rooms.room_member(room_id, user.user_id.as_str()).await?;
-        let up_to = match member.as_ref().map(|(m, id)| (m.as_str(), id)) {
-            Some(("join", _)) => at.unwrap_or(i64::MAX),
-            Some(("leave" | "ban", event_id)) if self.was_joined(room_id, user).await? => {
-                let left_at = rooms
-                    .get_event(event_id)
-                    .await?
-                    .ok_or_else(|| Error::internal("membership names a missing event"))?
-                    .stream_ordering;
+        let view = HistoryView::load(&self.stores, room_id, user.user_id.as_str()).await?;
+        let up_to = match view.current_membership() {
+            Some((_, "join")) => at.unwrap_or(i64::MAX),
+            Some((left_at, "leave" | "ban")) if view.ever_joined() => {
                 at.map_or(left_at, |at| at.min(left_at))
             }
-            _ if self.world_readable(room_id).await? => at.unwrap_or(i64::MAX),
+            _ if view.world_readable_now() => at.unwrap_or(i64::MAX),
             _ => {
                 return Err(Error::new(
                     ErrorKind::Forbidden,
@@ -127,29 +121,8 @@ impl RoomStateService {
                 ));
             }
         };
-        let mut events = rooms.state_at(room_id, up_to).await?;
+        let mut events = self.stores.rooms.state_at(room_id, up_to).await?;
         apply_redactions(&self.stores, &mut events).await?;
         Ok(events)
-    }
-
-    async fn was_joined(&self, room_id: &str, user: &AuthedUser) -> Result<bool, Error> {
-        Ok(self
-            .stores
-            .rooms
-            .state_history(room_id, "m.room.member", user.user_id.as_str())
-            .await?
-            .iter()
-            .any(|e| e.json["content"]["membership"] == "join"))
-    }
-
-    async fn world_readable(&self, room_id: &str) -> Result<bool, Error> {
-        let changes = self
-            .stores
-            .rooms
-            .state_history(room_id, "m.room.history_visibility", "")
-            .await?;
-        Ok(changes.last().is_some_and(|e| {
-            Visibility::from_content(&e.json["content"]) == Visibility::WorldReadable
-        }))
     }
 }

@@ -632,10 +632,11 @@ impl RoomService {
                 format!("receipt type {receipt_type} is not supported"),
             ));
         }
-        self.require_event_in_joined_room(user, room_id, event_id)
+        let event = self
+            .require_event_in_joined_room(user, room_id, event_id)
             .await?;
         if let Some(thread) = thread_id.as_deref() {
-            self.check_receipt_thread(event_id, thread).await?;
+            check_receipt_thread(&event, thread)?;
         }
         // Receipt stream ids are taken as max + 1 inside the write, so writes must not overlap
         // (PostgreSQL would let two take the same id, and sync would skip one). The append lock
@@ -672,57 +673,26 @@ impl RoomService {
             .await
     }
 
-    /// A threaded receipt names the thread its event is in: `main` for the main timeline
-    /// (thread roots included), or the root of the thread the event replies in.
-    async fn check_receipt_thread(&self, event_id: &str, thread: &str) -> Result<(), Error> {
-        let invalid = |message: &str| Err(Error::new(ErrorKind::InvalidParam, message));
-        if thread.is_empty() {
-            return invalid("thread_id must be a non-empty string");
-        }
-        let event = self
-            .stores
-            .rooms
-            .get_event(event_id)
-            .await?
-            .ok_or_else(|| Error::new(ErrorKind::InvalidParam, "Unknown event"))?;
-        let in_thread = super::relations::relation_of(&event.json["content"])
-            .filter(|r| r.rel_type == "m.thread")
-            .map(|r| r.relates_to);
-        let consistent = match (thread, in_thread.as_deref()) {
-            ("main", None) => true,
-            ("main", Some(_)) => false,
-            (root, Some(thread_root)) => root == thread_root,
-            (root, None) => root == event_id,
-        };
-        if consistent {
-            Ok(())
-        } else {
-            invalid("The event is not in the thread the receipt names")
-        }
-    }
-
     async fn require_event_in_joined_room(
         &self,
         user: &AuthedUser,
         room_id: &str,
         event_id: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<storage::StoredEvent, Error> {
         self.require_joined(user, room_id).await?;
-        if self
-            .stores
+        // The only failure the spec lists for a receipt target is a bad parameter, so an
+        // unknown event is one rather than `NotFound`.
+        self.stores
             .rooms
             .get_event(event_id)
             .await?
-            .is_none_or(|e| e.room_id != room_id)
-        {
-            // The only failure the spec lists for a receipt target is a bad parameter, so an
-            // unknown event is one rather than `NotFound`.
-            return Err(Error::new(
-                ErrorKind::InvalidParam,
-                "event_id is not an event in this room",
-            ));
-        }
-        Ok(())
+            .filter(|e| e.room_id == room_id)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidParam,
+                    "event_id is not an event in this room",
+                )
+            })
     }
 
     /// Sets the caller's typing state in a room they are joined to.
@@ -1267,4 +1237,31 @@ fn power_levels(
         }
     }
     content
+}
+
+/// A threaded receipt names the thread its event is in: `main` for the main timeline (thread
+/// roots included), or the root of the thread the event replies in.
+fn check_receipt_thread(event: &storage::StoredEvent, thread: &str) -> Result<(), Error> {
+    if thread.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidParam,
+            "thread_id must be a non-empty string",
+        ));
+    }
+    let in_thread = super::relations::relation_of(&event.json["content"])
+        .filter(|r| r.rel_type == "m.thread")
+        .map(|r| r.relates_to);
+    let consistent = match (thread, in_thread.as_deref()) {
+        ("main", thread_root) => thread_root.is_none(),
+        (root, Some(thread_root)) => root == thread_root,
+        (root, None) => root == event.event_id,
+    };
+    if consistent {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidParam,
+            "The event is not in the thread the receipt names",
+        ))
+    }
 }

@@ -679,20 +679,9 @@ impl SyncService {
 
 /// An event in the client format without `room_id`, as `/sync` nests events under their room.
 pub fn sync_event(event: &StoredEvent) -> Value {
-    let json = &event.json;
-    let mut out = json!({
-        "content": json.get("content").cloned().unwrap_or_else(|| json!({})),
-        "event_id": event.event_id,
-        "origin_server_ts": json.get("origin_server_ts").cloned().unwrap_or(json!(0)),
-        "sender": json.get("sender").cloned().unwrap_or(Value::Null),
-        "type": json.get("type").cloned().unwrap_or(Value::Null),
-        "unsigned": json.get("unsigned").cloned().unwrap_or_else(|| json!({})),
-    });
-    if let Some(key) = json.get("state_key") {
-        out["state_key"] = key.clone();
-    }
-    if let Some(redacts) = super::rooms::redaction_target(json) {
-        out["redacts"] = redacts.clone();
+    let mut out = super::rooms::client_event(&event.json, &event.event_id, &event.room_id);
+    if let Some(fields) = out.as_object_mut() {
+        fields.remove("room_id");
     }
     out
 }

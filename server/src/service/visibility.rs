@@ -94,8 +94,22 @@ impl HistoryView {
     /// Whether the user may read anything of the room at all: they have some membership
     /// history in it, or anyone may read it now.
     pub fn has_any_access(&self) -> bool {
-        !self.membership.is_empty()
-            || self.visibility.last().map(|(_, v)| *v) == Some(Visibility::WorldReadable)
+        !self.membership.is_empty() || self.world_readable_now()
+    }
+
+    /// The user's membership now and the stream ordering where it was set.
+    pub fn current_membership(&self) -> Option<(i64, &str)> {
+        self.membership.last().map(|(at, m)| (*at, m.as_str()))
+    }
+
+    /// Whether the user has ever been joined to the room.
+    pub fn ever_joined(&self) -> bool {
+        self.membership.iter().any(|(_, m)| m == "join")
+    }
+
+    /// Whether anyone may read the room's history from now on.
+    pub fn world_readable_now(&self) -> bool {
+        self.visibility.last().map(|(_, v)| *v) == Some(Visibility::WorldReadable)
     }
 
     /// Whether the user may see `event`.

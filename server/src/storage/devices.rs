@@ -19,6 +19,8 @@ pub struct TokenOwner {
     pub user_id: OwnedUserId,
     pub device_id: OwnedDeviceId,
     pub expires_ts: Option<i64>,
+    /// Read with the token, so authenticating a request is one query.
+    pub is_guest: bool,
 }
 
 /// Devices and the access tokens that belong to them (a token never outlives its device).

@@ -34,21 +34,36 @@ fn limit(value: Option<ruma::UInt>) -> i64 {
     })
 }
 
+/// The paging fields the three `/relations` shapes share.
+fn page(
+    rel_type: Option<String>,
+    event_type: Option<String>,
+    (from, to, dir, page_limit, recurse): (
+        Option<String>,
+        Option<String>,
+        Direction,
+        Option<ruma::UInt>,
+        bool,
+    ),
+) -> RelationsRequest {
+    RelationsRequest {
+        rel_type,
+        event_type,
+        from,
+        to,
+        backwards: dir == Direction::Backward,
+        limit: limit(page_limit),
+        recurse,
+    }
+}
+
 /// `GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}`
 async fn relations(
     state: AppState,
     user: AuthedUser,
     r: get_relating_events::v1::Request,
 ) -> Result<Value, Error> {
-    let request = RelationsRequest {
-        rel_type: None,
-        event_type: None,
-        from: r.from,
-        to: r.to,
-        backwards: r.dir == Direction::Backward,
-        limit: limit(r.limit),
-        recurse: r.recurse,
-    };
+    let request = page(None, None, (r.from, r.to, r.dir, r.limit, r.recurse));
     state
         .services
         .relations
@@ -62,15 +77,11 @@ async fn relations_with_type(
     user: AuthedUser,
     r: get_relating_events_with_rel_type::v1::Request,
 ) -> Result<Value, Error> {
-    let request = RelationsRequest {
-        rel_type: Some(r.rel_type.to_string()),
-        event_type: None,
-        from: r.from,
-        to: r.to,
-        backwards: r.dir == Direction::Backward,
-        limit: limit(r.limit),
-        recurse: r.recurse,
-    };
+    let request = page(
+        Some(r.rel_type.to_string()),
+        None,
+        (r.from, r.to, r.dir, r.limit, r.recurse),
+    );
     state
         .services
         .relations
@@ -84,15 +95,11 @@ async fn relations_with_type_and_event_type(
     user: AuthedUser,
     r: get_relating_events_with_rel_type_and_event_type::v1::Request,
 ) -> Result<Value, Error> {
-    let request = RelationsRequest {
-        rel_type: Some(r.rel_type.to_string()),
-        event_type: Some(r.event_type.to_string()),
-        from: r.from,
-        to: r.to,
-        backwards: r.dir == Direction::Backward,
-        limit: limit(r.limit),
-        recurse: r.recurse,
-    };
+    let request = page(
+        Some(r.rel_type.to_string()),
+        Some(r.event_type.to_string()),
+        (r.from, r.to, r.dir, r.limit, r.recurse),
+    );
     state
         .services
         .relations

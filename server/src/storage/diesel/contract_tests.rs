@@ -1248,3 +1248,42 @@ async fn one_time_keys_are_claimed_once_and_the_fallback_key_last() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_token_says_whether_its_owner_is_a_guest() {
+    for t in backends() {
+        let mut guest = new_user("@guest:x");
+        guest.is_guest = true;
+        t.stores.users.create_user(guest).await.unwrap();
+        t.stores
+            .users
+            .create_user(new_user("@member:x"))
+            .await
+            .unwrap();
+        let devices = &t.stores.devices;
+        devices
+            .create_device_with_token(device("@guest:x", "G"), "guest-token".into(), None)
+            .await
+            .unwrap();
+        devices
+            .create_device_with_token(device("@member:x", "M"), "member-token".into(), None)
+            .await
+            .unwrap();
+        assert!(
+            devices
+                .find_token("guest-token")
+                .await
+                .unwrap()
+                .unwrap()
+                .is_guest
+        );
+        assert!(
+            !devices
+                .find_token("member-token")
+                .await
+                .unwrap()
+                .unwrap()
+                .is_guest
+        );
+    }
+}

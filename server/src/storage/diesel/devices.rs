@@ -4,7 +4,7 @@ use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 
 use super::{
     Database,
-    schema::{access_tokens, devices, refresh_tokens},
+    schema::{access_tokens, devices, refresh_tokens, users},
 };
 use crate::storage::{Device, DeviceStore, Error, ErrorKind, TokenOwner};
 
@@ -157,25 +157,28 @@ impl DeviceStore for Database {
 
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, Error> {
         let hash = token_hash.to_owned();
-        let row: Option<(String, String, Option<i64>)> = self
+        let row: Option<(String, String, Option<i64>, Option<bool>)> = self
             .read(move |conn| {
                 access_tokens::table
-                    .find(hash)
+                    .left_join(users::table.on(users::user_id.eq(access_tokens::user_id)))
+                    .filter(access_tokens::token_hash.eq(hash))
                     .select((
                         access_tokens::user_id,
                         access_tokens::device_id,
                         access_tokens::expires_ts,
+                        users::is_guest.nullable(),
                     ))
                     .first(conn)
                     .optional()
             })
             .await?;
-        row.map(|(user, device, expires_ts)| {
+        row.map(|(user, device, expires_ts, is_guest)| {
             Ok(TokenOwner {
                 user_id: OwnedUserId::try_from(user)
                     .map_err(|e| Error::new(ErrorKind::Internal, format!("stored user id: {e}")))?,
                 device_id: OwnedDeviceId::from(device),
                 expires_ts,
+                is_guest: is_guest.unwrap_or(false),
             })
         })
         .transpose()
@@ -215,7 +218,7 @@ impl DeviceStore for Database {
         now: i64,
     ) -> Result<Option<TokenOwner>, Error> {
         let old = old_refresh_hash.to_owned();
-        let owner: Option<(String, String)> = self
+        let owner: Option<(String, String, bool)> = self
             .write(move |conn| {
                 let row: Option<(String, String, String)> = refresh_tokens::table
                     .find(&old)
@@ -249,16 +252,23 @@ impl DeviceStore for Database {
                         refresh_tokens::created_ts.eq(now),
                     ))
                     .execute(conn)?;
-                Ok(Some((user, device)))
+                let is_guest: bool = users::table
+                    .find(&user)
+                    .select(users::is_guest)
+                    .first(conn)
+                    .optional()?
+                    .unwrap_or(false);
+                Ok(Some((user, device, is_guest)))
             })
             .await?;
         owner
-            .map(|(user, device)| {
+            .map(|(user, device, is_guest)| {
                 Ok(TokenOwner {
                     user_id: OwnedUserId::try_from(user)
                         .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?,
                     device_id: OwnedDeviceId::from(device),
                     expires_ts: new_access_expires_ts,
+                    is_guest,
                 })
             })
             .transpose()

@@ -94,7 +94,8 @@
     events,
     forward_extremities,
     event_relations,
-    receipts
+    receipts,
+    current_state
 );
 
 ::diesel::table! {
@@ -266,3 +267,5 @@
         used -> Bool,
     }
 }
+
+::diesel::allow_tables_to_appear_in_same_query!(access_tokens, users);
