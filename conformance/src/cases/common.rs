@@ -124,3 +124,41 @@ pub async fn leave(ctx: &Ctx, user: &UserSession, room: &str) -> Result<(), Case
         .expect_status(200)?;
     Ok(())
 }
+
+/// Sends `body` to an operation behind password auth: first without `auth` (which must be
+/// answered 401 with a session), then with the password.
+pub async fn with_password(
+    ctx: &Ctx,
+    method: Method,
+    template: &'static str,
+    arg: Option<&str>,
+    body: Value,
+    user: &UserSession,
+    password: &str,
+) -> Result<Response, CaseError> {
+    let build = |body: &Value| {
+        let mut request = ctx
+            .op(method.clone(), template)
+            .token(&user.access_token)
+            .json(body);
+        if let Some(arg) = arg {
+            request = request.arg(arg);
+        }
+        request
+    };
+    let first = build(&body).send().await?;
+    if first.status != 401 {
+        return Err(CaseError::Fail(format!(
+            "expected 401 asking for auth, got {}",
+            first.status
+        )));
+    }
+    let session = first.json()?["session"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut body = body;
+    body["auth"] = json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user.user_id},
+                          "password": password, "session": session});
+    build(&body).send().await
+}

@@ -2,8 +2,9 @@
 //! logged-in user, several behind user-interactive auth with the account password.
 
 use http::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::common::with_password;
 use crate::{
     case,
     case::{Case, CaseResult},
@@ -70,44 +71,6 @@ async fn login(
         .json(&json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user.user_id}, "password": password}))
         .send()
         .await
-}
-
-/// Sends `body` to an operation behind password auth: first without `auth` (which must be
-/// answered 401 with a session), then with the password.
-async fn with_password(
-    ctx: &Ctx,
-    method: Method,
-    template: &'static str,
-    arg: Option<&str>,
-    body: Value,
-    user: &UserSession,
-    password: &str,
-) -> Result<Response, crate::case::CaseError> {
-    let build = |body: &Value| {
-        let mut request = ctx
-            .op(method.clone(), template)
-            .token(&user.access_token)
-            .json(body);
-        if let Some(arg) = arg {
-            request = request.arg(arg);
-        }
-        request
-    };
-    let first = build(&body).send().await?;
-    if first.status != 401 {
-        return Err(crate::case::CaseError::Fail(format!(
-            "expected 401 asking for auth, got {}",
-            first.status
-        )));
-    }
-    let session = first.json()?["session"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let mut body = body;
-    body["auth"] = json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user.user_id},
-                          "password": password, "session": session});
-    build(&body).send().await
 }
 
 async fn capabilities_list_room_versions_and_password_change(ctx: Ctx) -> CaseResult {

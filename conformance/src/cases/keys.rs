@@ -37,7 +37,7 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
-fn device_keys(user: &UserSession) -> Value {
+pub(super) fn device_keys(user: &UserSession) -> Value {
     json!({
         "user_id": user.user_id,
         "device_id": user.device_id,
@@ -61,7 +61,7 @@ fn signed_key(user: &UserSession, key: &str) -> Value {
     })
 }
 
-async fn upload(
+pub(super) async fn upload(
     ctx: &Ctx,
     user: &UserSession,
     body: Value,

@@ -5,6 +5,7 @@ mod account_data;
 mod accounts;
 mod api_standards;
 mod common;
+mod device_lists;
 mod devices;
 mod directory;
 mod discovery;
@@ -54,6 +55,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(reporting::cases());
     cases.extend(to_device::cases());
     cases.extend(keys::cases());
+    cases.extend(device_lists::cases());
     cases.extend(account_data::cases());
     cases.extend(media::cases());
     cases

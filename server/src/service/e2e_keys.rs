@@ -3,24 +3,30 @@
 //! each handed out once, with the fallback key when none are left. Only local users are
 //! served until federation exists; remote ones are reported as failures.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use ruma::UserId;
 use serde_json::{Map, Value, json};
 
-use super::{Error, ErrorKind, accounts::AuthedUser};
+use super::{Error, ErrorKind, accounts::AuthedUser, notifier::Notifier};
 use crate::storage::{StoredKey, Stores};
 
 pub struct KeyService {
     stores: Stores,
     server_name: ruma::OwnedServerName,
+    notifier: Arc<Notifier>,
 }
 
 impl KeyService {
-    pub fn new(server_name: ruma::OwnedServerName, stores: Stores) -> Self {
+    pub fn new(
+        server_name: ruma::OwnedServerName,
+        stores: Stores,
+        notifier: Arc<Notifier>,
+    ) -> Self {
         Self {
             stores,
             server_name,
+            notifier,
         }
     }
 
@@ -46,10 +52,14 @@ impl KeyService {
                     "Device keys need `keys` and `algorithms`",
                 ));
             }
-            self.stores
+            if self
+                .stores
                 .keys
                 .put_device_keys(user_id, device_id, keys)
-                .await?;
+                .await?
+            {
+                self.notifier.wake();
+            }
         }
         let keys = &self.stores.keys;
         keys.add_one_time_keys(user_id, device_id, split_keys(one_time_keys)?)

@@ -6,6 +6,7 @@ pub mod account_data;
 pub mod accounts;
 pub mod aliases;
 mod clock;
+pub mod device_lists;
 pub mod discovery;
 pub mod e2e_keys;
 mod error;
@@ -68,6 +69,7 @@ pub struct Services {
     pub timeline: timeline::TimelineService,
     pub to_device: Arc<to_device::ToDeviceService>,
     pub typing: Arc<typing::TypingService>,
+    pub device_lists: Arc<device_lists::DeviceListService>,
     pub rate_limiter: rate_limit::RateLimiter,
     pub user_directory: user_directory::UserDirectoryService,
     pub spaces: spaces::SpaceService,
@@ -97,7 +99,9 @@ impl Services {
         let keys = Arc::new(e2e_keys::KeyService::new(
             config.server_name.clone(),
             stores.clone(),
+            notifier.clone(),
         ));
+        let device_lists = Arc::new(device_lists::DeviceListService::new(stores.clone()));
         let to_device = Arc::new(to_device::ToDeviceService::new(
             config.server_name.clone(),
             stores.clone(),
@@ -127,7 +131,9 @@ impl Services {
                 presence.clone(),
                 to_device.clone(),
                 keys.clone(),
+                device_lists.clone(),
             ),
+            device_lists,
             keys,
             presence,
             to_device,

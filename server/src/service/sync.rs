@@ -1,8 +1,9 @@
 //! `/sync`: what changed in the user's rooms since a token.
 //!
-//! Tokens are `s<events>_<typing>_<receipts>_<account data>_<presence>_<to-device>`, one
-//! position per stream (event stream ordering, typing serial, receipt and account-data stream
-//! ids, presence serial, the device's last to-device message): opaque to clients, monotonic,
+//! Tokens are `s<events>_<typing>_<receipts>_<account data>_<presence>_<to-device>_<device
+//! lists>`, one position per stream (event stream ordering, typing serial, receipt and
+//! account-data stream ids, presence serial, the device's last to-device message, the latest
+//! device-list change): opaque to clients, monotonic,
 //! never reused; shorter older forms still parse, with the missing positions at 0. A sync with no
 //! token (or `full_state`) gives each joined room its state and latest events; an incremental
 //! one gives the events after the token, and the room's state when the timeline is limited or
@@ -19,6 +20,7 @@ use serde_json::{Map, Value, json};
 use super::{
     Error, ErrorKind,
     accounts::AuthedUser,
+    device_lists::{DeviceListService, Span},
     e2e_keys::KeyService,
     filter::{SyncFilterDef, lazy_members},
     notifier::Notifier,
@@ -51,6 +53,7 @@ pub struct SyncService {
     presence: Arc<PresenceService>,
     to_device: Arc<ToDeviceService>,
     keys: Arc<KeyService>,
+    device_lists: Arc<DeviceListService>,
 }
 
 /// The filter a sync names: an uploaded one by id, or a definition inline.
@@ -81,9 +84,11 @@ pub struct SyncPosition {
     pub presence: i64,
     /// The last to-device message this device has been given.
     pub to_device: i64,
+    pub device_lists: i64,
 }
 
-/// A sync token: `s<events>_<typing>_<receipts>_<account data>_<presence>_<to-device>`;
+/// A sync token: `s<events>_<typing>_<receipts>_<account data>_<presence>_<to-device>_<device
+/// lists>`;
 /// missing trailing parts are 0, so `s<events>` (a `/messages` token) is a sync token too.
 pub fn parse_sync_token(token: &str) -> Result<SyncPosition, Error> {
     let invalid = || Error::new(ErrorKind::InvalidParam, "Unknown pagination or sync token");
@@ -92,7 +97,7 @@ pub fn parse_sync_token(token: &str) -> Result<SyncPosition, Error> {
         .split('_')
         .map(|p| p.parse::<i64>().ok().filter(|n| *n >= 0))
         .collect::<Option<Vec<_>>>()
-        .filter(|n| (1..=6).contains(&n.len()))
+        .filter(|n| (1..=7).contains(&n.len()))
         .ok_or_else(invalid)?;
     let at = |i: usize| numbers.get(i).copied().unwrap_or(0);
     Ok(SyncPosition {
@@ -102,18 +107,20 @@ pub fn parse_sync_token(token: &str) -> Result<SyncPosition, Error> {
         account_data: at(3),
         presence: at(4),
         to_device: at(5),
+        device_lists: at(6),
     })
 }
 
 pub fn sync_token(position: SyncPosition) -> String {
     format!(
-        "s{}_{}_{}_{}_{}_{}",
+        "s{}_{}_{}_{}_{}_{}_{}",
         position.events,
         position.typing,
         position.receipts,
         position.account_data,
         position.presence,
-        position.to_device
+        position.to_device,
+        position.device_lists
     )
 }
 
@@ -125,6 +132,7 @@ impl SyncService {
         presence: Arc<PresenceService>,
         to_device: Arc<ToDeviceService>,
         keys: Arc<KeyService>,
+        device_lists: Arc<DeviceListService>,
     ) -> Self {
         Self {
             stores,
@@ -133,6 +141,7 @@ impl SyncService {
             presence,
             to_device,
             keys,
+            device_lists,
         }
     }
 
@@ -220,7 +229,8 @@ impl SyncService {
                 && response.get("rooms").is_none()
                 && response.get("account_data").is_none()
                 && response.get("presence").is_none()
-                && response.get("to_device").is_none();
+                && response.get("to_device").is_none()
+                && response.get("device_lists").is_none();
             if !waiting || tokio::time::Instant::now() >= deadline {
                 return Ok(response);
             }
@@ -254,6 +264,21 @@ impl SyncService {
             .to_device
             .for_sync(user, since.map(|p| p.to_device))
             .await?;
+        let device_lists_now = self.device_lists.position().await?;
+        let device_lists = match since {
+            Some(p) => Some(
+                self.device_lists
+                    .changes(
+                        user.user_id.as_str(),
+                        Span {
+                            events: (p.events.min(now), now),
+                            devices: (p.device_lists.min(device_lists_now), device_lists_now),
+                        },
+                    )
+                    .await?,
+            ),
+            None => None,
+        };
         let since = since.map(|p| p.events.min(now));
         let user_id = user.user_id.as_str();
         let ignored = super::account_data::ignored_users(&self.stores, user_id).await?;
@@ -406,6 +431,7 @@ impl SyncService {
             account_data: account_data_now,
             presence: presence_now,
             to_device: to_device_now,
+            device_lists: device_lists_now,
         };
         let mut response = json!({"next_batch": sync_token(position)});
         if !rooms.is_empty() {
@@ -416,6 +442,9 @@ impl SyncService {
         }
         if !to_device.is_empty() {
             response["to_device"] = json!({ "events": to_device });
+        }
+        if let Some(changes) = device_lists.filter(|c| !c.is_empty()) {
+            response["device_lists"] = changes.to_json();
         }
         // Clients top their one-time keys up from these; they are always sent.
         let (key_counts, fallback_types) = self.keys.sync_counts(user).await?;
@@ -699,6 +728,7 @@ mod tests {
             account_data: 5,
             presence: 9,
             to_device: 4,
+            device_lists: 6,
         };
         assert_eq!(parse_sync_token(&sync_token(p)).unwrap(), p);
         assert_eq!(
@@ -710,10 +740,11 @@ mod tests {
                 account_data: 0,
                 presence: 0,
                 to_device: 0,
+                device_lists: 0,
             }
         );
         assert_eq!(parse_sync_token("s12_3_7").unwrap().account_data, 0);
-        for bad in ["", "s", "12", "s-1", "sx", "s1_2_3_4_5_6_7", "s1__2"] {
+        for bad in ["", "s", "12", "s-1", "sx", "s1_2_3_4_5_6_7_8", "s1__2"] {
             assert!(parse_sync_token(bad).is_err(), "{bad:?}");
         }
     }

@@ -13,14 +13,28 @@ pub struct StoredKey {
     pub key: Value,
 }
 
+/// A signature uploaded for someone's device or cross-signing key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySignature {
+    pub target_user_id: String,
+    /// The device id, or the cross-signing key's public part.
+    pub target_key_id: String,
+    pub signer_user_id: String,
+    /// `ed25519:<key>`.
+    pub signer_key_id: String,
+    pub signature: String,
+}
+
 #[async_trait]
 pub trait KeyStore: Send + Sync {
+    /// Stores the device's identity keys; `true`, with the user's device list marked changed
+    /// in the same transaction, when they differ from what was stored.
     async fn put_device_keys(
         &self,
         user_id: &str,
         device_id: &str,
         keys: Value,
-    ) -> Result<(), Error>;
+    ) -> Result<bool, Error>;
     /// The device keys of the user's devices (all of them when `devices` is empty).
     async fn device_keys(
         &self,
@@ -61,4 +75,21 @@ pub trait KeyStore: Send + Sync {
         device_id: &str,
         algorithm: &str,
     ) -> Result<Option<StoredKey>, Error>;
+    /// The users whose device lists changed in `(after, up_to]`, each once.
+    async fn device_list_changes(&self, after: i64, up_to: i64) -> Result<Vec<String>, Error>;
+    /// The latest device-list change (0 before any).
+    async fn max_device_list_stream(&self) -> Result<i64, Error>;
+    /// The user's cross-signing keys by usage (`master`, `self_signing`, `user_signing`).
+    async fn cross_signing_keys(&self, user_id: &str) -> Result<BTreeMap<String, Value>, Error>;
+    /// Replaces the given cross-signing keys, dropping the signatures made on the keys
+    /// replaced, and marks the user's device list changed, in one transaction.
+    async fn put_cross_signing_keys(
+        &self,
+        user_id: &str,
+        keys: BTreeMap<String, Value>,
+    ) -> Result<(), Error>;
+    /// Adds (or replaces) signatures and marks each target's device list changed.
+    async fn add_key_signatures(&self, signatures: Vec<KeySignature>) -> Result<(), Error>;
+    /// Every uploaded signature on the user's devices and cross-signing keys.
+    async fn key_signatures(&self, target_user_id: &str) -> Result<Vec<KeySignature>, Error>;
 }

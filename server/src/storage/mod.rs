@@ -29,7 +29,7 @@ pub use account_data::{AccountData, AccountDataStore};
 pub use aliases::{AliasStore, RoomAlias};
 pub use devices::{Device, DeviceStore, TokenOwner};
 pub use directory::DirectoryStore;
-pub use e2e_keys::{KeyStore, StoredKey};
+pub use e2e_keys::{KeySignature, KeyStore, StoredKey};
 pub use error::{Error, ErrorKind};
 pub use filters::FilterStore;
 pub use health::{DatabaseHealth, PoolState};

@@ -127,6 +127,13 @@ pub trait RoomStore: Send + Sync {
         event_type: &str,
         state_key: &str,
     ) -> Result<Vec<StoredEvent>, Error>;
+    /// The member events of `rooms` in `(after, up_to]`, oldest first.
+    async fn member_events_between(
+        &self,
+        rooms: Vec<String>,
+        after: i64,
+        up_to: i64,
+    ) -> Result<Vec<StoredEvent>, Error>;
     /// The user's own membership events in `(after, up_to]`, oldest first.
     async fn membership_events_between(
         &self,

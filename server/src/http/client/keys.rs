@@ -1,8 +1,8 @@
-//! End-to-end encryption keys: `/keys/upload`, `/keys/query`, `/keys/claim`.
+//! End-to-end encryption keys: `/keys/upload`, `/keys/query`, `/keys/claim`, `/keys/changes`.
 
 use std::collections::BTreeMap;
 
-use ruma::api::client::keys::{claim_keys, get_keys, upload_keys};
+use ruma::api::client::keys::{claim_keys, get_key_changes, get_keys, upload_keys};
 use serde_json::{Map, Value};
 
 use crate::{
@@ -16,6 +16,7 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed_json(upload);
     router.endpoint_authed_json(query);
     router.endpoint_authed_json(claim);
+    router.endpoint_authed(changes);
 }
 
 fn raw_json<T>(raw: &ruma::serde::Raw<T>) -> Result<Value, Error> {
@@ -83,4 +84,27 @@ async fn claim(
         })
         .collect();
     state.services.keys.claim(wanted).await
+}
+
+/// `GET /_matrix/client/v3/keys/changes`
+async fn changes(
+    state: AppState,
+    user: AuthedUser,
+    request: get_key_changes::v3::Request,
+) -> Result<get_key_changes::v3::Response, Error> {
+    let changes = state
+        .services
+        .device_lists
+        .changes_between_tokens(user.user_id.as_str(), &request.from, &request.to)
+        .await?;
+    let ids = |users: std::collections::BTreeSet<String>| {
+        users
+            .into_iter()
+            .filter_map(|u| ruma::OwnedUserId::try_from(u).ok())
+            .collect()
+    };
+    Ok(get_key_changes::v3::Response::new(
+        ids(changes.changed),
+        ids(changes.left),
+    ))
 }

@@ -1287,3 +1287,137 @@ async fn a_token_says_whether_its_owner_is_a_guest() {
         );
     }
 }
+
+#[tokio::test]
+async fn device_list_changes_follow_keys_signatures_and_deleted_devices() {
+    use crate::storage::{KeySignature, StoredKey};
+    use serde_json::json;
+    for t in backends() {
+        let keys = &t.stores.keys;
+        assert_eq!(keys.max_device_list_stream().await.unwrap(), 0);
+        assert!(
+            keys.put_device_keys("@a:x", "D1", json!({"keys": {"ed25519:D1": "k"}}))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !keys
+                .put_device_keys("@a:x", "D1", json!({"keys": {"ed25519:D1": "k"}}))
+                .await
+                .unwrap(),
+            "the same keys again change nothing"
+        );
+        let after_keys = keys.max_device_list_stream().await.unwrap();
+        assert_eq!(
+            keys.device_list_changes(0, after_keys).await.unwrap(),
+            vec!["@a:x".to_owned()]
+        );
+
+        keys.put_cross_signing_keys(
+            "@b:x",
+            [("master".to_owned(), json!({"keys": {"ed25519:M1": "M1"}}))].into(),
+        )
+        .await
+        .unwrap();
+        keys.add_key_signatures(vec![KeySignature {
+            target_user_id: "@b:x".into(),
+            target_key_id: "M1".into(),
+            signer_user_id: "@b:x".into(),
+            signer_key_id: "ed25519:D9".into(),
+            signature: "sig".into(),
+        }])
+        .await
+        .unwrap();
+        assert_eq!(keys.key_signatures("@b:x").await.unwrap().len(), 1);
+        let after_signing = keys.max_device_list_stream().await.unwrap();
+        assert_eq!(
+            keys.device_list_changes(after_keys, after_signing)
+                .await
+                .unwrap(),
+            vec!["@b:x".to_owned()]
+        );
+        // A new master key drops the signatures on the old one.
+        keys.put_cross_signing_keys(
+            "@b:x",
+            [("master".to_owned(), json!({"keys": {"ed25519:M2": "M2"}}))].into(),
+        )
+        .await
+        .unwrap();
+        assert!(keys.key_signatures("@b:x").await.unwrap().is_empty());
+        assert_eq!(
+            keys.cross_signing_keys("@b:x").await.unwrap()["master"]["keys"]["ed25519:M2"],
+            "M2"
+        );
+
+        // Deleting a device takes its keys and queued messages with it.
+        let devices = &t.stores.devices;
+        devices
+            .create_device_with_token(device("@a:x", "D1"), "t1".into(), None)
+            .await
+            .unwrap();
+        let key = StoredKey {
+            algorithm: "signed_curve25519".into(),
+            key_id: "k".into(),
+            key: json!({"key": "k"}),
+        };
+        keys.add_one_time_keys("@a:x", "D1", vec![key])
+            .await
+            .unwrap();
+        let before_delete = keys.max_device_list_stream().await.unwrap();
+        assert!(devices.delete_device(user_id!("@a:x"), "D1").await.unwrap());
+        assert!(
+            keys.device_keys("@a:x", vec![]).await.unwrap().is_empty(),
+            "device keys go with the device"
+        );
+        assert!(
+            keys.one_time_key_counts("@a:x", "D1")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let after_delete = keys.max_device_list_stream().await.unwrap();
+        assert_eq!(
+            keys.device_list_changes(before_delete, after_delete)
+                .await
+                .unwrap(),
+            vec!["@a:x".to_owned()]
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_claims_never_hand_out_a_key_twice() {
+    use crate::storage::StoredKey;
+    for t in backends() {
+        let keys = t.stores.keys.clone();
+        let batch = (0..10)
+            .map(|i| StoredKey {
+                algorithm: "signed_curve25519".into(),
+                key_id: format!("k{i}"),
+                key: serde_json::json!({ "key": i }),
+            })
+            .collect();
+        keys.add_one_time_keys("@c:x", "D", batch).await.unwrap();
+        let claims: Vec<_> = (0..16)
+            .map(|_| {
+                let keys = keys.clone();
+                tokio::spawn(async move { keys.claim_key("@c:x", "D", "signed_curve25519").await })
+            })
+            .collect();
+        let mut handed = Vec::new();
+        for claim in claims {
+            if let Some(key) = claim.await.unwrap().unwrap() {
+                handed.push(key.key_id);
+            }
+        }
+        handed.sort();
+        let before = handed.len();
+        handed.dedup();
+        assert_eq!(
+            before,
+            handed.len(),
+            "a key went to two claimers: {handed:?}"
+        );
+        assert_eq!(handed.len(), 10, "every key handed out once");
+    }
+}

@@ -130,12 +130,16 @@ impl DeviceStore for Database {
                         .filter(refresh_tokens::device_id.eq(&device)),
                 )
                 .execute(conn)?;
-                diesel::delete(
+                let deleted = diesel::delete(
                     devices::table
                         .filter(devices::user_id.eq(&user))
                         .filter(devices::device_id.eq(&device)),
                 )
-                .execute(conn)
+                .execute(conn)?;
+                if deleted > 0 {
+                    super::e2e_keys::forget_device(conn, &user, &device)?;
+                }
+                Ok(deleted)
             })
             .await?;
         Ok(deleted > 0)
@@ -149,6 +153,13 @@ impl DeviceStore for Database {
                     .execute(conn)?;
                 diesel::delete(refresh_tokens::table.filter(refresh_tokens::user_id.eq(&user)))
                     .execute(conn)?;
+                let gone: Vec<String> = devices::table
+                    .filter(devices::user_id.eq(&user))
+                    .select(devices::device_id)
+                    .load(conn)?;
+                for device in &gone {
+                    super::e2e_keys::forget_device(conn, &user, device)?;
+                }
                 diesel::delete(devices::table.filter(devices::user_id.eq(&user))).execute(conn)
             })
             .await?;

@@ -5,13 +5,65 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{
-    Database,
-    schema::{device_keys, fallback_keys, one_time_keys},
+    Database, DbConnection,
+    schema::{
+        cross_signing_keys, device_keys, device_list_changes, fallback_keys, key_signatures,
+        one_time_keys, to_device,
+    },
 };
-use crate::storage::{Error, ErrorKind, KeyStore, StoredKey};
+use crate::storage::{Error, ErrorKind, KeySignature, KeyStore, StoredKey};
+
+/// Records that the user's devices or keys changed, inside the caller's transaction.
+pub(super) fn mark_device_list_changed(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> {
+    diesel::insert_into(device_list_changes::table)
+        .values(device_list_changes::user_id.eq(user_id))
+        .execute(conn)?;
+    Ok(())
+}
 
 fn parse(text: &str) -> Result<Value, Error> {
     serde_json::from_str(text).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))
+}
+
+/// Deletes what belongs to a device that is going (its keys, signatures on it and the
+/// to-device messages queued for it) and marks the user's device list changed, inside the
+/// caller's transaction. A device id reused later starts clean.
+pub(super) fn forget_device(
+    conn: &mut DbConnection,
+    user_id: &str,
+    device_id: &str,
+) -> QueryResult<()> {
+    diesel::delete(
+        device_keys::table
+            .filter(device_keys::user_id.eq(user_id))
+            .filter(device_keys::device_id.eq(device_id)),
+    )
+    .execute(conn)?;
+    diesel::delete(
+        one_time_keys::table
+            .filter(one_time_keys::user_id.eq(user_id))
+            .filter(one_time_keys::device_id.eq(device_id)),
+    )
+    .execute(conn)?;
+    diesel::delete(
+        fallback_keys::table
+            .filter(fallback_keys::user_id.eq(user_id))
+            .filter(fallback_keys::device_id.eq(device_id)),
+    )
+    .execute(conn)?;
+    diesel::delete(
+        key_signatures::table
+            .filter(key_signatures::target_user_id.eq(user_id))
+            .filter(key_signatures::target_key_id.eq(device_id)),
+    )
+    .execute(conn)?;
+    diesel::delete(
+        to_device::table
+            .filter(to_device::user_id.eq(user_id))
+            .filter(to_device::device_id.eq(device_id)),
+    )
+    .execute(conn)?;
+    mark_device_list_changed(conn, user_id)
 }
 
 #[async_trait]
@@ -21,9 +73,21 @@ impl KeyStore for Database {
         user_id: &str,
         device_id: &str,
         keys: Value,
-    ) -> Result<(), Error> {
-        let (user, device, json) = (user_id.to_owned(), device_id.to_owned(), keys.to_string());
+    ) -> Result<bool, Error> {
+        let (user, device) = (user_id.to_owned(), device_id.to_owned());
         self.write(move |conn| {
+            let stored: Option<String> = device_keys::table
+                .filter(device_keys::user_id.eq(&user))
+                .filter(device_keys::device_id.eq(&device))
+                .select(device_keys::keys_json)
+                .first(conn)
+                .optional()?;
+            let unchanged = stored
+                .and_then(|json| serde_json::from_str::<Value>(&json).ok())
+                .is_some_and(|stored| stored == keys);
+            if unchanged {
+                return Ok(false);
+            }
             diesel::delete(
                 device_keys::table
                     .filter(device_keys::user_id.eq(&user))
@@ -34,10 +98,11 @@ impl KeyStore for Database {
                 .values((
                     device_keys::user_id.eq(&user),
                     device_keys::device_id.eq(&device),
-                    device_keys::keys_json.eq(&json),
+                    device_keys::keys_json.eq(keys.to_string()),
                 ))
                 .execute(conn)?;
-            Ok(())
+            mark_device_list_changed(conn, &user)?;
+            Ok(true)
         })
         .await
     }
@@ -183,23 +248,27 @@ impl KeyStore for Database {
         );
         let claimed: Option<(String, String, String)> = self
             .write(move |conn| {
-                let one: Option<(String, String)> = one_time_keys::table
+                // On PostgreSQL a concurrent claim may delete the key between our read and
+                // our delete; only the transaction whose delete removed the row hands it out.
+                while let Some((key_id, json)) = one_time_keys::table
                     .filter(one_time_keys::user_id.eq(&user))
                     .filter(one_time_keys::device_id.eq(&device))
                     .filter(one_time_keys::algorithm.eq(&algorithm))
                     .order(one_time_keys::key_id)
                     .select((one_time_keys::key_id, one_time_keys::key_json))
-                    .first(conn)
-                    .optional()?;
-                if let Some((key_id, json)) = one {
-                    diesel::delete(
+                    .first::<(String, String)>(conn)
+                    .optional()?
+                {
+                    let deleted = diesel::delete(
                         one_time_keys::table
                             .filter(one_time_keys::user_id.eq(&user))
                             .filter(one_time_keys::device_id.eq(&device))
                             .filter(one_time_keys::key_id.eq(&key_id)),
                     )
                     .execute(conn)?;
-                    return Ok(Some((algorithm, key_id, json)));
+                    if deleted == 1 {
+                        return Ok(Some((algorithm, key_id, json)));
+                    }
                 }
                 let fallback: Option<(String, String)> = fallback_keys::table
                     .filter(fallback_keys::user_id.eq(&user))
@@ -232,4 +301,166 @@ impl KeyStore for Database {
             })
             .transpose()
     }
+
+    async fn device_list_changes(&self, after: i64, up_to: i64) -> Result<Vec<String>, Error> {
+        self.read(move |conn| {
+            device_list_changes::table
+                .filter(device_list_changes::stream_id.gt(after))
+                .filter(device_list_changes::stream_id.le(up_to))
+                .select(device_list_changes::user_id)
+                .distinct()
+                .order(device_list_changes::user_id)
+                .load(conn)
+        })
+        .await
+    }
+
+    async fn max_device_list_stream(&self) -> Result<i64, Error> {
+        let max: Option<i64> = self
+            .read(|conn| {
+                device_list_changes::table
+                    .select(diesel::dsl::max(device_list_changes::stream_id))
+                    .first(conn)
+            })
+            .await?;
+        Ok(max.unwrap_or(0))
+    }
+
+    async fn cross_signing_keys(&self, user_id: &str) -> Result<BTreeMap<String, Value>, Error> {
+        let user = user_id.to_owned();
+        let rows: Vec<(String, String)> = self
+            .read(move |conn| {
+                cross_signing_keys::table
+                    .filter(cross_signing_keys::user_id.eq(user))
+                    .select((cross_signing_keys::key_type, cross_signing_keys::key_json))
+                    .load(conn)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(usage, json)| Ok((usage, parse(&json)?)))
+            .collect()
+    }
+
+    async fn put_cross_signing_keys(
+        &self,
+        user_id: &str,
+        keys: BTreeMap<String, Value>,
+    ) -> Result<(), Error> {
+        let user = user_id.to_owned();
+        self.write(move |conn| {
+            for (usage, key) in &keys {
+                let old: Option<String> = cross_signing_keys::table
+                    .filter(cross_signing_keys::user_id.eq(&user))
+                    .filter(cross_signing_keys::key_type.eq(usage))
+                    .select(cross_signing_keys::key_json)
+                    .first(conn)
+                    .optional()?;
+                for public in old.iter().flat_map(|json| public_keys(json)) {
+                    diesel::delete(
+                        key_signatures::table
+                            .filter(key_signatures::target_user_id.eq(&user))
+                            .filter(key_signatures::target_key_id.eq(&public)),
+                    )
+                    .execute(conn)?;
+                    diesel::delete(
+                        key_signatures::table
+                            .filter(key_signatures::signer_user_id.eq(&user))
+                            .filter(key_signatures::signer_key_id.eq(format!("ed25519:{public}"))),
+                    )
+                    .execute(conn)?;
+                }
+                diesel::delete(
+                    cross_signing_keys::table
+                        .filter(cross_signing_keys::user_id.eq(&user))
+                        .filter(cross_signing_keys::key_type.eq(usage)),
+                )
+                .execute(conn)?;
+                diesel::insert_into(cross_signing_keys::table)
+                    .values((
+                        cross_signing_keys::user_id.eq(&user),
+                        cross_signing_keys::key_type.eq(usage),
+                        cross_signing_keys::key_json.eq(key.to_string()),
+                    ))
+                    .execute(conn)?;
+            }
+            mark_device_list_changed(conn, &user)
+        })
+        .await
+    }
+
+    async fn add_key_signatures(&self, signatures: Vec<KeySignature>) -> Result<(), Error> {
+        self.write(move |conn| {
+            let mut targets = std::collections::BTreeSet::new();
+            for s in &signatures {
+                let row = key_signatures::table
+                    .filter(key_signatures::target_user_id.eq(&s.target_user_id))
+                    .filter(key_signatures::target_key_id.eq(&s.target_key_id))
+                    .filter(key_signatures::signer_user_id.eq(&s.signer_user_id))
+                    .filter(key_signatures::signer_key_id.eq(&s.signer_key_id));
+                diesel::delete(row).execute(conn)?;
+                diesel::insert_into(key_signatures::table)
+                    .values((
+                        key_signatures::target_user_id.eq(&s.target_user_id),
+                        key_signatures::target_key_id.eq(&s.target_key_id),
+                        key_signatures::signer_user_id.eq(&s.signer_user_id),
+                        key_signatures::signer_key_id.eq(&s.signer_key_id),
+                        key_signatures::signature.eq(&s.signature),
+                    ))
+                    .execute(conn)?;
+                targets.insert(s.target_user_id.as_str());
+            }
+            for user in targets {
+                mark_device_list_changed(conn, user)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn key_signatures(&self, target_user_id: &str) -> Result<Vec<KeySignature>, Error> {
+        let user = target_user_id.to_owned();
+        let rows: Vec<(String, String, String, String)> = self
+            .read(move |conn| {
+                key_signatures::table
+                    .filter(key_signatures::target_user_id.eq(&user))
+                    .order((
+                        key_signatures::target_key_id,
+                        key_signatures::signer_user_id,
+                        key_signatures::signer_key_id,
+                    ))
+                    .select((
+                        key_signatures::target_key_id,
+                        key_signatures::signer_user_id,
+                        key_signatures::signer_key_id,
+                        key_signatures::signature,
+                    ))
+                    .load(conn)
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(target_key_id, signer_user_id, signer_key_id, signature)| KeySignature {
+                    target_user_id: target_user_id.to_owned(),
+                    target_key_id,
+                    signer_user_id,
+                    signer_key_id,
+                    signature,
+                },
+            )
+            .collect())
+    }
+}
+
+/// The public parts of a stored cross-signing key's `keys` (`ed25519:<public>` → public).
+fn public_keys(json: &str) -> Vec<String> {
+    serde_json::from_str::<Value>(json)
+        .ok()
+        .and_then(|key| key["keys"].as_object().cloned())
+        .map(|keys| {
+            keys.values()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -463,6 +463,33 @@ impl RoomStore for Database {
         stored_events(rows)
     }
 
+    async fn member_events_between(
+        &self,
+        rooms: Vec<String>,
+        after: i64,
+        up_to: i64,
+    ) -> Result<Vec<StoredEvent>, Error> {
+        let rows: Vec<(String, String, i64, String)> = self
+            .read(move |conn| {
+                let mut rows = Vec::new();
+                for chunk in chunked(&rooms) {
+                    rows.extend(
+                        events::table
+                            .filter(events::event_type.eq("m.room.member"))
+                            .filter(events::room_id.eq_any(chunk))
+                            .filter(events::stream_ordering.gt(after))
+                            .filter(events::stream_ordering.le(up_to))
+                            .select(STORED_EVENT)
+                            .load::<(String, String, i64, String)>(conn)?,
+                    );
+                }
+                rows.sort_by_key(|row| row.2);
+                Ok(rows)
+            })
+            .await?;
+        stored_events(rows)
+    }
+
     async fn membership_events_between(
         &self,
         user_id: &str,

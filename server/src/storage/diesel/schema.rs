@@ -269,3 +269,28 @@
 }
 
 ::diesel::allow_tables_to_appear_in_same_query!(access_tokens, users);
+
+::diesel::table! {
+    device_list_changes (stream_id) {
+        stream_id -> BigInt,
+        user_id -> Text,
+    }
+}
+
+::diesel::table! {
+    cross_signing_keys (user_id, key_type) {
+        user_id -> Text,
+        key_type -> Text,
+        key_json -> Text,
+    }
+}
+
+::diesel::table! {
+    key_signatures (target_user_id, target_key_id, signer_user_id, signer_key_id) {
+        target_user_id -> Text,
+        target_key_id -> Text,
+        signer_user_id -> Text,
+        signer_key_id -> Text,
+        signature -> Text,
+    }
+}

@@ -1,0 +1,173 @@
+//! Device-list tracking: which users' devices a client should query again.
+//!
+//! Device and cross-signing key changes go into one stream (`device_list_changes`); a sync
+//! token carries a position in it. Between two positions a user is *changed* for Alice when
+//! Alice shares a room with them now and either their keys changed or they came to share a
+//! room with her (a join on either side); a user is *left* when a leave on either side means
+//! they share no room with Alice any more. Alice's own changes are reported to her, so her
+//! other devices notice a new sibling.
+//!
+//! The spec narrows both lists to encrypted rooms; every room is used here, a superset for
+//! `changed` (an extra, harmless `/keys/query`) and no loss for `left`, which only fires once no
+//! room at all is shared.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use super::{Error, sync::parse_sync_token};
+use crate::storage::Stores;
+
+/// Positions in the event stream and the device-list stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub events: (i64, i64),
+    pub devices: (i64, i64),
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DeviceListChanges {
+    pub changed: BTreeSet<String>,
+    pub left: BTreeSet<String>,
+}
+
+impl DeviceListChanges {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.left.is_empty()
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({ "changed": self.changed, "left": self.left })
+    }
+}
+
+pub struct DeviceListService {
+    stores: Stores,
+}
+
+impl DeviceListService {
+    pub fn new(stores: Stores) -> Self {
+        Self { stores }
+    }
+
+    /// The latest position of the device-list stream.
+    pub async fn position(&self) -> Result<i64, Error> {
+        Ok(self.stores.keys.max_device_list_stream().await?)
+    }
+
+    /// `GET /keys/changes`: the changes between two sync tokens (`to` capped at now).
+    pub async fn changes_between_tokens(
+        &self,
+        user_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<DeviceListChanges, Error> {
+        let (from, to) = (parse_sync_token(from)?, parse_sync_token(to)?);
+        let events_now = self.stores.rooms.max_stream_ordering().await?;
+        let devices_now = self.position().await?;
+        let span = Span {
+            events: (from.events, to.events.min(events_now)),
+            devices: (from.device_lists, to.device_lists.min(devices_now)),
+        };
+        self.changes(user_id, span).await
+    }
+
+    /// What changed for `user_id` over `span`.
+    pub async fn changes(&self, user_id: &str, span: Span) -> Result<DeviceListChanges, Error> {
+        let rooms = &self.stores.rooms;
+        let (after, up_to) = span.events;
+        let joined = rooms.rooms_with_membership(user_id, "join").await?;
+        let mut shared = BTreeSet::from([user_id.to_owned()]);
+        for room in &joined {
+            shared.extend(self.joined_members(room).await?);
+        }
+
+        let mut out = DeviceListChanges::default();
+        let (from, to) = span.devices;
+        let key_changes = if to > from {
+            self.stores.keys.device_list_changes(from, to).await?
+        } else {
+            Vec::new()
+        };
+        out.changed.extend(
+            key_changes
+                .iter()
+                .filter(|u| shared.contains(*u) && *u != user_id)
+                .cloned(),
+        );
+        let own_keys_changed = key_changes.iter().any(|u| u == user_id);
+        if own_keys_changed {
+            out.changed.insert(user_id.to_owned());
+        }
+        if up_to <= after {
+            return Ok(out);
+        }
+
+        // The user's own joins and leaves bring in (or drop) everyone in those rooms.
+        let mut left_rooms = BTreeSet::new();
+        for event in rooms
+            .membership_events_between(user_id, after, up_to)
+            .await?
+        {
+            match membership(&event.json) {
+                "join" if joined.contains(&event.room_id) => {
+                    out.changed
+                        .extend(self.joined_members(&event.room_id).await?);
+                }
+                "leave" | "ban" if !joined.contains(&event.room_id) => {
+                    left_rooms.insert(event.room_id.clone());
+                }
+                _ => {}
+            }
+        }
+        for room in &left_rooms {
+            out.left.extend(
+                self.joined_members(room)
+                    .await?
+                    .into_iter()
+                    .filter(|u| !shared.contains(u)),
+            );
+        }
+        // Others joining or leaving the rooms the user is in.
+        for event in rooms
+            .member_events_between(joined.clone(), after, up_to)
+            .await?
+        {
+            let Some(member) = event.json["state_key"].as_str() else {
+                continue;
+            };
+            match membership(&event.json) {
+                "join" if shared.contains(member) => {
+                    out.changed.insert(member.to_owned());
+                }
+                "leave" | "ban" if !shared.contains(member) => {
+                    out.left.insert(member.to_owned());
+                }
+                _ => {}
+            }
+        }
+        // Joining a room does not change the user's own devices.
+        if !own_keys_changed {
+            out.changed.remove(user_id);
+        }
+        out.left
+            .retain(|u| !out.changed.contains(u) && !shared.contains(u));
+        Ok(out)
+    }
+
+    async fn joined_members(&self, room_id: &str) -> Result<Vec<String>, Error> {
+        Ok(self
+            .stores
+            .rooms
+            .room_members(room_id)
+            .await?
+            .into_iter()
+            .filter(|(_, membership, _)| membership == "join")
+            .map(|(user, _, _)| user)
+            .collect())
+    }
+}
+
+fn membership(event: &Value) -> &str {
+    event["content"]["membership"].as_str().unwrap_or_default()
+}
