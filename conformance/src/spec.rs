@@ -98,6 +98,11 @@ impl Operation {
                     )],
                 };
             }
+            // Operations whose description says they use user-interactive auth may answer
+            // 401 with the flows to complete instead of an error.
+            if status == 401 && body.is_some_and(is_uia_challenge) {
+                return Vec::new();
+            }
             if matches!(status, 400 | 401 | 403 | 429) {
                 return match body.and_then(|b| b.get("errcode")).and_then(Value::as_str) {
                     Some(code) if status == 400 && !COMMON_400.contains(&code) => vec![format!(
@@ -261,6 +266,18 @@ fn area_of(api: Api, path: &str, op: &Value) -> String {
     }
 }
 
+/// The shape of a user-interactive auth response: `flows`, each a list of stage names.
+fn is_uia_challenge(body: &Value) -> bool {
+    body["flows"].as_array().is_some_and(|flows| {
+        !flows.is_empty()
+            && flows.iter().all(|flow| {
+                flow["stages"]
+                    .as_array()
+                    .is_some_and(|stages| stages.iter().all(Value::is_string))
+            })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +327,23 @@ mod tests {
                     "{problems:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn only_a_flows_list_counts_as_a_uia_challenge() {
+        let op = Spec::get()
+            .operation("POST", "/_matrix/client/v3/keys/device_signing/upload")
+            .unwrap();
+        let challenge =
+            serde_json::json!({"flows": [{"stages": ["m.login.password"]}], "session": "s"});
+        assert!(op.check_response(401, Some(&challenge)).is_empty());
+        for bad in [
+            serde_json::json!({"flows": []}),
+            serde_json::json!({"flows": [{"stages": [1]}]}),
+            serde_json::json!({"error": "no errcode"}),
+        ] {
+            assert!(!op.check_response(401, Some(&bad)).is_empty(), "{bad}");
         }
     }
 }

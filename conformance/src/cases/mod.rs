@@ -5,6 +5,7 @@ mod account_data;
 mod accounts;
 mod api_standards;
 mod common;
+mod cross_signing;
 mod device_lists;
 mod devices;
 mod directory;
@@ -56,6 +57,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(to_device::cases());
     cases.extend(keys::cases());
     cases.extend(device_lists::cases());
+    cases.extend(cross_signing::cases());
     cases.extend(account_data::cases());
     cases.extend(media::cases());
     cases

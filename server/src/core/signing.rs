@@ -164,6 +164,31 @@ pub fn verify_json(keys: &PublicKeyMap, object: &Value) -> Result<(), SigningErr
     signatures::verify_json(keys, &canonical).map_err(|e| SigningError::Verify(e.to_string()))
 }
 
+/// Checks the one signature `signer` made on `object` with `key_id` (`ed25519:<id>`), against
+/// `public_key` (base64); signatures by anyone else on the object are ignored. Cross-signing
+/// uses this: a key carries signatures of several users and devices, and each is checked on
+/// its own.
+pub fn verify_signature(
+    object: &Value,
+    signer: &str,
+    key_id: &str,
+    public_key: &str,
+) -> Result<(), SigningError> {
+    let signature = object["signatures"][signer][key_id]
+        .as_str()
+        .ok_or_else(|| SigningError::Verify(format!("no signature by {signer} with {key_id}")))?;
+    let key = LENIENT_BASE64
+        .decode(public_key)
+        .map_err(|e| SigningError::Verify(format!("public key: {e}")))?;
+    let mut alone = object.clone();
+    alone["signatures"] = serde_json::json!({ signer: { key_id: signature } });
+    let keys = PublicKeyMap::from([(
+        signer.to_owned(),
+        [(key_id.to_owned(), ruma::serde::Base64::new(key))].into(),
+    )]);
+    verify_json(&keys, &alone)
+}
+
 fn to_canonical_object(value: &Value) -> Result<CanonicalJsonObject, SigningError> {
     match CanonicalJsonValue::try_from(value.clone()) {
         Ok(CanonicalJsonValue::Object(object)) => Ok(object),
@@ -252,6 +277,30 @@ mod tests {
         let mut object = serde_json::json!({"a": 1});
         other.sign_json("domain", &mut object).unwrap();
         assert!(verify_json(&key.public_key_map("domain"), &object).is_err());
+    }
+
+    #[test]
+    fn one_signature_is_checked_among_others() {
+        let device = SigningKey::from_seed("DEV", [1; 32]).unwrap();
+        let stranger = SigningKey::from_seed("X", [2; 32]).unwrap();
+        let mut object = serde_json::json!({"keys": {"ed25519:K": "K"}, "usage": ["master"]});
+        device.sign_json("@a:x", &mut object).unwrap();
+        stranger.sign_json("@b:y", &mut object).unwrap();
+        let public = device.public_key_base64();
+        assert!(verify_signature(&object, "@a:x", "ed25519:DEV", &public).is_ok());
+        assert!(
+            verify_signature(
+                &object,
+                "@a:x",
+                "ed25519:DEV",
+                &stranger.public_key_base64()
+            )
+            .is_err(),
+            "checked against the wrong key"
+        );
+        assert!(verify_signature(&object, "@a:x", "ed25519:NONE", &public).is_err());
+        object["usage"] = serde_json::json!(["self_signing"]);
+        assert!(verify_signature(&object, "@a:x", "ed25519:DEV", &public).is_err());
     }
 
     #[test]

@@ -53,6 +53,13 @@ pub enum ErrorKind {
     CannotThumbnail,
     /// A push rule cannot be placed or built as asked.
     PushRuleInvalid,
+    /// A key's signature is missing or does not verify.
+    InvalidSignature,
+    /// A required parameter is absent (a cross-signing key with no master key to check it).
+    MissingParam,
+    /// A key backup request names a version that is not the current one; the error's `body`
+    /// holds `current_version`.
+    WrongRoomKeysVersion,
     /// Guest accounts may not do this.
     GuestAccessForbidden,
     /// User-interactive authentication must continue; the error's `body` holds the flows and

@@ -1,8 +1,11 @@
-//! End-to-end encryption keys: `/keys/upload`, `/keys/query`, `/keys/claim`, `/keys/changes`.
+//! End-to-end encryption keys: `/keys/upload`, `/keys/query`, `/keys/claim`, `/keys/changes`,
+//! and cross-signing (`/keys/device_signing/upload`, `/keys/signatures/upload`).
 
 use std::collections::BTreeMap;
 
-use ruma::api::client::keys::{claim_keys, get_key_changes, get_keys, upload_keys};
+use ruma::api::client::keys::{
+    claim_keys, get_key_changes, get_keys, upload_keys, upload_signatures, upload_signing_keys,
+};
 use serde_json::{Map, Value};
 
 use crate::{
@@ -17,6 +20,8 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed_json(query);
     router.endpoint_authed_json(claim);
     router.endpoint_authed(changes);
+    router.endpoint_authed(upload_cross_signing);
+    router.endpoint_authed_json(upload_signatures);
 }
 
 fn raw_json<T>(raw: &ruma::serde::Raw<T>) -> Result<Value, Error> {
@@ -48,7 +53,7 @@ async fn upload(
 /// `POST /_matrix/client/v3/keys/query`
 async fn query(
     state: AppState,
-    _user: AuthedUser,
+    user: AuthedUser,
     request: get_keys::v3::Request,
 ) -> Result<Value, Error> {
     let users = request
@@ -61,7 +66,7 @@ async fn query(
             )
         })
         .collect();
-    state.services.keys.query(users).await
+    state.services.keys.query(&user, users).await
 }
 
 /// `POST /_matrix/client/v3/keys/claim`
@@ -107,4 +112,48 @@ async fn changes(
         ids(changes.changed),
         ids(changes.left),
     ))
+}
+
+/// `POST /_matrix/client/v3/keys/device_signing/upload`
+async fn upload_cross_signing(
+    state: AppState,
+    user: AuthedUser,
+    request: upload_signing_keys::v3::Request,
+) -> Result<upload_signing_keys::v3::Response, Error> {
+    let mut keys = crate::service::e2e_keys::CrossSigningUpload::new();
+    for (usage, key) in [
+        ("master", &request.master_key),
+        ("self_signing", &request.self_signing_key),
+        ("user_signing", &request.user_signing_key),
+    ] {
+        if let Some(key) = key {
+            keys.insert(usage.to_owned(), raw_json(key)?);
+        }
+    }
+    let services = &state.services;
+    if services.keys.cross_signing_needs_auth(&user, &keys).await? {
+        let auth = request.auth.map(super::uia::stage);
+        services.accounts.require_password(&user, auth).await?;
+    }
+    services.keys.upload_cross_signing_keys(&user, keys).await?;
+    Ok(upload_signing_keys::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/keys/signatures/upload`
+async fn upload_signatures(
+    state: AppState,
+    user: AuthedUser,
+    request: upload_signatures::v3::Request,
+) -> Result<Value, Error> {
+    let mut signed = BTreeMap::new();
+    for (target, objects) in &request.signed_keys {
+        let mut by_key = BTreeMap::new();
+        for (key_id, object) in objects {
+            let object: Value = serde_json::from_str(object.get())
+                .map_err(|e| Error::new(ErrorKind::BadJson, format!("signed key: {e}")))?;
+            by_key.insert(key_id.to_owned(), object);
+        }
+        signed.insert(target.to_string(), by_key);
+    }
+    state.services.keys.upload_signatures(&user, signed).await
 }

@@ -1,7 +1,12 @@
-//! End-to-end encryption keys (issue 5, first part): devices upload their identity keys,
-//! one-time keys and fallback keys; others query identity keys and claim one-time keys,
-//! each handed out once, with the fallback key when none are left. Only local users are
-//! served until federation exists; remote ones are reported as failures.
+//! End-to-end encryption keys: devices upload their identity keys, one-time keys and fallback
+//! keys; others query identity keys and claim one-time keys, each handed out once, with the
+//! fallback key when none are left. Cross-signing keys and signatures are in
+//! [`cross_signing`]. Only local users are served until federation exists; remote ones are
+//! reported as failures.
+
+mod cross_signing;
+
+pub use cross_signing::CrossSigningUpload;
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -69,10 +74,17 @@ impl KeyService {
         Ok(json!({ "one_time_key_counts": keys.one_time_key_counts(user_id, device_id).await? }))
     }
 
-    /// `POST /keys/query`: device keys of the named users (all devices for an empty list).
-    pub async fn query(&self, users: BTreeMap<String, Vec<String>>) -> Result<Value, Error> {
+    /// `POST /keys/query`: device keys of the named users (all devices for an empty list),
+    /// and their cross-signing keys, as `caller` may see them.
+    pub async fn query(
+        &self,
+        caller: &AuthedUser,
+        users: BTreeMap<String, Vec<String>>,
+    ) -> Result<Value, Error> {
+        let caller = caller.user_id.as_str();
         let mut device_keys = Map::new();
         let mut failures = Map::new();
+        let mut cross_signing: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
         for (user_id, devices) in users {
             let Ok(parsed) = <&UserId>::try_from(user_id.as_str()) else {
                 continue;
@@ -84,6 +96,7 @@ impl KeyService {
                 );
                 continue;
             }
+            let signatures = self.stores.keys.key_signatures(&user_id).await?;
             let profiles = self.stores.devices.list_devices(parsed).await?;
             let mut found = Map::new();
             for (device_id, mut keys) in self.stores.keys.device_keys(&user_id, devices).await? {
@@ -94,11 +107,31 @@ impl KeyService {
                 if let Some(name) = name {
                     keys["unsigned"] = json!({ "device_display_name": name });
                 }
+                cross_signing::merge_signatures(
+                    &mut keys,
+                    &device_id,
+                    caller,
+                    &user_id,
+                    &signatures,
+                );
                 found.insert(device_id, keys);
+            }
+            for (field, key) in self
+                .cross_signing_for_query(caller, &user_id, &signatures)
+                .await?
+            {
+                cross_signing
+                    .entry(field)
+                    .or_default()
+                    .insert(user_id.clone(), key);
             }
             device_keys.insert(user_id, Value::Object(found));
         }
-        Ok(json!({ "device_keys": device_keys, "failures": failures }))
+        let mut response = json!({ "device_keys": device_keys, "failures": failures });
+        for (field, keys) in cross_signing {
+            response[field] = Value::Object(keys);
+        }
+        Ok(response)
     }
 
     /// `POST /keys/claim`: one key per (user, device) asked for.
