@@ -4,7 +4,12 @@
 //! does not cannot tell the difference.
 
 use serde_json::{Map, Value, json};
-use vodozemac::{Ed25519Keypair, Ed25519Signature, olm::Account};
+use vodozemac::{
+    Curve25519PublicKey, Ed25519Keypair, Ed25519PublicKey, Ed25519Signature, base64_decode,
+    base64_encode,
+    megolm::{GroupSession, InboundGroupSession, MegolmMessage, SessionConfig as MegolmConfig},
+    olm::{Account, OlmMessage, Session, SessionConfig},
+};
 
 use crate::client::UserSession;
 
@@ -121,6 +126,72 @@ impl Device {
         Value::Object(out)
     }
 
+    pub fn curve25519(&self) -> String {
+        self.account.curve25519_key().to_base64()
+    }
+
+    pub fn ed25519(&self) -> String {
+        self.account.ed25519_key().to_base64()
+    }
+
+    /// An Olm session to the device with identity key `their_curve25519`, from one of its
+    /// one-time keys (both base64, as `/keys/query` and `/keys/claim` return them).
+    pub fn outbound_session(
+        &self,
+        their_curve25519: &str,
+        one_time_key: &str,
+    ) -> Result<Session, String> {
+        let identity = Curve25519PublicKey::from_base64(their_curve25519)
+            .map_err(|e| format!("identity key: {e}"))?;
+        let one_time = Curve25519PublicKey::from_base64(one_time_key)
+            .map_err(|e| format!("one-time key: {e}"))?;
+        self.account
+            .create_outbound_session(SessionConfig::version_1(), identity, one_time)
+            .map_err(|e| format!("outbound Olm session: {e}"))
+    }
+
+    /// The content of an Olm `m.room.encrypted` to-device event carrying `payload`.
+    pub fn olm_encrypt(
+        &self,
+        session: &mut Session,
+        their_curve25519: &str,
+        payload: &Value,
+    ) -> Value {
+        let message = session
+            .encrypt(canonical_json(payload))
+            .expect("an outbound session encrypts");
+        let (kind, bytes) = message.to_parts();
+        json!({
+            "algorithm": OLM,
+            "sender_key": self.curve25519(),
+            "ciphertext": { their_curve25519: { "type": kind, "body": base64_encode(bytes) } },
+        })
+    }
+
+    /// Decrypts an Olm `m.room.encrypted` content addressed to this device, starting the
+    /// inbound session from its pre-key message.
+    pub fn olm_decrypt(&mut self, content: &Value) -> Result<Value, String> {
+        let mine = &content["ciphertext"][self.curve25519()];
+        let kind = mine["type"]
+            .as_u64()
+            .ok_or("no ciphertext for this device")? as usize;
+        let body = base64_decode(mine["body"].as_str().unwrap_or_default())
+            .map_err(|e| format!("ciphertext: {e}"))?;
+        let sender =
+            Curve25519PublicKey::from_base64(content["sender_key"].as_str().unwrap_or_default())
+                .map_err(|e| format!("sender_key: {e}"))?;
+        let OlmMessage::PreKey(message) =
+            OlmMessage::from_parts(kind, &body).map_err(|e| format!("Olm message: {e}"))?
+        else {
+            return Err("expected a pre-key message to start the session".to_owned());
+        };
+        let created = self
+            .account
+            .create_inbound_session(SessionConfig::version_1(), sender, &message)
+            .map_err(|e| format!("inbound Olm session: {e}"))?;
+        serde_json::from_slice(&created.plaintext).map_err(|e| format!("Olm plaintext: {e}"))
+    }
+
     fn signed_curve25519(&self, key: String, fallback: bool) -> Value {
         let mut object = json!({ "key": key });
         if fallback {
@@ -188,4 +259,72 @@ impl CrossSigning {
             "user_signing_key": self.key("user_signing", &self.user_signing),
         })
     }
+}
+
+/// Checks `signer`'s signature with `key_id` on `object` against an ed25519 public key
+/// (base64), as a client checks what the server hands it.
+pub fn verify(object: &Value, signer: &str, key_id: &str, public_key: &str) -> Result<(), String> {
+    let key = Ed25519PublicKey::from_base64(public_key).map_err(|e| format!("public key: {e}"))?;
+    let signature = object["signatures"][signer][key_id]
+        .as_str()
+        .ok_or_else(|| format!("no signature by {signer} with {key_id}"))?;
+    let signature =
+        Ed25519Signature::from_base64(signature).map_err(|e| format!("signature: {e}"))?;
+    let mut signed_part = object.clone();
+    if let Some(fields) = signed_part.as_object_mut() {
+        fields.remove("signatures");
+        fields.remove("unsigned");
+    }
+    key.verify(canonical_json(&signed_part).as_bytes(), &signature)
+        .map_err(|e| format!("signature does not verify: {e}"))
+}
+
+/// A new outbound Megolm session and the `m.room_key` content that shares it.
+pub fn new_room_key(room_id: &str) -> (GroupSession, Value) {
+    let session = GroupSession::new(MegolmConfig::version_1());
+    let content = json!({
+        "algorithm": MEGOLM,
+        "room_id": room_id,
+        "session_id": session.session_id(),
+        "session_key": session.session_key().to_base64(),
+    });
+    (session, content)
+}
+
+/// The content of a Megolm `m.room.encrypted` room event carrying `event_type` and `content`.
+pub fn megolm_encrypt(
+    session: &mut GroupSession,
+    sender: &Device,
+    room_id: &str,
+    event_type: &str,
+    content: &Value,
+) -> Value {
+    let plaintext = json!({ "type": event_type, "content": content, "room_id": room_id });
+    let message = session.encrypt(canonical_json(&plaintext));
+    json!({
+        "algorithm": MEGOLM,
+        "sender_key": sender.curve25519(),
+        "device_id": sender.device_id,
+        "session_id": session.session_id(),
+        "ciphertext": message.to_base64(),
+    })
+}
+
+/// The inbound side of a session shared by an `m.room_key` content.
+pub fn inbound_session(room_key: &Value) -> Result<InboundGroupSession, String> {
+    let key = vodozemac::megolm::SessionKey::from_base64(
+        room_key["session_key"].as_str().unwrap_or_default(),
+    )
+    .map_err(|e| format!("session_key: {e}"))?;
+    Ok(InboundGroupSession::new(&key, MegolmConfig::version_1()))
+}
+
+/// Decrypts a Megolm `m.room.encrypted` content to the event JSON that was encrypted.
+pub fn megolm_decrypt(session: &mut InboundGroupSession, content: &Value) -> Result<Value, String> {
+    let message = MegolmMessage::from_base64(content["ciphertext"].as_str().unwrap_or_default())
+        .map_err(|e| format!("Megolm message: {e}"))?;
+    let decrypted = session
+        .decrypt(&message)
+        .map_err(|e| format!("Megolm decryption: {e}"))?;
+    serde_json::from_slice(&decrypted.plaintext).map_err(|e| format!("Megolm plaintext: {e}"))
 }

@@ -10,6 +10,7 @@ mod device_lists;
 mod devices;
 mod directory;
 mod discovery;
+mod encryption;
 mod filters;
 mod guests;
 mod history;
@@ -58,6 +59,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(keys::cases());
     cases.extend(device_lists::cases());
     cases.extend(cross_signing::cases());
+    cases.extend(encryption::cases());
     cases.extend(account_data::cases());
     cases.extend(media::cases());
     cases
