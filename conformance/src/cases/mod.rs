@@ -14,6 +14,7 @@ mod encryption;
 mod filters;
 mod guests;
 mod history;
+mod key_backup;
 mod keys;
 mod media;
 mod moderation;
@@ -60,6 +61,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(device_lists::cases());
     cases.extend(cross_signing::cases());
     cases.extend(encryption::cases());
+    cases.extend(key_backup::cases());
     cases.extend(account_data::cases());
     cases.extend(media::cases());
     cases

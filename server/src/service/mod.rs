@@ -13,6 +13,7 @@ mod error;
 pub mod filter;
 pub mod health;
 mod ids;
+pub mod key_backup;
 pub mod media;
 pub mod notifier;
 pub mod presence;
@@ -70,6 +71,7 @@ pub struct Services {
     pub to_device: Arc<to_device::ToDeviceService>,
     pub typing: Arc<typing::TypingService>,
     pub device_lists: Arc<device_lists::DeviceListService>,
+    pub key_backups: key_backup::KeyBackupService,
     pub rate_limiter: rate_limit::RateLimiter,
     pub user_directory: user_directory::UserDirectoryService,
     pub spaces: spaces::SpaceService,
@@ -134,6 +136,7 @@ impl Services {
                 device_lists.clone(),
             ),
             device_lists,
+            key_backups: key_backup::KeyBackupService::new(stores.clone()),
             keys,
             presence,
             to_device,

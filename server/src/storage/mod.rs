@@ -12,6 +12,7 @@ mod e2e_keys;
 mod error;
 mod filters;
 mod health;
+mod key_backup;
 mod media;
 pub mod media_files;
 mod notifications;
@@ -33,6 +34,7 @@ pub use e2e_keys::{KeySignature, KeyStore, StoredKey};
 pub use error::{Error, ErrorKind};
 pub use filters::FilterStore;
 pub use health::{DatabaseHealth, PoolState};
+pub use key_backup::{BackupKey, BackupScope, BackupVersion, BackupWrite, KeyBackupStore};
 pub use media::{MediaContentRef, MediaRecord, MediaStore, ThumbnailRecord};
 pub use notifications::{NotificationStore, PushAction, UnreadCounts};
 pub use profiles::ProfileStore;
@@ -53,6 +55,7 @@ pub struct Stores {
     pub aliases: Arc<dyn AliasStore>,
     pub directory: Arc<dyn DirectoryStore>,
     pub keys: Arc<dyn KeyStore>,
+    pub key_backups: Arc<dyn KeyBackupStore>,
     pub media: Arc<dyn MediaStore>,
     pub notifications: Arc<dyn NotificationStore>,
     pub profiles: Arc<dyn ProfileStore>,

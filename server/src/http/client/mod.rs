@@ -6,6 +6,7 @@ mod capabilities;
 mod devices;
 mod directory;
 mod discovery;
+mod key_backup;
 mod keys;
 mod presence;
 mod profile;
@@ -29,6 +30,7 @@ pub fn register(router: &mut Router) {
     devices::register(router);
     directory::register(router);
     discovery::register(router);
+    key_backup::register(router);
     keys::register(router);
     presence::register(router);
     profile::register(router);

@@ -1421,3 +1421,112 @@ async fn concurrent_claims_never_hand_out_a_key_twice() {
         assert_eq!(handed.len(), 10, "every key handed out once");
     }
 }
+
+#[tokio::test]
+async fn key_backups_write_only_the_latest_version_and_never_reuse_numbers() {
+    use crate::storage::{BackupKey, BackupScope, BackupWrite};
+    use serde_json::json;
+    fn keep_lower_index(stored: &BackupKey, new: &BackupKey) -> bool {
+        stored.first_message_index <= new.first_message_index
+    }
+    let key = |session: &str, index: i64| BackupKey {
+        room_id: "!r:x".into(),
+        session_id: session.into(),
+        first_message_index: index,
+        forwarded_count: 0,
+        is_verified: false,
+        session_data: json!({ "i": index }),
+    };
+    let all = || BackupScope {
+        room_id: None,
+        session_id: None,
+    };
+    for t in backends() {
+        let backups = &t.stores.key_backups;
+        assert_eq!(backups.backup_version("@a:x", None).await.unwrap(), None);
+        let v1 = backups
+            .create_backup("@a:x", "alg", json!({"k": 1}))
+            .await
+            .unwrap();
+        let written = backups
+            .put_backup_keys("@a:x", v1, vec![key("s", 5), key("t", 1)], keep_lower_index)
+            .await
+            .unwrap();
+        assert_eq!(written, BackupWrite::Done { etag: 1, count: 2 });
+        backups
+            .put_backup_keys("@a:x", v1, vec![key("s", 9)], keep_lower_index)
+            .await
+            .unwrap();
+        backups
+            .put_backup_keys("@a:x", v1, vec![key("t", 0)], keep_lower_index)
+            .await
+            .unwrap();
+        let stored = backups
+            .backup_keys("@a:x", v1, all())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            stored
+                .iter()
+                .map(|k| (k.session_id.as_str(), k.first_message_index))
+                .collect::<Vec<_>>(),
+            vec![("s", 5), ("t", 0)],
+            "the stored key stays unless the rule prefers the new one"
+        );
+
+        let v2 = backups
+            .create_backup("@a:x", "alg", json!({}))
+            .await
+            .unwrap();
+        assert_eq!(
+            backups
+                .put_backup_keys("@a:x", v1, vec![key("u", 0)], keep_lower_index)
+                .await
+                .unwrap(),
+            BackupWrite::NotCurrent { current: v2 }
+        );
+        assert_eq!(
+            backups
+                .put_backup_keys("@b:x", v2, vec![key("u", 0)], keep_lower_index)
+                .await
+                .unwrap(),
+            BackupWrite::NoSuchVersion,
+            "versions are per user"
+        );
+        assert!(backups.delete_backup("@a:x", v2).await.unwrap());
+        assert_eq!(
+            backups
+                .backup_version("@a:x", None)
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            v1
+        );
+        let v3 = backups
+            .create_backup("@a:x", "alg", json!({}))
+            .await
+            .unwrap();
+        assert!(v3 > v2, "a deleted version's number is not reused");
+        assert!(
+            backups
+                .backup_keys("@a:x", v2, all())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let cleared = backups
+            .delete_backup_keys(
+                "@a:x",
+                v1,
+                BackupScope {
+                    room_id: Some("!r:x".into()),
+                    session_id: Some("s".into()),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(matches!(cleared, BackupWrite::Done { count: 1, .. }));
+    }
+}

@@ -17,6 +17,7 @@ mod devices;
 mod directory;
 mod e2e_keys;
 mod filters;
+mod key_backup;
 mod media;
 mod notifications;
 mod profiles;
@@ -120,6 +121,7 @@ impl Database {
             aliases: db.clone(),
             directory: db.clone(),
             keys: db.clone(),
+            key_backups: db.clone(),
             media: db.clone(),
             notifications: db.clone(),
             profiles: db.clone(),

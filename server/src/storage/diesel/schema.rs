@@ -294,3 +294,27 @@
         signature -> Text,
     }
 }
+
+::diesel::table! {
+    backup_versions (user_id, version) {
+        user_id -> Text,
+        version -> BigInt,
+        algorithm -> Text,
+        auth_data -> Text,
+        etag -> BigInt,
+        deleted -> Bool,
+    }
+}
+
+::diesel::table! {
+    backup_keys (user_id, version, room_id, session_id) {
+        user_id -> Text,
+        version -> BigInt,
+        room_id -> Text,
+        session_id -> Text,
+        first_message_index -> BigInt,
+        forwarded_count -> BigInt,
+        is_verified -> Bool,
+        session_data -> Text,
+    }
+}
