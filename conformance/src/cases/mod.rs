@@ -6,6 +6,7 @@ mod accounts;
 mod api_standards;
 mod common;
 mod cross_signing;
+mod dehydrated_devices;
 mod device_lists;
 mod devices;
 mod directory;
@@ -62,6 +63,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(cross_signing::cases());
     cases.extend(encryption::cases());
     cases.extend(key_backup::cases());
+    cases.extend(dehydrated_devices::cases());
     cases.extend(account_data::cases());
     cases.extend(media::cases());
     cases

@@ -32,9 +32,10 @@ impl DiscoveryService {
         SUPPORTED_VERSIONS.iter().map(|v| (*v).to_owned()).collect()
     }
 
-    /// Experimental features: none yet. Only features actually implemented may appear here.
+    /// Experimental features. Only features actually implemented may appear here.
     pub fn unstable_features(&self) -> BTreeMap<String, bool> {
-        BTreeMap::new()
+        // MSC3814 dehydrated devices, under its unstable prefix.
+        BTreeMap::from([("org.matrix.msc3814".to_owned(), true)])
     }
 
     pub fn client_base_url(&self) -> &str {

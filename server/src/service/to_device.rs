@@ -116,7 +116,8 @@ impl ToDeviceService {
     }
 }
 
-fn event(message: &QueuedToDevice) -> Value {
+/// A queued message as the device receives it.
+pub fn event(message: &QueuedToDevice) -> Value {
     json!({
         "sender": message.sender,
         "type": message.event_type,

@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 use ruma::{OwnedDeviceId, OwnedUserId, UserId};
+use serde_json::Value;
 
 use super::Error;
 
@@ -66,4 +67,12 @@ pub trait DeviceStore: Send + Sync {
         device_id: &str,
         display_name: Option<String>,
     ) -> Result<bool, Error>;
+    /// Replaces the user's dehydrated device in one transaction: the old one goes as a deleted
+    /// device does, then `device` is created (without tokens) holding `device_data`. A
+    /// `Conflict` when the user already has another device with that id.
+    async fn put_dehydrated_device(&self, device: Device, device_data: Value) -> Result<(), Error>;
+    /// The user's dehydrated device: its id and data.
+    async fn dehydrated_device(&self, user_id: &UserId) -> Result<Option<(String, Value)>, Error>;
+    /// Deletes the user's dehydrated device as a deleted device; its id, if there was one.
+    async fn delete_dehydrated_device(&self, user_id: &UserId) -> Result<Option<String>, Error>;
 }

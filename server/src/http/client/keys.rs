@@ -1,16 +1,22 @@
 //! End-to-end encryption keys: `/keys/upload`, `/keys/query`, `/keys/claim`, `/keys/changes`,
-//! and cross-signing (`/keys/device_signing/upload`, `/keys/signatures/upload`).
+//! cross-signing (`/keys/device_signing/upload`, `/keys/signatures/upload`) and MSC3814
+//! dehydrated devices.
 
 use std::collections::BTreeMap;
 
-use ruma::api::client::keys::{
-    claim_keys, get_key_changes, get_keys, upload_keys, upload_signatures, upload_signing_keys,
+use ruma::api::client::{
+    dehydrated_device::{
+        delete_dehydrated_device, get_dehydrated_device, get_events, put_dehydrated_device,
+    },
+    keys::{
+        claim_keys, get_key_changes, get_keys, upload_keys, upload_signatures, upload_signing_keys,
+    },
 };
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::{
     http::{AppState, router::Router},
-    service::{Error, ErrorKind, accounts::AuthedUser},
+    service::{Error, ErrorKind, accounts::AuthedUser, e2e_keys::DehydratedKeys},
 };
 
 pub fn register(router: &mut Router) {
@@ -22,11 +28,24 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed(changes);
     router.endpoint_authed(upload_cross_signing);
     router.endpoint_authed_json(upload_signatures);
+    router.endpoint_authed_json(put_dehydrated_device);
+    router.endpoint_authed_json(get_dehydrated_device);
+    router.endpoint_authed_json(delete_dehydrated_device);
+    router.endpoint_authed_json(dehydrated_events);
 }
 
 fn raw_json<T>(raw: &ruma::serde::Raw<T>) -> Result<Value, Error> {
     serde_json::from_str(raw.json().get())
         .map_err(|e| Error::new(ErrorKind::BadJson, format!("key: {e}")))
+}
+
+/// One-time or fallback keys by `algorithm:id`, as uploaded.
+fn key_map<T>(
+    keys: &BTreeMap<ruma::OwnedOneTimeKeyId, ruma::serde::Raw<T>>,
+) -> Result<Map<String, Value>, Error> {
+    keys.iter()
+        .map(|(id, key)| Ok((id.to_string(), raw_json(key)?)))
+        .collect()
 }
 
 /// `POST /_matrix/client/v3/keys/upload`
@@ -36,13 +55,8 @@ async fn upload(
     request: upload_keys::v3::Request,
 ) -> Result<Value, Error> {
     let device_keys = request.device_keys.as_ref().map(raw_json).transpose()?;
-    let to_map = |keys: BTreeMap<ruma::OwnedOneTimeKeyId, ruma::serde::Raw<_>>| {
-        keys.iter()
-            .map(|(id, key)| Ok((id.to_string(), raw_json(key)?)))
-            .collect::<Result<Map<String, Value>, Error>>()
-    };
-    let one_time = to_map(request.one_time_keys)?;
-    let fallback = to_map(request.fallback_keys)?;
+    let one_time = key_map(&request.one_time_keys)?;
+    let fallback = key_map(&request.fallback_keys)?;
     state
         .services
         .keys
@@ -156,4 +170,65 @@ async fn upload_signatures(
         signed.insert(target.to_string(), by_key);
     }
     state.services.keys.upload_signatures(&user, signed).await
+}
+
+/// `PUT /_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device`
+async fn put_dehydrated_device(
+    state: AppState,
+    user: AuthedUser,
+    request: put_dehydrated_device::unstable::Request,
+) -> Result<Value, Error> {
+    let keys = DehydratedKeys {
+        device_keys: raw_json(&request.device_keys)?,
+        one_time_keys: key_map(&request.one_time_keys)?,
+        fallback_keys: key_map(&request.fallback_keys)?,
+    };
+    let device_id = state
+        .services
+        .keys
+        .put_dehydrated_device(
+            &user,
+            request.device_id.as_str(),
+            request.initial_device_display_name,
+            raw_json(&request.device_data)?,
+            keys,
+        )
+        .await?;
+    Ok(json!({ "device_id": device_id }))
+}
+
+/// `GET /_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device`
+async fn get_dehydrated_device(
+    state: AppState,
+    user: AuthedUser,
+    _request: get_dehydrated_device::unstable::Request,
+) -> Result<Value, Error> {
+    state.services.keys.dehydrated_device(&user).await
+}
+
+/// `DELETE /_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device`
+async fn delete_dehydrated_device(
+    state: AppState,
+    user: AuthedUser,
+    _request: delete_dehydrated_device::unstable::Request,
+) -> Result<Value, Error> {
+    let device_id = state.services.keys.delete_dehydrated_device(&user).await?;
+    Ok(json!({ "device_id": device_id }))
+}
+
+/// `POST /_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device/{deviceId}/events`
+async fn dehydrated_events(
+    state: AppState,
+    user: AuthedUser,
+    request: get_events::unstable::Request,
+) -> Result<Value, Error> {
+    state
+        .services
+        .keys
+        .dehydrated_events(
+            &user,
+            request.device_id.as_str(),
+            request.next_batch.as_deref(),
+        )
+        .await
 }

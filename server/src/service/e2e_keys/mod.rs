@@ -1,12 +1,14 @@
 //! End-to-end encryption keys: devices upload their identity keys, one-time keys and fallback
 //! keys; others query identity keys and claim one-time keys, each handed out once, with the
 //! fallback key when none are left. Cross-signing keys and signatures are in
-//! [`cross_signing`]. Only local users are served until federation exists; remote ones are
+//! [`cross_signing`], MSC3814 dehydrated devices in [`dehydrated`]. Only local users are served until federation exists; remote ones are
 //! reported as failures.
 
 mod cross_signing;
+mod dehydrated;
 
 pub use cross_signing::CrossSigningUpload;
+pub use dehydrated::DehydratedKeys;
 
 use std::{collections::BTreeMap, sync::Arc};
 

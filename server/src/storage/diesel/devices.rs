@@ -1,10 +1,11 @@
 use ::diesel::prelude::*;
 use async_trait::async_trait;
 use ruma::{OwnedDeviceId, OwnedUserId, UserId};
+use serde_json::Value;
 
 use super::{
-    Database,
-    schema::{access_tokens, devices, refresh_tokens, users},
+    Database, DbConnection,
+    schema::{access_tokens, dehydrated_devices, devices, refresh_tokens, users},
 };
 use crate::storage::{Device, DeviceStore, Error, ErrorKind, TokenOwner};
 
@@ -137,7 +138,7 @@ impl DeviceStore for Database {
                 )
                 .execute(conn)?;
                 if deleted > 0 {
-                    super::e2e_keys::forget_device(conn, &user, &device)?;
+                    forget_device(conn, &user, &device)?;
                 }
                 Ok(deleted)
             })
@@ -158,7 +159,7 @@ impl DeviceStore for Database {
                     .select(devices::device_id)
                     .load(conn)?;
                 for device in &gone {
-                    super::e2e_keys::forget_device(conn, &user, device)?;
+                    forget_device(conn, &user, device)?;
                 }
                 diesel::delete(devices::table.filter(devices::user_id.eq(&user))).execute(conn)
             })
@@ -305,4 +306,101 @@ impl DeviceStore for Database {
             .await?;
         Ok(updated > 0)
     }
+
+    async fn put_dehydrated_device(&self, device: Device, device_data: Value) -> Result<(), Error> {
+        let user = device.user_id.to_string();
+        let row = DeviceRow {
+            user_id: user.clone(),
+            device_id: device.device_id.to_string(),
+            display_name: device.display_name,
+            created_ts: device.created_ts,
+            last_seen_ts: None,
+            last_seen_ip: None,
+        };
+        self.write(move |conn| {
+            remove_dehydrated(conn, &user)?;
+            diesel::insert_into(devices::table)
+                .values(&row)
+                .execute(conn)?;
+            diesel::insert_into(dehydrated_devices::table)
+                .values((
+                    dehydrated_devices::user_id.eq(&user),
+                    dehydrated_devices::device_id.eq(&row.device_id),
+                    dehydrated_devices::device_data.eq(device_data.to_string()),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn dehydrated_device(&self, user_id: &UserId) -> Result<Option<(String, Value)>, Error> {
+        let user = user_id.to_string();
+        let row: Option<(String, String)> = self
+            .read(move |conn| {
+                dehydrated_devices::table
+                    .filter(dehydrated_devices::user_id.eq(user))
+                    .select((
+                        dehydrated_devices::device_id,
+                        dehydrated_devices::device_data,
+                    ))
+                    .first(conn)
+                    .optional()
+            })
+            .await?;
+        row.map(|(device_id, data)| {
+            let data = serde_json::from_str(&data)
+                .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
+            Ok((device_id, data))
+        })
+        .transpose()
+    }
+
+    async fn delete_dehydrated_device(&self, user_id: &UserId) -> Result<Option<String>, Error> {
+        let user = user_id.to_string();
+        self.write(move |conn| remove_dehydrated(conn, &user)).await
+    }
+}
+
+/// What a deleted device leaves behind goes with it; a dehydrated device stops being one.
+fn forget_device(conn: &mut DbConnection, user: &str, device: &str) -> QueryResult<()> {
+    super::e2e_keys::forget_device(conn, user, device)?;
+    diesel::delete(
+        dehydrated_devices::table
+            .filter(dehydrated_devices::user_id.eq(user))
+            .filter(dehydrated_devices::device_id.eq(device)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Deletes the user's dehydrated device, if any, as a deleted device; its id.
+fn remove_dehydrated(conn: &mut DbConnection, user: &str) -> QueryResult<Option<String>> {
+    let old: Option<String> = dehydrated_devices::table
+        .filter(dehydrated_devices::user_id.eq(user))
+        .select(dehydrated_devices::device_id)
+        .first(conn)
+        .optional()?;
+    if let Some(device) = &old {
+        diesel::delete(
+            devices::table
+                .filter(devices::user_id.eq(user))
+                .filter(devices::device_id.eq(device)),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            access_tokens::table
+                .filter(access_tokens::user_id.eq(user))
+                .filter(access_tokens::device_id.eq(device)),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            refresh_tokens::table
+                .filter(refresh_tokens::user_id.eq(user))
+                .filter(refresh_tokens::device_id.eq(device)),
+        )
+        .execute(conn)?;
+        forget_device(conn, user, device)?;
+    }
+    Ok(old)
 }

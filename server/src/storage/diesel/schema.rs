@@ -318,3 +318,11 @@
         session_data -> Text,
     }
 }
+
+::diesel::table! {
+    dehydrated_devices (user_id) {
+        user_id -> Text,
+        device_id -> Text,
+        device_data -> Text,
+    }
+}
