@@ -10,7 +10,7 @@ venv="$target_dir/nio-venv"
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install -q "matrix-nio==0.26.0"
+"$venv/bin/pip" install -q "matrix-nio[e2e]==0.26.0"
 
 source clients/serve.sh
 if ! "$venv/bin/python" clients/nio/session.py "$base_url"; then

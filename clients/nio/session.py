@@ -12,15 +12,18 @@ import io
 import secrets
 import struct
 import sys
+import tempfile
 import zlib
 
 from nio import (
     AsyncClient,
+    AsyncClientConfig,
     JoinResponse,
     MemoryDownloadResponse,
     RegisterResponse,
     RoomCreateResponse,
     RoomGetEventResponse,
+    RoomMessageText,
     RoomRedactResponse,
     RoomSendResponse,
     SyncResponse,
@@ -198,7 +201,66 @@ async def main(homeserver):
     finally:
         await alice.close()
         await bob.close()
+    await encrypted_exchange(homeserver, suffix)
     return finish()
+
+
+def decrypted_text(response, room_id, body):
+    """Whether the sync holds a message nio decrypted to exactly `body`."""
+    return any(isinstance(event, RoomMessageText) and event.decrypted and event.body == body
+               for event in timeline(response, room_id))
+
+
+async def encrypted_exchange(homeserver, suffix):
+    """Two clients with nio's Olm/Megolm (vodozemac) talk in an encrypted room: each reads
+    only what the other encrypted, through keys the server stored, handed out and relayed."""
+    config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False)
+    with tempfile.TemporaryDirectory() as store:
+        carol = AsyncClient(homeserver, f"niocarol{suffix}", store_path=store, config=config)
+        dave = AsyncClient(homeserver, f"niodave{suffix}", store_path=store, config=config)
+        try:
+            for client in (carol, dave):
+                response = await client.register(client.user, "a long password " + suffix)
+                step(f"register {client.user} with encryption", isinstance(response, RegisterResponse), response)
+                uploaded = await client.keys_upload()
+                step(f"{client.user} uploads device and one-time keys",
+                     type(uploaded).__name__ == "KeysUploadResponse", uploaded)
+            encryption = {"type": "m.room.encryption", "state_key": "",
+                          "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+            created = await carol.room_create(name="nio encrypted", invite=[dave.user_id],
+                                              initial_state=[encryption])
+            step("create an encrypted room", isinstance(created, RoomCreateResponse), created)
+            room_id = created.room_id
+            seen = await sync_until(dave, lambda r: room_id in r.rooms.invite)
+            step("dave sees the encrypted room's invite", seen is not None)
+            joined = await dave.join(room_id)
+            step("dave joins the encrypted room", isinstance(joined, JoinResponse), joined)
+            seen = await sync_until(carol, lambda r: has_event(
+                r, room_id, lambda e: e.get("type") == "m.room.member" and e.get("state_key") == dave.user_id
+                and e.get("content", {}).get("membership") == "join"))
+            step("carol sees dave join", seen is not None)
+            step("nio marks the room encrypted", carol.rooms[room_id].encrypted)
+
+            secret = "only dave can read this " + secrets.token_hex(4)
+            sent = await carol.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": secret},
+                                         ignore_unverified_devices=True)
+            step("carol sends an encrypted message", isinstance(sent, RoomSendResponse), sent)
+            raw = await dave.room_get_event(room_id, sent.event_id)
+            step("the server holds only ciphertext",
+                 isinstance(raw, RoomGetEventResponse) and raw.event.source.get("type") == "m.room.encrypted"
+                 and secret not in str(raw.event.source), raw)
+            seen = await sync_until(dave, lambda r: decrypted_text(r, room_id, secret))
+            step("dave decrypts carol's message", seen is not None)
+
+            reply = "and carol can read this " + secrets.token_hex(4)
+            sent = await dave.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": reply},
+                                        ignore_unverified_devices=True)
+            step("dave replies encrypted", isinstance(sent, RoomSendResponse), sent)
+            seen = await sync_until(carol, lambda r: decrypted_text(r, room_id, reply))
+            step("carol decrypts dave's reply", seen is not None)
+        finally:
+            await carol.close()
+            await dave.close()
 
 
 if __name__ == "__main__":
