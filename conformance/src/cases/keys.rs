@@ -30,6 +30,16 @@ pub fn cases() -> Vec<Case> {
             op = ("POST", "/_matrix/client/v3/keys/claim")
         ),
         case!(
+            unknown_users_in_a_query_have_no_devices,
+            section = "client-server-api/#post_matrixclientv3keysquery",
+            op = ("POST", "/_matrix/client/v3/keys/query")
+        ),
+        case!(
+            unsigned_one_time_keys_are_refused,
+            section = "client-server-api/#post_matrixclientv3keysupload",
+            op = ("POST", "/_matrix/client/v3/keys/upload")
+        ),
+        case!(
             keys_for_another_device_are_refused,
             section = "client-server-api/#post_matrixclientv3keysupload",
             op = ("POST", "/_matrix/client/v3/keys/upload")
@@ -189,6 +199,52 @@ async fn keys_for_another_device_are_refused(ctx: Ctx) -> CaseResult {
         refused.status,
         400,
         "uploading keys that name another user's device"
+    );
+    Ok(())
+}
+
+async fn unknown_users_in_a_query_have_no_devices(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("keys_asker").await?;
+    let server = alice
+        .user_id
+        .split_once(':')
+        .map_or("", |(_, server)| server);
+    let ghost = format!("@nobody{}:{server}", rand::random::<u32>());
+    let queried = ctx
+        .op(Method::POST, QUERY)
+        .token(&alice.access_token)
+        .json(&json!({ "device_keys": { ghost.clone(): [] } }))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let devices = &queried.json()?["device_keys"][ghost.as_str()];
+    ensure!(
+        devices.is_null() || devices.as_object().is_some_and(|d| d.is_empty()),
+        "a user who does not exist has no devices: {devices}"
+    );
+    Ok(())
+}
+
+async fn unsigned_one_time_keys_are_refused(ctx: Ctx) -> CaseResult {
+    let bob = ctx.register_user("keys_unsigned").await?;
+    let refused = upload(
+        &ctx,
+        &bob,
+        json!({ "one_time_keys": { format!("{ALGORITHM}:bare"): {"key": "no signature"} } }),
+    )
+    .await?;
+    ensure_eq!(
+        refused.status,
+        400,
+        "a signed_curve25519 key without a signature"
+    );
+    let counted = upload(&ctx, &bob, json!({})).await?.expect_status(200)?;
+    ensure!(
+        counted.json()?["one_time_key_counts"]
+            .get(ALGORITHM)
+            .is_none_or(|n| n == &json!(0)),
+        "the refused key was not stored: {}",
+        counted.json()?
     );
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 mod cross_signing;
 mod dehydrated;
+mod shape;
 
 pub use cross_signing::CrossSigningUpload;
 pub use dehydrated::DehydratedKeys;
@@ -15,8 +16,8 @@ use std::{collections::BTreeMap, sync::Arc};
 use ruma::UserId;
 use serde_json::{Map, Value, json};
 
-use super::{Error, ErrorKind, accounts::AuthedUser, notifier::Notifier};
-use crate::storage::{StoredKey, Stores};
+use super::{Error, accounts::AuthedUser, notifier::Notifier};
+use crate::storage::Stores;
 
 pub struct KeyService {
     stores: Stores,
@@ -46,33 +47,22 @@ impl KeyService {
         fallback_keys: Map<String, Value>,
     ) -> Result<Value, Error> {
         let (user_id, device_id) = (user.user_id.as_str(), user.device_id.as_str());
-        if let Some(keys) = device_keys {
-            if keys["user_id"] != user_id || keys["device_id"] != device_id {
-                return Err(Error::new(
-                    ErrorKind::InvalidParam,
-                    "Device keys must name the uploading user and device",
-                ));
-            }
-            if !keys["keys"].is_object() || !keys["algorithms"].is_array() {
-                return Err(Error::new(
-                    ErrorKind::BadJson,
-                    "Device keys need `keys` and `algorithms`",
-                ));
-            }
-            if self
-                .stores
-                .keys
-                .put_device_keys(user_id, device_id, keys)
-                .await?
-            {
-                self.notifier.wake();
-            }
+        // Everything is checked before anything is stored.
+        if let Some(keys) = &device_keys {
+            shape::check_device_keys(keys, user_id, device_id)?;
         }
+        let one_time = shape::split_keys(one_time_keys, user_id, device_id, false)?;
+        let fallback = shape::split_keys(fallback_keys, user_id, device_id, true)?;
         let keys = &self.stores.keys;
-        keys.add_one_time_keys(user_id, device_id, split_keys(one_time_keys)?)
-            .await?;
-        keys.put_fallback_keys(user_id, device_id, split_keys(fallback_keys)?)
-            .await?;
+        if let Some(device_keys) = device_keys
+            && keys
+                .put_device_keys(user_id, device_id, device_keys)
+                .await?
+        {
+            self.notifier.wake();
+        }
+        keys.add_one_time_keys(user_id, device_id, one_time).await?;
+        keys.put_fallback_keys(user_id, device_id, fallback).await?;
         Ok(json!({ "one_time_key_counts": keys.one_time_key_counts(user_id, device_id).await? }))
     }
 
@@ -190,23 +180,4 @@ impl KeyService {
             .await?;
         Ok((json!(counts), json!(fallback)))
     }
-}
-
-/// `algorithm:key_id` keys, as uploaded, split for storage.
-fn split_keys(keys: Map<String, Value>) -> Result<Vec<StoredKey>, Error> {
-    keys.into_iter()
-        .map(|(id, key)| {
-            let (algorithm, key_id) = id.split_once(':').ok_or_else(|| {
-                Error::new(
-                    ErrorKind::BadJson,
-                    format!("key id {id:?} is not algorithm:id"),
-                )
-            })?;
-            Ok(StoredKey {
-                algorithm: algorithm.to_owned(),
-                key_id: key_id.to_owned(),
-                key,
-            })
-        })
-        .collect()
 }
