@@ -2,23 +2,15 @@
 //! one-line config errors.
 
 use std::{
-    io::{BufRead as _, BufReader, Read as _, Write as _},
+    io::{Read as _, Write as _},
     net::TcpStream,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    process::{Command, Stdio},
+    time::Duration,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_rechain");
+mod common;
 
-/// Kills the child when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::process::{BIN, serve_in};
 
 fn http_get(addr: &str, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(addr).ok()?;
@@ -31,57 +23,6 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     Some(response)
-}
-
-/// Starts `rechain serve` in `dir` and waits (bounded) for its "listening" line.
-/// Returns the server and the address it reported, or the exit status and stderr if it stopped.
-fn serve_in(dir: &std::path::Path, args: &[&str]) -> Result<(Server, String), (i32, String)> {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut seen = String::new();
-    while Instant::now() < deadline {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(line) => {
-                if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line)
-                    && json["fields"]["message"] == "listening"
-                {
-                    let addr = json["fields"]["client_addr"].as_str().unwrap().to_owned();
-                    return Ok((Server(child), addr));
-                }
-                seen.push_str(&line);
-                seen.push('\n');
-            }
-            Err(_) => {
-                if let Some(status) = child.try_wait().unwrap() {
-                    // try_wait reaped it: nothing left to wait for.
-                    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-                        seen.push_str(&line);
-                        seen.push('\n');
-                    }
-                    return Err((status.code().unwrap_or(-1), seen));
-                }
-            }
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("rechain serve did not report listening within 30 s:\n{seen}");
 }
 
 /// The README's first command: no config file at all. It must create ./data with a signing key

@@ -34,4 +34,5 @@ pub fn url(server: &RunningServer, path: &str) -> String {
 }
 
 pub mod http;
+pub mod process;
 pub mod room_gen;
