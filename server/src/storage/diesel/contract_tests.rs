@@ -1530,3 +1530,43 @@ async fn key_backups_write_only_the_latest_version_and_never_reuse_numbers() {
         assert!(matches!(cleared, BackupWrite::Done { count: 1, .. }));
     }
 }
+
+#[tokio::test]
+async fn push_actions_for_a_crowd_are_all_written() {
+    use crate::storage::{PushAction, Room};
+    for t in backends() {
+        let rooms = &t.stores.rooms;
+        rooms
+            .create_room(Room {
+                room_id: "!crowd:x".into(),
+                room_version: "12".into(),
+                creator: "@a:x".into(),
+                created_ts: 1,
+            })
+            .await
+            .unwrap();
+        // More members than one insert batch holds, and not a multiple of it.
+        let mut event = room_event("$crowd", "m.room.message", None, None, 1);
+        event.room_id = "!crowd:x".into();
+        event.push_actions = (0..450)
+            .map(|i| PushAction {
+                user_id: format!("@u{i}:x"),
+                highlight: i % 100 == 0,
+            })
+            .collect();
+        rooms.append_event(event, vec![], None).await.unwrap();
+        for (user, highlights) in [("@u0:x", 1), ("@u199:x", 0), ("@u200:x", 1), ("@u449:x", 0)] {
+            let counts = t
+                .stores
+                .notifications
+                .unread_counts("!crowd:x", user)
+                .await
+                .unwrap();
+            assert_eq!(
+                (counts.notifications, counts.highlights),
+                (1, highlights),
+                "{user}"
+            );
+        }
+    }
+}

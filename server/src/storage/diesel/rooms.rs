@@ -2,7 +2,7 @@ use ::diesel::prelude::*;
 use async_trait::async_trait;
 
 use super::{
-    Database,
+    Database, DbConnection,
     schema::{
         current_state, event_push_actions, event_relations, event_txn_ids, events,
         forward_extremities, redactions, rooms,
@@ -163,16 +163,27 @@ impl RoomStore for Database {
                     ))
                     .execute(conn)?;
             }
-            for action in &event.push_actions {
-                diesel::insert_into(event_push_actions::table)
-                    .values((
-                        event_push_actions::room_id.eq(&event.room_id),
-                        event_push_actions::user_id.eq(&action.user_id),
-                        event_push_actions::event_id.eq(&event.event_id),
-                        event_push_actions::stream_ordering.eq(stream_ordering),
-                        event_push_actions::highlight.eq(action.highlight),
-                    ))
-                    .execute(conn)?;
+            // One statement per batch: a message in a large room notifies every member, and
+            // building and binding a statement per row dominated the cost of the insert.
+            for batch in event.push_actions.chunks(200) {
+                let rows: Vec<_> = batch
+                    .iter()
+                    .map(|action| {
+                        (
+                            event_push_actions::room_id.eq(&event.room_id),
+                            event_push_actions::user_id.eq(&action.user_id),
+                            event_push_actions::event_id.eq(&event.event_id),
+                            event_push_actions::stream_ordering.eq(stream_ordering),
+                            event_push_actions::highlight.eq(action.highlight),
+                        )
+                    })
+                    .collect();
+                // The multi-backend connection has no batch insert; each backend has its own.
+                let insert = diesel::insert_into(event_push_actions::table).values(rows);
+                match conn {
+                    DbConnection::Sqlite(c) => insert.execute(c)?,
+                    DbConnection::Postgres(c) => insert.execute(c)?,
+                };
             }
             if let Some(txn) = &txn {
                 diesel::insert_into(event_txn_ids::table)
