@@ -172,7 +172,6 @@ impl RoomStore for Database {
                         (
                             event_push_actions::room_id.eq(&event.room_id),
                             event_push_actions::user_id.eq(&action.user_id),
-                            event_push_actions::event_id.eq(&event.event_id),
                             event_push_actions::stream_ordering.eq(stream_ordering),
                             event_push_actions::highlight.eq(action.highlight),
                         )

@@ -192,7 +192,6 @@
     event_push_actions (room_id, user_id, stream_ordering) {
         room_id -> Text,
         user_id -> Text,
-        event_id -> Text,
         stream_ordering -> BigInt,
         highlight -> Bool,
     }
