@@ -255,10 +255,16 @@ impl RequestBuilder {
                 .header(http::header::CONTENT_TYPE, content_type)
                 .body(bytes);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| CaseError::Fail(format!("{} {url}: request failed: {e}", self.method)))?;
+        let response = request.send().await.map_err(|e| {
+            // reqwest's own message hides the cause (reset, closed, timed out): name it.
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            CaseError::Fail(format!("{} {url}: request failed: {message}", self.method))
+        })?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response

@@ -19,6 +19,11 @@ pub fn cases() -> Vec<Case> {
             op = ("POST", "/_matrix/client/v3/register")
         ),
         case!(
+            a_guest_upgrades_to_a_full_account,
+            section = "client-server-api/#guest-access",
+            op = ("POST", "/_matrix/client/v3/register")
+        ),
+        case!(
             guests_are_kept_to_their_endpoints,
             section = "client-server-api/#guest-access",
             op = ("POST", "/_matrix/client/v3/createRoom")
@@ -167,4 +172,92 @@ async fn whoami_user(ctx: &Ctx, token: &str) -> Result<String, CaseError> {
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| CaseError::Fail("whoami without user_id".to_owned()))
+}
+
+async fn a_guest_upgrades_to_a_full_account(ctx: Ctx) -> CaseResult {
+    let (guest_id, guest_token) = guest(&ctx).await?;
+    let localpart = guest_id
+        .trim_start_matches('@')
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let upgrade = |username: &str| {
+        json!({
+            "username": username,
+            "password": "a long upgraded password",
+            "guest_access_token": guest_token,
+        })
+    };
+    // Another name with the guest's token is refused: the token only upgrades its own guest.
+    let renamed = register_with_dummy(&ctx, upgrade(&format!("{localpart}x"))).await?;
+    ensure!(
+        renamed.status == 400 || renamed.status == 403,
+        "upgrading a guest under another name answered {}",
+        renamed.status
+    );
+    let upgraded = register_with_dummy(&ctx, upgrade(&localpart))
+        .await?
+        .expect_status(200)?;
+    let body = upgraded.json()?;
+    ensure_eq!(
+        body["user_id"],
+        json!(guest_id),
+        "the upgraded account keeps its user id"
+    );
+    let token = body["access_token"].as_str().unwrap_or_default().to_owned();
+    let whoami: Value = ctx
+        .op(Method::GET, "/_matrix/client/v3/account/whoami")
+        .token(&token)
+        .send()
+        .await?
+        .expect_status(200)?
+        .json()?
+        .clone();
+    // `is_guest` defaults to false when absent.
+    ensure!(
+        whoami["is_guest"] != json!(true),
+        "whoami after the upgrade: {whoami}"
+    );
+    let room = ctx
+        .op(Method::POST, "/_matrix/client/v3/createRoom")
+        .token(&token)
+        .json(&json!({}))
+        .send()
+        .await?;
+    ensure_eq!(room.status, 200, "a full account may create rooms");
+    let login = ctx
+        .op(Method::POST, "/_matrix/client/v3/login")
+        .json(&json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": localpart},
+                      "password": "a long upgraded password"}))
+        .send()
+        .await?;
+    ensure_eq!(
+        login.status,
+        200,
+        "logging in with the password chosen at the upgrade"
+    );
+    // The token of a full account upgrades nothing.
+    let again = register_with_dummy(&ctx, upgrade(&localpart)).await?;
+    ensure!(
+        again.status == 400 || again.status == 403,
+        "upgrading an account that is no longer a guest answered {}",
+        again.status
+    );
+    Ok(())
+}
+
+/// `POST /register` through the dummy stage: the first round opens the session.
+async fn register_with_dummy(
+    ctx: &Ctx,
+    mut body: Value,
+) -> Result<crate::client::Response, CaseError> {
+    let path = "/_matrix/client/v3/register";
+    let first = ctx.op(Method::POST, path).json(&body).send().await?;
+    if first.status != 401 {
+        return Ok(first);
+    }
+    let session = first.json()?["session"].clone();
+    body["auth"] = json!({"type": "m.login.dummy", "session": session});
+    ctx.op(Method::POST, path).json(&body).send().await
 }

@@ -62,6 +62,8 @@ pub struct RegisterRequest {
     pub inhibit_login: bool,
     pub refresh_token: bool,
     pub guest: bool,
+    /// A guest's access token: the registration upgrades that guest to a full account.
+    pub guest_access_token: Option<String>,
     pub auth: Option<UiaStage>,
 }
 
@@ -207,6 +209,9 @@ impl AccountService {
         if self.mode == RegistrationMode::Disabled {
             return Err(Error::new(ErrorKind::Forbidden, "Registration is disabled"));
         }
+        if let Some(token) = request.guest_access_token.clone() {
+            return self.upgrade_guest(request, &token).await;
+        }
         let user_id = match &request.username {
             Some(name) => self.user_id_for(&name.to_lowercase())?,
             None => self.user_id_for(&random_localpart())?,
@@ -246,6 +251,62 @@ impl AccountService {
         let session = self
             .open_session(
                 user_id,
+                DeviceRequest {
+                    device_id: request.device_id,
+                    display_name: request.initial_device_display_name,
+                    refreshable: request.refresh_token,
+                },
+            )
+            .await?;
+        Ok(RegisterOutcome::LoggedIn(session))
+    }
+
+    /// A guest becomes a full account, keeping its user id, rooms and data: the ordinary
+    /// registration flow plus the guest's access token, and `username` naming the guest's own
+    /// localpart (the spec's rule, so a stolen token alone cannot pick a new identity).
+    async fn upgrade_guest(
+        &self,
+        request: RegisterRequest,
+        token: &str,
+    ) -> Result<RegisterOutcome, Error> {
+        let forbidden = || Error::new(ErrorKind::Forbidden, "Not a guest's access token");
+        let owner = self
+            .stores
+            .devices
+            .find_token(&token_hash(token))
+            .await?
+            .filter(|owner| owner.is_guest)
+            .ok_or_else(forbidden)?;
+        let named = request
+            .username
+            .as_deref()
+            .is_some_and(|name| name.to_lowercase() == owner.user_id.localpart());
+        if !named {
+            return Err(Error::new(
+                ErrorKind::InvalidParam,
+                "`username` must be the guest's own localpart",
+            ));
+        }
+        self.complete_uia(request.auth.as_ref())?;
+        let password_hash = match request.password {
+            Some(password) => Some(hash_password(password).await?),
+            None => None,
+        };
+        if !self
+            .stores
+            .users
+            .upgrade_guest(&owner.user_id, password_hash)
+            .await?
+        {
+            return Err(forbidden());
+        }
+        tracing::info!(user_id = %owner.user_id, "guest upgraded to a full account");
+        if request.inhibit_login {
+            return Ok(RegisterOutcome::Registered(owner.user_id));
+        }
+        let session = self
+            .open_session(
+                owner.user_id,
                 DeviceRequest {
                     device_id: request.device_id,
                     display_name: request.initial_device_display_name,

@@ -40,4 +40,7 @@ pub trait UserStore: Send + Sync {
         user_id: &UserId,
         hash: Option<String>,
     ) -> Result<bool, Error>;
+    /// Makes a guest account a full one with `hash` as its password, in one statement; false
+    /// when the account is not (or no longer) a guest.
+    async fn upgrade_guest(&self, user_id: &UserId, hash: Option<String>) -> Result<bool, Error>;
 }

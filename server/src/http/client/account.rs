@@ -53,6 +53,7 @@ async fn register_user(
             inhibit_login: request.inhibit_login,
             refresh_token: request.refresh_token,
             guest,
+            guest_access_token: request.guest_access_token,
             auth,
         })
         .await?;

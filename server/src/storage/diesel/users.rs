@@ -113,4 +113,21 @@ impl UserStore for Database {
             .await?;
         Ok(updated > 0)
     }
+
+    async fn upgrade_guest(&self, user_id: &UserId, hash: Option<String>) -> Result<bool, Error> {
+        let id = user_id.to_string();
+        let updated = self
+            .write(move |conn| {
+                diesel::update(
+                    users::table
+                        .find(id)
+                        .filter(users::is_guest.eq(true))
+                        .filter(users::deactivated.eq(false)),
+                )
+                .set((users::password_hash.eq(hash), users::is_guest.eq(false)))
+                .execute(conn)
+            })
+            .await?;
+        Ok(updated > 0)
+    }
 }
