@@ -15,6 +15,11 @@ use crate::{
 pub fn cases() -> Vec<Case> {
     vec![
         case!(
+            event_fields_keep_what_was_asked_for,
+            section = "client-server-api/#filtering",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
             sync_filters_select_rooms_types_and_senders,
             section = "client-server-api/#filtering",
             op = ("GET", "/_matrix/client/v3/sync")
@@ -169,6 +174,35 @@ async fn messages_filter_by_type_and_lazy_load_members(ctx: Ctx) -> CaseResult {
     ensure!(
         members.contains(&bob.user_id.as_str()),
         "the sender's membership comes with the page: {body}"
+    );
+    Ok(())
+}
+
+async fn event_fields_keep_what_was_asked_for(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("fields_reader").await?;
+    let room = create_room(&ctx, &alice, json!({})).await?;
+    let event_id = send_message(&ctx, &alice, &room, "only these fields").await?;
+    let filter = json!({"event_fields": ["type", "content.body", "event_id"], "room": {"timeline": {"limit": 5}}});
+    let synced = ctx
+        .op(Method::GET, "/_matrix/client/v3/sync")
+        .token(&alice.access_token)
+        .query("filter", &filter.to_string())
+        .send()
+        .await?
+        .expect_status(200)?;
+    let timeline = &synced.json()?["rooms"]["join"][room.as_str()]["timeline"]["events"];
+    let message = timeline
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["event_id"] == event_id.as_str()))
+        .ok_or_else(|| {
+            CaseError::Fail(format!("the message is not in the timeline: {timeline}"))
+        })?;
+    // Servers may keep more fields than asked for; the ones asked for must be intact.
+    ensure_eq!(message["type"], json!("m.room.message"), "type");
+    ensure_eq!(
+        message["content"]["body"],
+        json!("only these fields"),
+        "content.body"
     );
     Ok(())
 }

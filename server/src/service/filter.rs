@@ -71,6 +71,8 @@ pub struct SyncFilterDef {
     pub room_account_data: EventFilter,
     pub account_data: EventFilter,
     pub presence: EventFilter,
+    /// `event_fields`: the paths of the fields each room event keeps; `None` keeps them all.
+    pub event_fields: Option<Vec<Vec<String>>>,
 }
 
 impl EventFilter {
@@ -159,6 +161,16 @@ impl SyncFilterDef {
             room_account_data: EventFilter::from_json(&room["account_data"]),
             account_data: EventFilter::from_json(&value["account_data"]),
             presence: EventFilter::from_json(&value["presence"]),
+            event_fields: strings(value, "event_fields")
+                .map(|fields| fields.iter().map(|f| field_path(f)).collect()),
+        }
+    }
+
+    /// The event as `event_fields` asks for it (unchanged when the filter names none).
+    pub fn project(&self, event: &Value) -> Value {
+        match &self.event_fields {
+            Some(paths) => project_fields(event, paths),
+            None => event.clone(),
         }
     }
 
@@ -166,6 +178,71 @@ impl SyncFilterDef {
     pub fn allows_room(&self, room_id: &str) -> bool {
         self.rooms.allows(room_id)
     }
+}
+
+/// A dotted `event_fields` entry split into its keys; `\.` is a literal dot and `\\` a
+/// literal backslash.
+fn field_path(field: &str) -> Vec<String> {
+    let mut keys = vec![String::new()];
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    keys.last_mut().expect("never empty").push(next);
+                }
+            }
+            '.' => keys.push(String::new()),
+            other => keys.last_mut().expect("never empty").push(other),
+        }
+    }
+    keys
+}
+
+/// Fields every client event keeps whatever `event_fields` says: the spec's event schema
+/// requires them, and it lets servers return more fields than were asked for.
+const REQUIRED_FIELDS: &[&str] = &[
+    "type",
+    "event_id",
+    "sender",
+    "origin_server_ts",
+    "state_key",
+];
+
+/// The fields at `paths` of `event`, plus [`REQUIRED_FIELDS`] and `content` (whole unless
+/// some path selects within it); paths that lead nowhere are skipped.
+fn project_fields(event: &Value, paths: &[Vec<String>]) -> Value {
+    let mut out = Value::Object(serde_json::Map::new());
+    for field in REQUIRED_FIELDS {
+        if let Some(value) = event.get(*field) {
+            out[*field] = value.clone();
+        }
+    }
+    let content_selected = paths
+        .iter()
+        .any(|p| p.first().is_some_and(|k| k == "content"));
+    if let Some(content) = event.get("content") {
+        // Without the selected fields, content is still there (the schema requires it).
+        out["content"] = if content_selected {
+            Value::Object(serde_json::Map::new())
+        } else {
+            content.clone()
+        };
+    }
+    for path in paths {
+        let Some(found) = path.iter().try_fold(event, |v, key| v.get(key)) else {
+            continue;
+        };
+        let mut slot = &mut out;
+        for key in &path[..path.len() - 1] {
+            if !slot.get(key).is_some_and(Value::is_object) {
+                slot[key] = Value::Object(serde_json::Map::new());
+            }
+            slot = &mut slot[key];
+        }
+        slot[&path[path.len() - 1]] = found.clone();
+    }
+    out
 }
 
 /// Lazy loading: of `state`, keep member events only for the senders of `timeline` (and the
@@ -200,6 +277,37 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn event_fields_keep_only_the_named_paths() {
+        let event = json!({
+            "type": "m.room.message", "sender": "@a:x", "event_id": "$e",
+            "content": {"body": "hi", "msgtype": "m.text", "m.relates_to": {"rel_type": "x"}},
+            "unsigned": {"age": 1},
+            "dotted.key": 5,
+        });
+        let filter = SyncFilterDef::from_json(
+            &json!({"event_fields": ["type", "content.body", "content.nothing", "dotted\\.key"]}),
+        );
+        assert_eq!(
+            filter.project(&event),
+            json!({"type": "m.room.message", "sender": "@a:x", "event_id": "$e",
+                   "content": {"body": "hi"}, "dotted.key": 5}),
+            "the schema's required fields stay; content keeps only what was asked for"
+        );
+        let no_content = SyncFilterDef::from_json(&json!({"event_fields": ["type"]}));
+        assert_eq!(
+            no_content.project(&event)["content"],
+            event["content"],
+            "content is required, so it stays whole unless a path selects within it"
+        );
+        assert!(no_content.project(&event).get("unsigned").is_none());
+        assert_eq!(SyncFilterDef::from_json(&json!({})).project(&event), event);
+        assert_eq!(
+            field_path("a\\\\b.c"),
+            vec!["a\\b".to_owned(), "c".to_owned()]
+        );
+    }
 
     fn event(kind: &str, sender: &str, content: Value) -> StoredEvent {
         StoredEvent {

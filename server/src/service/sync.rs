@@ -434,6 +434,24 @@ impl SyncService {
             device_lists: device_lists_now,
         };
         let mut response = json!({"next_batch": sync_token(position)});
+        if filter.event_fields.is_some() {
+            for section in ["join", "leave"] {
+                for room in rooms
+                    .get_mut(section)
+                    .and_then(Value::as_object_mut)
+                    .into_iter()
+                    .flat_map(|rooms| rooms.values_mut())
+                {
+                    for part in ["timeline", "state"] {
+                        if let Some(events) = room[part]["events"].as_array_mut() {
+                            for event in events.iter_mut() {
+                                *event = filter.project(event);
+                            }
+                        }
+                    }
+                }
+            }
+        }
         if !rooms.is_empty() {
             response["rooms"] = Value::Object(rooms);
         }
