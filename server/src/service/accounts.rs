@@ -481,8 +481,9 @@ impl AccountService {
     }
 
     /// `POST /refresh`: a new access token and refresh token for the session the refresh token
-    /// belongs to. Both old tokens stop working at once (strict rotation: a refresh token is
-    /// good for one exchange).
+    /// belongs to; the old access token stops working at once. The old refresh token stays
+    /// valid until the new access or refresh token is used (the spec's rule), so a client whose
+    /// response was lost repeats the refresh instead of being logged out.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Session, Error> {
         let access_token = format!("rct_{}", random_token(32));
         let refresh = format!("rcr_{}", random_token(32));
@@ -563,6 +564,12 @@ impl AccountService {
             .find_token(&token_hash(access_token))
             .await?
             .ok_or_else(unknown)?;
+        if owner.retires_refresh {
+            self.stores
+                .devices
+                .retire_refreshed(&token_hash(access_token))
+                .await?;
+        }
         if owner.expires_ts.is_some_and(|t| t <= now_ms()) {
             // The session lives on behind its refresh token: the client should refresh, not
             // throw its state away.

@@ -22,6 +22,9 @@ pub struct TokenOwner {
     pub expires_ts: Option<i64>,
     /// Read with the token, so authenticating a request is one query.
     pub is_guest: bool,
+    /// The token came from a refresh and has not been used before: its first use retires the
+    /// refresh token it was exchanged for ([`DeviceStore::retire_refreshed`]).
+    pub retires_refresh: bool,
 }
 
 /// Devices and the access tokens that belong to them (a token never outlives its device).
@@ -49,9 +52,11 @@ pub trait DeviceStore: Send + Sync {
         access_token_hash: String,
         created_ts: i64,
     ) -> Result<(), Error>;
-    /// Exchanges a refresh token, in one transaction: it and the access token issued with it
-    /// are deleted, and the new pair is stored for the same device. `None` when the refresh
-    /// token is unknown (already used, or its device logged out).
+    /// Exchanges a refresh token for a new pair for the same device, in one transaction, by
+    /// the spec's rule: the old refresh token stays valid until the new access or refresh
+    /// token is used. The first exchange retires the old access token and the refresh token
+    /// before the old one; exchanging the old one again (a client that never saw the answer)
+    /// replaces its unused successor pair. `None` when the token is unknown or retired.
     async fn rotate_refresh_token(
         &self,
         old_refresh_hash: &str,
@@ -60,6 +65,9 @@ pub trait DeviceStore: Send + Sync {
         new_refresh_hash: String,
         now: i64,
     ) -> Result<Option<TokenOwner>, Error>;
+    /// On the first use of an access token from a refresh: retires the refresh token it was
+    /// exchanged for.
+    async fn retire_refreshed(&self, access_token_hash: &str) -> Result<(), Error>;
     /// Renames a device; false if there is no such device.
     async fn set_display_name(
         &self,

@@ -1093,7 +1093,7 @@ async fn reports_are_kept_in_order_with_what_they_name() {
 }
 
 #[tokio::test]
-async fn refresh_tokens_rotate_once_and_die_with_their_device() {
+async fn refresh_tokens_stay_valid_until_their_successor_is_used() {
     for t in backends() {
         let devices = &t.stores.devices;
         devices
@@ -1104,37 +1104,60 @@ async fn refresh_tokens_rotate_once_and_die_with_their_device() {
             .add_refresh_token("refresh1".into(), "access1".into(), 1)
             .await
             .unwrap();
-        let owner = devices
-            .rotate_refresh_token("refresh1", "access2".into(), Some(20), "refresh2".into(), 2)
+        let rotate = |old: &'static str, access: &'static str, refresh: &'static str| {
+            let devices = devices.clone();
+            async move {
+                devices
+                    .rotate_refresh_token(old, access.into(), Some(20), refresh.into(), 2)
+                    .await
+                    .unwrap()
+            }
+        };
+        let owner = rotate("refresh1", "access2", "refresh2")
             .await
-            .unwrap()
             .expect("a known refresh token rotates");
         assert_eq!(owner.device_id.as_str(), "D1");
         assert_eq!(devices.find_token("access1").await.unwrap(), None);
-        assert_eq!(
-            devices
-                .find_token("access2")
+        let fresh = devices.find_token("access2").await.unwrap().unwrap();
+        assert_eq!(fresh.expires_ts, Some(20));
+        assert!(
+            fresh.retires_refresh,
+            "a refreshed token's first use is pending"
+        );
+
+        // The answer was lost: the same token again replaces the unused successor pair.
+        assert!(rotate("refresh1", "access2b", "refresh2b").await.is_some());
+        assert_eq!(devices.find_token("access2").await.unwrap(), None);
+        assert!(
+            rotate("refresh2", "x", "y").await.is_none(),
+            "the replaced successor"
+        );
+        // Using the new access token retires the old refresh token.
+        devices.retire_refreshed("access2b").await.unwrap();
+        assert!(
+            !devices
+                .find_token("access2b")
                 .await
                 .unwrap()
                 .unwrap()
-                .expires_ts,
-            Some(20)
+                .retires_refresh
         );
         assert!(
-            devices
-                .rotate_refresh_token("refresh1", "x".into(), None, "y".into(), 3)
-                .await
-                .unwrap()
-                .is_none(),
-            "a used refresh token is gone"
+            rotate("refresh1", "x", "y").await.is_none(),
+            "the new access token was used"
         );
+
+        // Using the new refresh token retires the old one too.
+        assert!(rotate("refresh2b", "access3", "refresh3").await.is_some());
+        assert!(rotate("refresh3", "access4", "refresh4").await.is_some());
+        assert!(
+            rotate("refresh2b", "x", "y").await.is_none(),
+            "the new refresh token was used"
+        );
+
         devices.delete_device(user_id!("@a:x"), "D1").await.unwrap();
         assert!(
-            devices
-                .rotate_refresh_token("refresh2", "x".into(), None, "y".into(), 4)
-                .await
-                .unwrap()
-                .is_none(),
+            rotate("refresh4", "x", "y").await.is_none(),
             "logging the device out ends its refresh token"
         );
     }

@@ -169,7 +169,8 @@ impl DeviceStore for Database {
 
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, Error> {
         let hash = token_hash.to_owned();
-        let row: Option<(String, String, Option<i64>, Option<bool>)> = self
+        type Row = (String, String, Option<i64>, Option<bool>, Option<String>);
+        let row: Option<Row> = self
             .read(move |conn| {
                 access_tokens::table
                     .left_join(users::table.on(users::user_id.eq(access_tokens::user_id)))
@@ -179,18 +180,20 @@ impl DeviceStore for Database {
                         access_tokens::device_id,
                         access_tokens::expires_ts,
                         users::is_guest.nullable(),
+                        access_tokens::retires_refresh_hash,
                     ))
                     .first(conn)
                     .optional()
             })
             .await?;
-        row.map(|(user, device, expires_ts, is_guest)| {
+        row.map(|(user, device, expires_ts, is_guest, retires)| {
             Ok(TokenOwner {
                 user_id: OwnedUserId::try_from(user)
                     .map_err(|e| Error::new(ErrorKind::Internal, format!("stored user id: {e}")))?,
                 device_id: OwnedDeviceId::from(device),
                 expires_ts,
                 is_guest: is_guest.unwrap_or(false),
+                retires_refresh: retires.is_some(),
             })
         })
         .transpose()
@@ -232,20 +235,41 @@ impl DeviceStore for Database {
         let old = old_refresh_hash.to_owned();
         let owner: Option<(String, String, bool)> = self
             .write(move |conn| {
-                let row: Option<(String, String, String)> = refresh_tokens::table
-                    .find(&old)
-                    .select((
-                        refresh_tokens::user_id,
-                        refresh_tokens::device_id,
-                        refresh_tokens::access_token_hash,
-                    ))
-                    .first(conn)
-                    .optional()?;
-                let Some((user, device, old_access)) = row else {
+                type Row = (String, String, String, Option<String>);
+                let find = |conn: &mut DbConnection, hash: &str| -> QueryResult<Option<Row>> {
+                    refresh_tokens::table
+                        .find(hash)
+                        .select((
+                            refresh_tokens::user_id,
+                            refresh_tokens::device_id,
+                            refresh_tokens::access_token_hash,
+                            refresh_tokens::next_token_hash,
+                        ))
+                        .first(conn)
+                        .optional()
+                };
+                let Some((user, device, old_access, next)) = find(conn, &old)? else {
                     return Ok(None);
                 };
-                diesel::delete(refresh_tokens::table.find(&old)).execute(conn)?;
-                diesel::delete(access_tokens::table.find(&old_access)).execute(conn)?;
+                match next {
+                    Some(next) => {
+                        // A repeat: the successor pair has not been used (using either would
+                        // have deleted this row), so it is replaced.
+                        if let Some((_, _, next_access, _)) = find(conn, &next)? {
+                            diesel::delete(access_tokens::table.find(&next_access))
+                                .execute(conn)?;
+                        }
+                        diesel::delete(refresh_tokens::table.find(&next)).execute(conn)?;
+                    }
+                    None => {
+                        diesel::delete(access_tokens::table.find(&old_access)).execute(conn)?;
+                        // Using this token retires the one it was exchanged for.
+                        retire_predecessors(conn, &old)?;
+                    }
+                }
+                diesel::update(refresh_tokens::table.find(&old))
+                    .set(refresh_tokens::next_token_hash.eq(&new_refresh_hash))
+                    .execute(conn)?;
                 diesel::insert_into(access_tokens::table)
                     .values((
                         access_tokens::token_hash.eq(&new_access_hash),
@@ -253,6 +277,7 @@ impl DeviceStore for Database {
                         access_tokens::device_id.eq(&device),
                         access_tokens::created_ts.eq(now),
                         access_tokens::expires_ts.eq(new_access_expires_ts),
+                        access_tokens::retires_refresh_hash.eq(&old),
                     ))
                     .execute(conn)?;
                 diesel::insert_into(refresh_tokens::table)
@@ -281,9 +306,29 @@ impl DeviceStore for Database {
                     device_id: OwnedDeviceId::from(device),
                     expires_ts: new_access_expires_ts,
                     is_guest,
+                    retires_refresh: true,
                 })
             })
             .transpose()
+    }
+
+    async fn retire_refreshed(&self, access_token_hash: &str) -> Result<(), Error> {
+        let access = access_token_hash.to_owned();
+        self.write(move |conn| {
+            let retires: Option<Option<String>> = access_tokens::table
+                .find(&access)
+                .select(access_tokens::retires_refresh_hash)
+                .first(conn)
+                .optional()?;
+            if let Some(Some(old)) = retires {
+                diesel::delete(refresh_tokens::table.find(&old)).execute(conn)?;
+                diesel::update(access_tokens::table.find(&access))
+                    .set(access_tokens::retires_refresh_hash.eq(None::<String>))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn set_display_name(
@@ -403,4 +448,11 @@ fn remove_dehydrated(conn: &mut DbConnection, user: &str) -> QueryResult<Option<
         forget_device(conn, user, device)?;
     }
     Ok(old)
+}
+
+/// Deletes the refresh tokens that were exchanged for `refresh_hash`: its use settles them.
+fn retire_predecessors(conn: &mut DbConnection, refresh_hash: &str) -> QueryResult<()> {
+    diesel::delete(refresh_tokens::table.filter(refresh_tokens::next_token_hash.eq(refresh_hash)))
+        .execute(conn)?;
+    Ok(())
 }

@@ -30,6 +30,7 @@
         device_id -> Text,
         created_ts -> BigInt,
         expires_ts -> Nullable<BigInt>,
+        retires_refresh_hash -> Nullable<Text>,
     }
 }
 
@@ -216,6 +217,7 @@
         device_id -> Text,
         access_token_hash -> Text,
         created_ts -> BigInt,
+        next_token_hash -> Nullable<Text>,
     }
 }
 
