@@ -36,6 +36,8 @@ forbid $S/cache '\b(warp|diesel)::|crate::(http|service)\b' \
     "the cache knows no HTTP, SQL or services"
 forbid conformance/src '\brechain_server\b' \
     "the conformance library is black-box: HTTP only, no REChain internals"
+forbid load/src '\brechain_server\b' \
+    "the load tool measures any server: HTTP only, no REChain internals"
 
 for f in $S/main.rs; do
     if grep -nE '\bdiesel::|sql_query' "$f" >/dev/null; then
