@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{
     common::{create_room, join, sync, with_password},
-    keys::upload,
+    keys::{query_keys, upload},
 };
 use crate::{
     case,
@@ -51,17 +51,6 @@ async fn upload_signing_keys(
         .await
 }
 
-async fn query(ctx: &Ctx, by: &UserSession, of: &UserSession) -> Result<Value, CaseError> {
-    let response = ctx
-        .op(Method::POST, "/_matrix/client/v3/keys/query")
-        .token(&by.access_token)
-        .json(&json!({ "device_keys": { of.user_id.clone(): [] } }))
-        .send()
-        .await?
-        .expect_status(200)?;
-    Ok(response.json()?.clone())
-}
-
 async fn cross_signing_keys_are_published_and_replaced_only_with_auth(ctx: Ctx) -> CaseResult {
     let alice = ctx.register_user("xsign_owner").await?;
     let bob = ctx.register_user("xsign_viewer").await?;
@@ -82,7 +71,7 @@ async fn cross_signing_keys_are_published_and_replaced_only_with_auth(ctx: Ctx) 
         .await?
         .expect_status(200)?;
 
-    let seen_by_bob = query(&ctx, &bob, &alice).await?;
+    let seen_by_bob = query_keys(&ctx, &bob, &alice).await?;
     let alice_id = alice.user_id.as_str();
     ensure_eq!(
         seen_by_bob["master_keys"][alice_id]["keys"],
@@ -99,7 +88,7 @@ async fn cross_signing_keys_are_published_and_replaced_only_with_auth(ctx: Ctx) 
         "alice's user-signing key is hers alone: {}",
         seen_by_bob["user_signing_keys"]
     );
-    let seen_by_alice = query(&ctx, &alice, &alice).await?;
+    let seen_by_alice = query_keys(&ctx, &alice, &alice).await?;
     ensure_eq!(
         seen_by_alice["user_signing_keys"][alice_id]["keys"],
         body["user_signing_key"]["keys"],
@@ -127,7 +116,7 @@ async fn cross_signing_keys_are_published_and_replaced_only_with_auth(ctx: Ctx) 
     )
     .await?
     .expect_status(200)?;
-    let after = query(&ctx, &bob, &alice).await?;
+    let after = query_keys(&ctx, &bob, &alice).await?;
     ensure_eq!(
         after["master_keys"][alice_id]["keys"],
         replacement["master_key"]["keys"],
@@ -169,7 +158,7 @@ async fn cross_signing_keys_with_bad_signatures_are_refused(ctx: Ctx) -> CaseRes
         "a self-signing key the master key did not sign"
     );
     ensure_eq!(forged.errcode(), Some("M_INVALID_SIGNATURE"), "its errcode");
-    let nothing = query(&ctx, &alice, &alice).await?;
+    let nothing = query_keys(&ctx, &alice, &alice).await?;
     ensure!(
         nothing["master_keys"].get(alice.user_id.as_str()).is_none(),
         "a refused upload stores nothing: {}",
@@ -222,7 +211,7 @@ async fn signatures_are_verified_and_published(ctx: Ctx) -> CaseResult {
 
     let ssk_id = CrossSigning::key_id(&alice_identity.self_signing);
     let usk_id = CrossSigning::key_id(&alice_identity.user_signing);
-    let own = query(&ctx, &alice, &alice).await?;
+    let own = query_keys(&ctx, &alice, &alice).await?;
     ensure!(
         own["device_keys"][alice.user_id.as_str()][alice.device_id.as_str()]["signatures"]
             [alice.user_id.as_str()]
@@ -231,7 +220,7 @@ async fn signatures_are_verified_and_published(ctx: Ctx) -> CaseResult {
         "the device carries the self-signing signature: {}",
         own["device_keys"]
     );
-    let by_alice = query(&ctx, &alice, &bob).await?;
+    let by_alice = query_keys(&ctx, &alice, &bob).await?;
     ensure!(
         by_alice["master_keys"][bob.user_id.as_str()]["signatures"][alice.user_id.as_str()]
             .get(&usk_id)
@@ -239,7 +228,7 @@ async fn signatures_are_verified_and_published(ctx: Ctx) -> CaseResult {
         "alice sees her signature on bob's master key: {}",
         by_alice["master_keys"]
     );
-    let by_bob = query(&ctx, &bob, &bob).await?;
+    let by_bob = query_keys(&ctx, &bob, &bob).await?;
     ensure!(
         by_bob["master_keys"][bob.user_id.as_str()]["signatures"]
             .get(alice.user_id.as_str())

@@ -5,6 +5,7 @@
 use http::Method;
 use serde_json::{Value, json};
 
+use super::keys::query_keys;
 use crate::{
     case,
     case::{Case, CaseError, CaseResult},
@@ -87,14 +88,7 @@ async fn drain(
 }
 
 async fn devices_of(ctx: &Ctx, by: &UserSession, of: &UserSession) -> Result<Value, CaseError> {
-    let queried = ctx
-        .op(Method::POST, "/_matrix/client/v3/keys/query")
-        .token(&by.access_token)
-        .json(&json!({ "device_keys": { of.user_id.clone(): [] } }))
-        .send()
-        .await?
-        .expect_status(200)?;
-    Ok(queried.json()?["device_keys"][of.user_id.as_str()].clone())
+    Ok(query_keys(ctx, by, of).await?["device_keys"][of.user_id.as_str()].clone())
 }
 
 async fn msc3814_dehydrated_device_is_parked_used_replaced_and_deleted(ctx: Ctx) -> CaseResult {

@@ -248,3 +248,19 @@ async fn unsigned_one_time_keys_are_refused(ctx: Ctx) -> CaseResult {
     );
     Ok(())
 }
+
+/// `POST /keys/query` by `by` for all of `of`'s devices; the whole response.
+pub(super) async fn query_keys(
+    ctx: &Ctx,
+    by: &UserSession,
+    of: &UserSession,
+) -> Result<Value, CaseError> {
+    let response = ctx
+        .op(Method::POST, QUERY)
+        .token(&by.access_token)
+        .json(&json!({ "device_keys": { of.user_id.clone(): [] } }))
+        .send()
+        .await?
+        .expect_status(200)?;
+    Ok(response.json()?.clone())
+}

@@ -78,16 +78,9 @@ impl KeyService {
         let mut failures = Map::new();
         let mut cross_signing: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
         for (user_id, devices) in users {
-            let Ok(parsed) = <&UserId>::try_from(user_id.as_str()) else {
+            let Some(parsed) = self.local_user(&user_id, &mut failures) else {
                 continue;
             };
-            if parsed.server_name() != self.server_name {
-                failures.insert(
-                    parsed.server_name().to_string(),
-                    json!({"errcode": "M_UNKNOWN", "error": "This server does not federate yet"}),
-                );
-                continue;
-            }
             let signatures = self.stores.keys.key_signatures(&user_id).await?;
             let profiles = self.stores.devices.list_devices(parsed).await?;
             let mut found = Map::new();
@@ -134,14 +127,7 @@ impl KeyService {
         let mut claimed = Map::new();
         let mut failures = Map::new();
         for (user_id, devices) in wanted {
-            let Ok(parsed) = <&UserId>::try_from(user_id.as_str()) else {
-                continue;
-            };
-            if parsed.server_name() != self.server_name {
-                failures.insert(
-                    parsed.server_name().to_string(),
-                    json!({"errcode": "M_UNKNOWN", "error": "This server does not federate yet"}),
-                );
+            if self.local_user(&user_id, &mut failures).is_none() {
                 continue;
             }
             let mut per_device = Map::new();
@@ -163,6 +149,24 @@ impl KeyService {
             }
         }
         Ok(json!({ "one_time_keys": claimed, "failures": failures }))
+    }
+
+    /// `user_id` parsed, when it is a local user; a remote user's server goes into `failures`
+    /// (until federation exists) and a malformed id is skipped.
+    fn local_user<'a>(
+        &self,
+        user_id: &'a str,
+        failures: &mut Map<String, Value>,
+    ) -> Option<&'a UserId> {
+        let parsed = <&UserId>::try_from(user_id).ok()?;
+        if parsed.server_name() != self.server_name {
+            failures.insert(
+                parsed.server_name().to_string(),
+                json!({"errcode": "M_UNKNOWN", "error": "This server does not federate yet"}),
+            );
+            return None;
+        }
+        Some(parsed)
     }
 
     /// What `/sync` reports about the syncing device's keys.
