@@ -2,7 +2,7 @@ use ::diesel::prelude::*;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{Database, schema::account_data};
+use super::{Database, Stream, lock_stream, schema::account_data};
 use crate::storage::{AccountData, AccountDataStore, Error, ErrorKind};
 
 #[async_trait]
@@ -17,6 +17,7 @@ impl AccountDataStore for Database {
         let (user, room, kind) = (user_id.to_owned(), room_id.to_owned(), data_type.to_owned());
         let content = content.to_string();
         self.write(move |conn| {
+            lock_stream(conn, Stream::AccountData)?;
             let last: Option<i64> = account_data::table
                 .select(diesel::dsl::max(account_data::stream_id))
                 .first(conn)?;

@@ -1593,3 +1593,39 @@ async fn push_actions_for_a_crowd_are_all_written() {
         }
     }
 }
+
+#[tokio::test]
+async fn concurrent_stream_writes_get_distinct_positions_in_commit_order() {
+    use crate::storage::Receipt;
+    for t in backends() {
+        let writes: Vec<_> = (0..16)
+            .map(|i| {
+                let receipts = t.stores.receipts.clone();
+                tokio::spawn(async move {
+                    receipts
+                        .put_receipt(Receipt {
+                            room_id: "!r:x".into(),
+                            user_id: format!("@u{i}:x"),
+                            receipt_type: "m.read".into(),
+                            thread_id: String::new(),
+                            event_id: "$e".into(),
+                            ts: 1,
+                            stream_id: 0,
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut positions = Vec::new();
+        for write in writes {
+            positions.push(write.await.unwrap().unwrap());
+        }
+        positions.sort();
+        assert_eq!(
+            positions,
+            (1..=16).collect::<Vec<i64>>(),
+            "one position each"
+        );
+        assert_eq!(t.stores.receipts.max_receipt_stream().await.unwrap(), 16);
+    }
+}

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::{
     Database, DbConnection,
+    e2e_keys::mark_device_list_changed,
     schema::{access_tokens, dehydrated_devices, devices, refresh_tokens, users},
 };
 use crate::storage::{Device, DeviceStore, Error, ErrorKind, TokenOwner};
@@ -139,6 +140,7 @@ impl DeviceStore for Database {
                 .execute(conn)?;
                 if deleted > 0 {
                     forget_device(conn, &user, &device)?;
+                    mark_device_list_changed(conn, &user)?;
                 }
                 Ok(deleted)
             })
@@ -161,7 +163,12 @@ impl DeviceStore for Database {
                 for device in &gone {
                     forget_device(conn, &user, device)?;
                 }
-                diesel::delete(devices::table.filter(devices::user_id.eq(&user))).execute(conn)
+                let deleted = diesel::delete(devices::table.filter(devices::user_id.eq(&user)))
+                    .execute(conn)?;
+                if deleted > 0 {
+                    mark_device_list_changed(conn, &user)?;
+                }
+                Ok(deleted)
             })
             .await?;
         Ok(deleted as u64)
@@ -374,7 +381,7 @@ impl DeviceStore for Database {
                     dehydrated_devices::device_data.eq(device_data.to_string()),
                 ))
                 .execute(conn)?;
-            Ok(())
+            mark_device_list_changed(conn, &user)
         })
         .await
     }
@@ -403,11 +410,20 @@ impl DeviceStore for Database {
 
     async fn delete_dehydrated_device(&self, user_id: &UserId) -> Result<Option<String>, Error> {
         let user = user_id.to_string();
-        self.write(move |conn| remove_dehydrated(conn, &user)).await
+        self.write(move |conn| {
+            let removed = remove_dehydrated(conn, &user)?;
+            if removed.is_some() {
+                mark_device_list_changed(conn, &user)?;
+            }
+            Ok(removed)
+        })
+        .await
     }
 }
 
-/// What a deleted device leaves behind goes with it; a dehydrated device stops being one.
+/// What a deleted device leaves behind goes with it; a dehydrated device stops being one. The
+/// caller marks the device list changed as its transaction's last step (the stream lock is
+/// taken last, so nothing waits while holding it).
 fn forget_device(conn: &mut DbConnection, user: &str, device: &str) -> QueryResult<()> {
     super::e2e_keys::forget_device(conn, user, device)?;
     diesel::delete(

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{
-    Database, DbConnection,
+    Database, DbConnection, Stream, lock_stream,
     schema::{
         cross_signing_keys, device_keys, device_list_changes, fallback_keys, key_signatures,
         one_time_keys, to_device,
@@ -15,6 +15,7 @@ use crate::storage::{Error, ErrorKind, KeySignature, KeyStore, StoredKey};
 
 /// Records that the user's devices or keys changed, inside the caller's transaction.
 pub(super) fn mark_device_list_changed(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> {
+    lock_stream(conn, Stream::DeviceLists)?;
     diesel::insert_into(device_list_changes::table)
         .values(device_list_changes::user_id.eq(user_id))
         .execute(conn)?;
@@ -63,7 +64,7 @@ pub(super) fn forget_device(
             .filter(to_device::device_id.eq(device_id)),
     )
     .execute(conn)?;
-    mark_device_list_changed(conn, user_id)
+    Ok(())
 }
 
 #[async_trait]

@@ -39,6 +39,30 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use tokio::sync::Semaphore;
 
 pub use self::connection::DbConnection;
+
+/// Streams whose positions readers page through ("everything after position n").
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Stream {
+    Receipts = 1,
+    AccountData = 2,
+    ToDevice = 3,
+    DeviceLists = 4,
+}
+
+/// Takes the stream's lock until the transaction ends. On PostgreSQL, ids from a sequence (or
+/// a `max + 1`) can otherwise commit out of order, and a reader that saw n + 1 before n
+/// committed would skip n for good; holding the lock from id to commit keeps each stream's
+/// commits in id order, and on PostgreSQL alone (SQLite already has one writer). Take it as the
+/// transaction's last lock, or first and only: nothing else waits while holding it.
+pub(crate) fn lock_stream(conn: &mut DbConnection, stream: Stream) -> ::diesel::QueryResult<()> {
+    use ::diesel::RunQueryDsl as _;
+    if let DbConnection::Postgres(pg) = conn {
+        ::diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<::diesel::sql_types::BigInt, _>(0x5245_4348_0000_i64 + stream as i64)
+            .execute(pg)?;
+    }
+    Ok(())
+}
 use self::connection::Manager;
 use super::{DatabaseHealth, Error, ErrorKind, PoolState, Stores};
 use crate::config::DatabaseUrl;

@@ -1,15 +1,14 @@
 use ::diesel::prelude::*;
 use async_trait::async_trait;
 
-use super::{Database, schema::receipts};
+use super::{Database, Stream, lock_stream, schema::receipts};
 use crate::storage::{Error, Receipt, ReceiptStore};
 
 #[async_trait]
 impl ReceiptStore for Database {
     async fn put_receipt(&self, receipt: Receipt) -> Result<i64, Error> {
         self.write(move |conn| {
-            // Callers serialise receipt writes (SQLite has one writer anyway); on PostgreSQL two
-            // overlapping writes would read the same maximum.
+            lock_stream(conn, Stream::Receipts)?;
             let last: Option<i64> = receipts::table
                 .select(diesel::dsl::max(receipts::stream_id))
                 .first(conn)?;

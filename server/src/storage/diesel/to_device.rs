@@ -2,7 +2,7 @@ use ::diesel::prelude::*;
 use async_trait::async_trait;
 
 use super::{
-    Database,
+    Database, Stream, lock_stream,
     schema::{to_device, to_device_txns},
 };
 use crate::storage::{Error, ErrorKind, QueuedToDevice, ToDeviceMessage, ToDeviceStore};
@@ -23,6 +23,7 @@ impl ToDeviceStore for Database {
         );
         let queued = self
             .write(move |conn| {
+                lock_stream(conn, Stream::ToDevice)?;
                 diesel::insert_into(to_device_txns::table)
                     .values((
                         to_device_txns::user_id.eq(&sender),
