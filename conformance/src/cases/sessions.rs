@@ -100,11 +100,7 @@ async fn refresh_tokens_survive_a_lost_answer_then_retire(ctx: Ctx) -> CaseResul
         None,
         "the new access token works"
     );
-    ensure_eq!(
-        ctx.whoami_errcode(&access).await?,
-        Some("M_UNKNOWN_TOKEN".to_owned()),
-        "the old access token is retired"
-    );
+    // Whether the old access token still works is the server's choice (the spec allows both).
     let reused = exchange().await?.expect_status(401)?;
     ensure_eq!(
         reused.errcode(),
