@@ -158,6 +158,18 @@ async fn cross_signing_keys_with_bad_signatures_are_refused(ctx: Ctx) -> CaseRes
         "a self-signing key the master key did not sign"
     );
     ensure_eq!(forged.errcode(), Some("M_INVALID_SIGNATURE"), "its errcode");
+    // A key whose public part is one of the user's device ids would make signatures ambiguous.
+    let device_id = alice.device_id.clone();
+    let clash = upload_signing_keys(
+        &ctx,
+        &alice,
+        &json!({ "master_key": {
+            "user_id": alice.user_id, "usage": ["master"],
+            "keys": { format!("ed25519:{device_id}"): device_id },
+        }}),
+    )
+    .await?;
+    ensure_eq!(clash.status, 403, "a master key named like a device");
     let nothing = query_keys(&ctx, &alice, &alice).await?;
     ensure!(
         nothing["master_keys"].get(alice.user_id.as_str()).is_none(),

@@ -238,6 +238,12 @@ async fn msc3814_only_the_owner_drains_the_dehydrated_device(ctx: Ctx) -> CaseRe
         403,
         "draining a device that is not dehydrated"
     );
+    let garbled = drain(&ctx, &alice, &device.device_id, Some("not a token")).await?;
+    ensure_eq!(
+        garbled.status,
+        400,
+        "a next_batch the server never gave out"
+    );
     // Parking a device under the id of one of the owner's real devices is refused.
     let clash = UserSession {
         device_id: alice.device_id.clone(),

@@ -12,7 +12,7 @@ use crate::{
     case,
     case::{Case, CaseError, CaseResult},
     client::{Ctx, UserSession},
-    ensure,
+    ensure, ensure_eq,
 };
 
 pub fn cases() -> Vec<Case> {
@@ -88,6 +88,18 @@ async fn key_uploads_reach_roommates_only(ctx: Ctx) -> CaseResult {
         .send()
         .await?
         .expect_status(200)?;
+    let bad_from = ctx
+        .op(Method::GET, "/_matrix/client/v3/keys/changes")
+        .token(&alice.access_token)
+        .query("from", "not a token")
+        .query("to", &next_batch(&synced))
+        .send()
+        .await?;
+    ensure_eq!(
+        bad_from.status,
+        400,
+        "/keys/changes from a token never given out"
+    );
     let changed = &changes.json()?["changed"];
     ensure!(
         changed

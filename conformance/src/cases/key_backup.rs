@@ -195,6 +195,21 @@ async fn backup_versions_are_created_read_updated_and_deleted(ctx: Ctx) -> CaseR
         .send()
         .await?;
     ensure_eq!(gone.status, 404, "a deleted version");
+    let deleted_again = ctx
+        .op(Method::DELETE, VERSION_OF)
+        .arg(&second)
+        .token(&alice.access_token)
+        .send()
+        .await?;
+    ensure_eq!(deleted_again.status, 404, "deleting a deleted version");
+    let updated_gone = ctx
+        .op(Method::PUT, VERSION_OF)
+        .arg(&second)
+        .token(&alice.access_token)
+        .json(&json!({ "algorithm": ALGORITHM, "auth_data": auth_data("x") }))
+        .send()
+        .await?;
+    ensure_eq!(updated_gone.status, 404, "updating a deleted version");
     let third = create(&ctx, &alice, "key-three").await?;
     ensure!(
         third != second,
@@ -396,6 +411,19 @@ async fn writing_to_an_old_backup_names_the_current_version(ctx: Ctx) -> CaseRes
         unknown.status,
         404,
         "writing to a version that never existed"
+    );
+    let malformed = put_session(
+        &ctx,
+        &alice,
+        &current,
+        "s",
+        &json!({"first_message_index": -1, "forwarded_count": 0, "is_verified": true, "session_data": {}}),
+    )
+    .await?;
+    ensure_eq!(
+        malformed.status,
+        400,
+        "key data with a negative message index"
     );
     Ok(())
 }

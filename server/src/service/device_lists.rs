@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::{Error, sync::parse_sync_token};
-use crate::storage::Stores;
+use crate::storage::{StoredEvent, Stores};
 
 /// Positions in the event stream and the device-list stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,23 +72,57 @@ impl DeviceListService {
         self.changes(user_id, span).await
     }
 
-    /// What changed for `user_id` over `span`.
+    /// What changed for `user_id` over `span`. An idle incremental sync asks this each time it
+    /// wakes, so the range reads come first and the rooms' member lists are read only when
+    /// something in the span needs them.
     pub async fn changes(&self, user_id: &str, span: Span) -> Result<DeviceListChanges, Error> {
         let rooms = &self.stores.rooms;
         let (after, up_to) = span.events;
         let joined = rooms.rooms_with_membership(user_id, "join").await?;
-        let mut shared = BTreeSet::from([user_id.to_owned()]);
-        for room in &joined {
-            shared.extend(self.joined_members(room).await?);
-        }
+        let own_moves = if up_to > after {
+            rooms
+                .membership_events_between(user_id, after, up_to)
+                .await?
+        } else {
+            Vec::new()
+        };
+        self.changes_knowing(user_id, span, &joined, &own_moves)
+            .await
+    }
 
-        let mut out = DeviceListChanges::default();
+    /// [`Self::changes`] for a caller that has read the user's joined rooms and their own
+    /// membership events in the span already (`/sync` needs both for itself).
+    pub async fn changes_knowing(
+        &self,
+        user_id: &str,
+        span: Span,
+        joined: &[String],
+        own_moves: &[StoredEvent],
+    ) -> Result<DeviceListChanges, Error> {
+        let rooms = &self.stores.rooms;
+        let (after, up_to) = span.events;
         let (from, to) = span.devices;
         let key_changes = if to > from {
             self.stores.keys.device_list_changes(from, to).await?
         } else {
             Vec::new()
         };
+        let others_moves = if up_to > after {
+            rooms
+                .member_events_between(joined.to_vec(), after, up_to)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let mut out = DeviceListChanges::default();
+        if key_changes.is_empty() && own_moves.is_empty() && others_moves.is_empty() {
+            return Ok(out);
+        }
+
+        let mut shared = BTreeSet::from([user_id.to_owned()]);
+        for room in joined {
+            shared.extend(self.joined_members(room).await?);
+        }
         out.changed.extend(
             key_changes
                 .iter()
@@ -96,19 +130,10 @@ impl DeviceListService {
                 .cloned(),
         );
         let own_keys_changed = key_changes.iter().any(|u| u == user_id);
-        if own_keys_changed {
-            out.changed.insert(user_id.to_owned());
-        }
-        if up_to <= after {
-            return Ok(out);
-        }
 
         // The user's own joins and leaves bring in (or drop) everyone in those rooms.
         let mut left_rooms = BTreeSet::new();
-        for event in rooms
-            .membership_events_between(user_id, after, up_to)
-            .await?
-        {
+        for event in own_moves {
             match membership(&event.json) {
                 "join" if joined.contains(&event.room_id) => {
                     out.changed
@@ -129,10 +154,7 @@ impl DeviceListService {
             );
         }
         // Others joining or leaving the rooms the user is in.
-        for event in rooms
-            .member_events_between(joined.clone(), after, up_to)
-            .await?
-        {
+        for event in &others_moves {
             let Some(member) = event.json["state_key"].as_str() else {
                 continue;
             };
@@ -146,8 +168,10 @@ impl DeviceListService {
                 _ => {}
             }
         }
-        // Joining a room does not change the user's own devices.
-        if !own_keys_changed {
+        // The user's own devices changed only if their keys did, not because they joined.
+        if own_keys_changed {
+            out.changed.insert(user_id.to_owned());
+        } else {
             out.changed.remove(user_id);
         }
         out.left

@@ -265,20 +265,7 @@ impl SyncService {
             .for_sync(user, since.map(|p| p.to_device))
             .await?;
         let device_lists_now = self.device_lists.position().await?;
-        let device_lists = match since {
-            Some(p) => Some(
-                self.device_lists
-                    .changes(
-                        user.user_id.as_str(),
-                        Span {
-                            events: (p.events.min(now), now),
-                            devices: (p.device_lists.min(device_lists_now), device_lists_now),
-                        },
-                    )
-                    .await?,
-            ),
-            None => None,
-        };
+        let device_lists_since = since.map(|p| p.device_lists.min(device_lists_now));
         let since = since.map(|p| p.events.min(now));
         let user_id = user.user_id.as_str();
         let ignored = super::account_data::ignored_users(&self.stores, user_id).await?;
@@ -306,6 +293,20 @@ impl SyncService {
             .rooms
             .rooms_with_membership(user_id, "join")
             .await?;
+        let device_lists = match (since, device_lists_since) {
+            (Some(since), Some(devices_since)) => {
+                let span = Span {
+                    events: (since, now),
+                    devices: (devices_since, device_lists_now),
+                };
+                let changes = self
+                    .device_lists
+                    .changes_knowing(user_id, span, &joined_rooms, &membership_changes)
+                    .await?;
+                Some(changes)
+            }
+            _ => None,
+        };
         let mut join = Map::new();
         for room_id in joined_rooms
             .iter()

@@ -9,6 +9,7 @@ use ruma::api::client::backup::{
 };
 use serde_json::{Value, json};
 
+use super::raw_json;
 use crate::{
     http::{AppState, router::Router},
     service::{
@@ -37,11 +38,6 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed_json(delete_session_key);
 }
 
-fn raw_json<T>(raw: &ruma::serde::Raw<T>) -> Result<Value, Error> {
-    serde_json::from_str(raw.json().get())
-        .map_err(|e| Error::new(ErrorKind::BadJson, format!("body: {e}")))
-}
-
 fn scope(room_id: Option<&ruma::RoomId>, session_id: Option<&str>) -> BackupScope {
     BackupScope {
         room_id: room_id.map(|r| r.to_string()),
@@ -55,7 +51,7 @@ async fn create_version(
     user: AuthedUser,
     request: create_backup_version::v3::Request,
 ) -> Result<Value, Error> {
-    let body = raw_json(&request.algorithm)?;
+    let body = raw_json(&request.algorithm, "body")?;
     let version = state.services.key_backups.create(&user, &body).await?;
     Ok(json!({ "version": version }))
 }
@@ -88,7 +84,7 @@ async fn update_version(
     user: AuthedUser,
     request: update_backup_version::v3::Request,
 ) -> Result<Value, Error> {
-    let body = raw_json(&request.algorithm)?;
+    let body = raw_json(&request.algorithm, "body")?;
     state
         .services
         .key_backups
@@ -120,7 +116,11 @@ async fn put_keys(
     let mut keys = Vec::new();
     for (room_id, room) in &request.rooms {
         for (session_id, data) in &room.sessions {
-            keys.push(backup_key(room_id.as_str(), session_id, &raw_json(data)?)?);
+            keys.push(backup_key(
+                room_id.as_str(),
+                session_id,
+                &raw_json(data, "body")?,
+            )?);
         }
     }
     put(&state, &user, &request.version, keys).await
@@ -136,7 +136,11 @@ async fn put_room_keys(
         .sessions
         .iter()
         .map(|(session_id, data)| {
-            backup_key(request.room_id.as_str(), session_id, &raw_json(data)?)
+            backup_key(
+                request.room_id.as_str(),
+                session_id,
+                &raw_json(data, "body")?,
+            )
         })
         .collect::<Result<Vec<_>, Error>>()?;
     put(&state, &user, &request.version, keys).await
@@ -148,7 +152,7 @@ async fn put_session_key(
     user: AuthedUser,
     request: add_backup_keys_for_session::v3::Request,
 ) -> Result<Value, Error> {
-    let data = raw_json(&request.session_data)?;
+    let data = raw_json(&request.session_data, "body")?;
     let key = backup_key(request.room_id.as_str(), &request.session_id, &data)?;
     put(&state, &user, &request.version, vec![key]).await
 }

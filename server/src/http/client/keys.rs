@@ -14,6 +14,7 @@ use ruma::api::client::{
 };
 use serde_json::{Map, Value, json};
 
+use super::raw_json;
 use crate::{
     http::{AppState, router::Router},
     service::{Error, ErrorKind, accounts::AuthedUser, e2e_keys::DehydratedKeys},
@@ -34,17 +35,12 @@ pub fn register(router: &mut Router) {
     router.endpoint_authed_json(dehydrated_events);
 }
 
-fn raw_json<T>(raw: &ruma::serde::Raw<T>) -> Result<Value, Error> {
-    serde_json::from_str(raw.json().get())
-        .map_err(|e| Error::new(ErrorKind::BadJson, format!("key: {e}")))
-}
-
 /// One-time or fallback keys by `algorithm:id`, as uploaded.
 fn key_map<T>(
     keys: &BTreeMap<ruma::OwnedOneTimeKeyId, ruma::serde::Raw<T>>,
 ) -> Result<Map<String, Value>, Error> {
     keys.iter()
-        .map(|(id, key)| Ok((id.to_string(), raw_json(key)?)))
+        .map(|(id, key)| Ok((id.to_string(), raw_json(key, "key")?)))
         .collect()
 }
 
@@ -54,7 +50,11 @@ async fn upload(
     user: AuthedUser,
     request: upload_keys::v3::Request,
 ) -> Result<Value, Error> {
-    let device_keys = request.device_keys.as_ref().map(raw_json).transpose()?;
+    let device_keys = request
+        .device_keys
+        .as_ref()
+        .map(|keys| raw_json(keys, "device keys"))
+        .transpose()?;
     let one_time = key_map(&request.one_time_keys)?;
     let fallback = key_map(&request.fallback_keys)?;
     state
@@ -141,7 +141,7 @@ async fn upload_cross_signing(
         ("user_signing", &request.user_signing_key),
     ] {
         if let Some(key) = key {
-            keys.insert(usage.to_owned(), raw_json(key)?);
+            keys.insert(usage.to_owned(), raw_json(key, "key")?);
         }
     }
     let services = &state.services;
@@ -179,7 +179,7 @@ async fn put_dehydrated_device(
     request: put_dehydrated_device::unstable::Request,
 ) -> Result<Value, Error> {
     let keys = DehydratedKeys {
-        device_keys: raw_json(&request.device_keys)?,
+        device_keys: raw_json(&request.device_keys, "device keys")?,
         one_time_keys: key_map(&request.one_time_keys)?,
         fallback_keys: key_map(&request.fallback_keys)?,
     };
@@ -190,7 +190,7 @@ async fn put_dehydrated_device(
             &user,
             request.device_id.as_str(),
             request.initial_device_display_name,
-            raw_json(&request.device_data)?,
+            raw_json(&request.device_data, "device data")?,
             keys,
         )
         .await?;

@@ -22,6 +22,14 @@ mod uia;
 mod user_directory;
 
 use super::router::Router;
+use crate::service::{Error, ErrorKind};
+
+/// A part of a request ruma leaves raw, as the client's own JSON: keys and backup data are
+/// stored as sent (signatures cover exact fields). `what` names it in the error.
+fn raw_json<T>(raw: &ruma::serde::Raw<T>, what: &str) -> Result<serde_json::Value, Error> {
+    serde_json::from_str(raw.json().get())
+        .map_err(|e| Error::new(ErrorKind::BadJson, format!("{what}: {e}")))
+}
 
 pub fn register(router: &mut Router) {
     account::register(router);

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use ruma::api::client::to_device::send_event_to_device;
 use serde_json::Value;
 
+use super::raw_json;
 use crate::{
     http::{AppState, router::Router},
-    service::{Error, ErrorKind, accounts::AuthedUser},
+    service::{Error, accounts::AuthedUser},
 };
 
 pub fn register(router: &mut Router) {
@@ -23,8 +24,7 @@ async fn send_to_device(
     for (recipient, devices) in request.messages {
         let entry = messages.entry(recipient.to_string()).or_default();
         for (device, content) in devices {
-            let content: Value = serde_json::from_str(content.json().get())
-                .map_err(|e| Error::new(ErrorKind::BadJson, format!("message content: {e}")))?;
+            let content = raw_json(&content, "message content")?;
             entry.insert(device.to_string(), content);
         }
     }

@@ -207,7 +207,11 @@ impl KeyService {
                 "The signed object differs from the key the server holds",
             ));
         }
-        let own_keys = self.stores.keys.cross_signing_keys(caller).await?;
+        let own_keys = if target_user == caller {
+            target_keys.clone()
+        } else {
+            self.stores.keys.cross_signing_keys(caller).await?
+        };
         // (the key id signatures must use, its public key) for this kind of target.
         let mut signers: Vec<(String, String)> = Vec::new();
         if target_user != caller {
