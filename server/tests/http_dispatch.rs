@@ -123,6 +123,33 @@ async fn declared_body_over_the_limit_is_m_too_large() {
 }
 
 #[tokio::test]
+async fn refusing_an_unread_body_closes_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path());
+    config.limits.max_request_bytes = 2048;
+    let server = common::start_with_router(config, test_router()).await;
+    let addr = server.client_addr;
+    // Keep-alive requests: the server must say it will not read the rest and reuse the
+    // connection, or a client would pool it and lose its next request.
+    let mut too_large = b"POST /_matrix/client/v3/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n".to_vec();
+    too_large.extend_from_slice(&[b' '; 4096]);
+    let unknown =
+        b"POST /_matrix/client/v3/no/such/path HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+            .to_vec();
+    for (request, status) in [(too_large, 413), (unknown, 404)] {
+        let (got, _, head) = tokio::task::spawn_blocking(move || raw_json(addr, &request))
+            .await
+            .unwrap();
+        assert_eq!(got, status);
+        assert!(
+            head.contains("connection: close"),
+            "status {status}: {head}"
+        );
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn chunked_body_over_the_limit_is_m_too_large() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::test_config(dir.path());

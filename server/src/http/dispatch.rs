@@ -123,11 +123,11 @@ async fn route(
                 ErrorKind::MethodNotAllowed,
                 "Method not allowed on this endpoint",
             );
-            return (template, error_response(&error));
+            return (template, unread_body(&headers, error_response(&error)));
         }
         Lookup::NotFound => {
             let error = Error::new(ErrorKind::Unrecognized, "Unrecognized request");
-            return ("unknown", error_response(&error));
+            return ("unknown", unread_body(&headers, error_response(&error)));
         }
     };
     let limit = match matched.body {
@@ -136,7 +136,12 @@ async fn route(
     };
     let mut body = match read_body(&headers, body, limit).await {
         Ok(body) => body,
-        Err(error) => return (matched.template, error_response(&error)),
+        Err(error) => {
+            return (
+                matched.template,
+                unread_body(&headers, error_response(&error)),
+            );
+        }
     };
     // Many clients send no body at all to POST endpoints whose fields are all optional
     // (`/join`, `/leave`, `/logout`); an empty JSON body means an empty object, as it does on
@@ -192,6 +197,24 @@ async fn route(
         }
     };
     (matched.template, response)
+}
+
+/// Marks a response sent before the request's body was read (or read to its end) with
+/// `Connection: close`. The server drops such a connection after answering; without the header
+/// a client may already have put it back in its pool and lose its next request on it ("connection
+/// closed before message completed", seen in the conformance harness after a refused upload).
+fn unread_body(headers: &HeaderMap, mut response: http::Response<Bytes>) -> http::Response<Bytes> {
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    if has_body {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Reads the body up to `limit` bytes. Content-Length is checked first so an honest oversized
