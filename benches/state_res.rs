@@ -2,7 +2,7 @@
 //! auth checks in it, beside ruma's state-res on the same input in the same run.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use rechain_benches::LargeRoom;
+use rechain_benches::{LargeRoom, to_state_ids};
 use rechain_server::core::{
     auth::{self, StateMap},
     event::Pdu,
@@ -24,7 +24,7 @@ fn resolve_large_room(c: &mut Criterion) {
             let oracle = room.ruma_oracle();
             assert_eq!(
                 ours,
-                oracle.resolve(),
+                to_state_ids(oracle.resolve()),
                 "both sides resolve the same room alike"
             );
 

@@ -88,6 +88,21 @@ impl PowerLevels {
         levels
     }
 
+    /// One user's level under this content, read without building the maps (state
+    /// resolution sorts by the senders' levels, one lookup per event).
+    pub fn user_level_in(content: &Value, user: &str, version: &RoomVersion) -> i64 {
+        let parsed = content
+            .get("users")
+            .and_then(|users| users.get(user))
+            .and_then(|v| parse_level(v, version));
+        parsed.unwrap_or_else(|| {
+            content
+                .get("users_default")
+                .and_then(|v| parse_level(v, version))
+                .unwrap_or(0)
+        })
+    }
+
     /// The level needed to send an event of `event_type` (a state event if `is_state`).
     pub fn required_for(&self, event_type: &str, is_state: bool) -> i64 {
         self.events.get(event_type).copied().unwrap_or(if is_state {
@@ -183,6 +198,21 @@ mod tests {
             Some(51146)
         );
         assert_eq!(parse_level(&json!(50.57), &RoomVersion::V6), None);
+    }
+
+    #[test]
+    fn one_users_level_reads_as_the_full_parse_does() {
+        let content = json!({"users": {"@a:x": 75, "@b:x": "bad"}, "users_default": 5});
+        let full = PowerLevels::from_content(&content, &RoomVersion::V11);
+        for user in ["@a:x", "@b:x", "@c:x"] {
+            let expected = full.users.get(user).copied().unwrap_or(full.users_default);
+            let got = PowerLevels::user_level_in(&content, user, &RoomVersion::V11);
+            assert_eq!(got, expected, "{user}");
+        }
+        assert_eq!(
+            PowerLevels::user_level_in(&json!({}), "@a:x", &RoomVersion::V11),
+            0
+        );
     }
 
     #[test]

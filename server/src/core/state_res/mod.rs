@@ -10,7 +10,10 @@ mod graph;
 mod v1;
 mod v2;
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    cmp::Ordering,
+    collections::{BTreeMap, HashMap},
+};
 
 pub use graph::EventSource;
 
@@ -39,39 +42,61 @@ pub fn resolve(
         [only] => return Ok(only.clone()),
         _ => {}
     }
-    for id in state_sets.iter().flat_map(|s| s.values()) {
-        if events.event(id).is_none() {
-            return Err(StateResError::MissingEvent(id.clone()));
-        }
-    }
     match version.state_resolution {
-        StateResolution::V1 => Ok(v1::resolve(version, state_sets, events)),
-        StateResolution::V2 | StateResolution::V2_1 => Ok(v2::resolve(version, state_sets, events)),
+        StateResolution::V1 => {
+            for id in state_sets.iter().flat_map(|s| s.values()) {
+                require(events, id)?;
+            }
+            Ok(v1::resolve(version, state_sets, events))
+        }
+        StateResolution::V2 | StateResolution::V2_1 => v2::resolve(version, state_sets, events),
     }
 }
 
+fn require<'a>(events: &'a dyn EventSource, id: &str) -> Result<&'a Pdu, StateResError> {
+    events
+        .event(id)
+        .ok_or_else(|| StateResError::MissingEvent(id.to_owned()))
+}
+
+/// The conflicted keys, each with every event any state set has for it.
+type Conflicted = BTreeMap<(String, String), Vec<String>>;
+
 /// Splits the state sets into the unconflicted map (same event for the key in every set) and
 /// the conflicted keys with every event any set has for them. The sets are sorted maps, so
-/// they are walked together in one pass.
-fn split_conflicts(state_sets: &[StateIds]) -> (StateIds, BTreeMap<(String, String), Vec<String>>) {
+/// they are walked together in one pass, comparing each set's next key with the smallest
+/// seen so far once.
+fn split_conflicts(state_sets: &[StateIds]) -> (StateIds, Conflicted) {
     let mut iters: Vec<_> = state_sets.iter().map(|s| s.iter().peekable()).collect();
-    let mut unconflicted = Vec::new();
-    let mut conflicted: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    let mut values: Vec<Option<&String>> = Vec::with_capacity(state_sets.len());
-    while let Some(key) = iters
-        .iter_mut()
-        .filter_map(|it| it.peek().map(|(k, _)| *k))
-        .min()
-    {
+    let mut unconflicted = Vec::with_capacity(state_sets.first().map_or(0, StateIds::len));
+    let mut conflicted = Conflicted::new();
+    let mut holders: Vec<usize> = Vec::with_capacity(state_sets.len());
+    let mut values: Vec<&String> = Vec::with_capacity(state_sets.len());
+    loop {
+        holders.clear();
+        let mut smallest: Option<&(String, String)> = None;
+        for (j, it) in iters.iter_mut().enumerate() {
+            let Some(&(key, _)) = it.peek() else { continue };
+            match smallest.map(|s| key.cmp(s)) {
+                None | Some(Ordering::Less) => {
+                    smallest = Some(key);
+                    holders.clear();
+                    holders.push(j);
+                }
+                Some(Ordering::Equal) => holders.push(j),
+                Some(Ordering::Greater) => {}
+            }
+        }
+        let Some(key) = smallest else { break };
         values.clear();
-        for it in &mut iters {
-            values.push(it.next_if(|(k, _)| *k == key).map(|(_, v)| v));
+        for &j in &holders {
+            values.extend(iters[j].next().map(|(_, v)| v));
         }
         let first = values[0];
-        if first.is_some() && values.iter().all(|v| *v == first) {
-            unconflicted.push((key.clone(), first.cloned().unwrap_or_default()));
+        if holders.len() == state_sets.len() && values[1..].iter().all(|v| *v == first) {
+            unconflicted.push((key.clone(), first.clone()));
         } else {
-            let mut ids: Vec<String> = values.iter().flatten().map(|v| (*v).clone()).collect();
+            let mut ids: Vec<String> = values.iter().map(|v| (*v).clone()).collect();
             ids.sort_unstable();
             ids.dedup();
             conflicted.insert(key.clone(), ids);

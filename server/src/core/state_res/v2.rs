@@ -14,9 +14,9 @@ use std::{
 use serde_json::Value;
 
 use super::{
-    EventSource, StateIds, find_create,
+    Conflicted, EventSource, StateIds, StateResError, find_create,
     graph::{Graph, Idx},
-    split_conflicts,
+    require, split_conflicts,
 };
 use crate::core::{
     auth::{self, Level, PowerLevels, StateMap, StateView},
@@ -28,29 +28,36 @@ pub fn resolve(
     version: &RoomVersion,
     state_sets: &[StateIds],
     source: &dyn EventSource,
-) -> StateIds {
+) -> Result<StateIds, StateResError> {
     let (unconflicted, conflicted) = split_conflicts(state_sets);
     if conflicted.is_empty() {
-        return unconflicted;
+        for id in unconflicted.values() {
+            require(source, id)?;
+        }
+        return Ok(unconflicted);
     }
     let create = find_create(version, state_sets, source);
-    let roots = state_sets
-        .iter()
-        .flat_map(|s| s.values().map(String::as_str));
-    let graph = Graph::build(roots, source);
+    // Only the conflicted events and their auth chains are interned: the unconflicted state
+    // (in a large room, thousands of members) is walked once, by `mark_unconflicted_chain`,
+    // without entering the graph.
+    let graph = Graph::build(conflicted.values().flatten().map(String::as_str), source);
     let n = graph.len();
 
-    let conflicted_idx: Vec<Idx> = conflicted
+    let conflicted_idx = conflicted
         .values()
         .flatten()
-        .filter_map(|id| graph.idx(id))
-        .collect();
+        .map(|id| {
+            graph
+                .idx(id)
+                .ok_or_else(|| StateResError::MissingEvent(id.clone()))
+        })
+        .collect::<Result<Vec<Idx>, _>>()?;
 
     let mut full = vec![false; n];
     for &i in &conflicted_idx {
         full[i as usize] = true;
     }
-    for i in auth_difference(&graph, state_sets) {
+    for i in auth_difference(&graph, state_sets, &conflicted, &unconflicted, source)? {
         full[i as usize] = true;
     }
     if version.state_resolution == StateResolution::V2_1 {
@@ -97,7 +104,7 @@ pub fn resolve(
     iterative_auth_checks(version, &graph, &sorted_rest, &mut partial, create, source);
 
     // Step 5: the unconflicted state wins over whatever replaced it.
-    match unconflicted {
+    Ok(match unconflicted {
         Some(mut unconflicted) => {
             for (key, id) in partial.state {
                 unconflicted.entry(key).or_insert(id);
@@ -111,7 +118,7 @@ pub fn resolve(
             }
             resolved
         }
-    }
+    })
 }
 
 /// The state being built by the iterative auth checks. When it started from the unconflicted
@@ -146,22 +153,82 @@ impl Resolving {
 }
 
 /// Events in some but not all of the state sets' full auth chains.
-fn auth_difference(graph: &Graph<'_>, state_sets: &[StateIds]) -> Vec<Idx> {
+///
+/// Set i's full chain is the chain of the unconflicted state U plus the chain of its own
+/// conflicted events C_i. Whatever lies in U's chain is in every set's chain, so the difference
+/// is the events in some but not all chains of the C_i (all of them in the graph), less those
+/// that U's chain also reaches.
+fn auth_difference(
+    graph: &Graph<'_>,
+    state_sets: &[StateIds],
+    conflicted: &Conflicted,
+    unconflicted: &StateIds,
+    source: &dyn EventSource,
+) -> Result<Vec<Idx>, StateResError> {
     let n = graph.len();
     let mut count = vec![0u32; n];
+    let mut chain = vec![false; n];
     for set in state_sets {
-        let mut chain = vec![false; n];
-        graph.mark_closure(set.values().filter_map(|id| graph.idx(id)), &mut chain);
-        for (i, in_chain) in chain.into_iter().enumerate() {
-            if in_chain {
-                count[i] += 1;
+        chain.fill(false);
+        let own = conflicted.keys().filter_map(|key| set.get(key));
+        graph.mark_closure(own.filter_map(|id| graph.idx(id)), &mut chain);
+        for (c, &in_chain) in count.iter_mut().zip(&chain) {
+            *c += u32::from(in_chain);
+        }
+    }
+    let in_unconflicted_chain = mark_unconflicted_chain(graph, unconflicted, source)?;
+    let all = state_sets.len() as u32;
+    Ok((0..n as Idx)
+        .filter(|&i| {
+            let c = count[i as usize];
+            c > 0 && c < all && !in_unconflicted_chain[i as usize]
+        })
+        .collect())
+}
+
+/// Which graph events lie in the full auth chain of the unconflicted state. Its events and
+/// their auth events are looked up by id, once each; events outside the graph are followed
+/// (their chains may lead back into it) but never interned.
+fn mark_unconflicted_chain(
+    graph: &Graph<'_>,
+    unconflicted: &StateIds,
+    source: &dyn EventSource,
+) -> Result<Vec<bool>, StateResError> {
+    let mut marked = vec![false; graph.len()];
+    let mut starts: Vec<Idx> = Vec::new();
+    let mut outside: Vec<&Pdu> = Vec::new();
+    let mut seen_outside: foldhash::HashSet<&str> = foldhash::HashSet::default();
+    let mut enter = |i: Idx, starts: &mut Vec<Idx>| {
+        if !std::mem::replace(&mut marked[i as usize], true) {
+            starts.push(i);
+        }
+    };
+    for id in unconflicted.values() {
+        match graph.idx(id) {
+            Some(i) => enter(i, &mut starts),
+            None => outside.push(require(source, id)?),
+        }
+    }
+    while let Some(pdu) = outside.pop() {
+        for auth_id in &pdu.auth_events {
+            match graph.idx(auth_id) {
+                Some(i) => enter(i, &mut starts),
+                None => {
+                    if seen_outside.insert(auth_id.as_str())
+                        && let Some(auth_event) = source.event(auth_id)
+                    {
+                        outside.push(auth_event);
+                    }
+                }
             }
         }
     }
-    let all = state_sets.len() as u32;
-    (0..n as Idx)
-        .filter(|&i| count[i as usize] > 0 && count[i as usize] < all)
-        .collect()
+    // The starts are marked already; `mark_closure` skips marked events, so clear them first.
+    for &i in &starts {
+        marked[i as usize] = false;
+    }
+    graph.mark_closure(starts, &mut marked);
+    Ok(marked)
 }
 
 /// MSC4297: the events on `auth_events` paths from one conflicted event to another.
@@ -254,14 +321,11 @@ fn sender_power(version: &RoomVersion, graph: &Graph<'_>, i: Idx, create: Option
         .iter()
         .find(|p| p.state_key_pair() == Some(("m.room.power_levels", "")))
     {
-        let levels = PowerLevels::from_content(&pl.content, version);
-        return Level::Finite(
-            levels
-                .users
-                .get(&pdu.sender)
-                .copied()
-                .unwrap_or(levels.users_default),
-        );
+        return Level::Finite(PowerLevels::user_level_in(
+            &pl.content,
+            &pdu.sender,
+            version,
+        ));
     }
     let creator = create.and_then(|c| {
         if version.auth.creator_is_sender {
@@ -442,5 +506,124 @@ fn iterative_auth_checks(
                 event.event_id.clone(),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(id: &str, event_type: &str, state_key: &str, auth: &[&str]) -> (String, Pdu) {
+        let json = json!({
+            "event_id": format!("${id}:x"), "room_id": "!r:x", "sender": "@a:x",
+            "type": event_type, "state_key": state_key, "content": {},
+            "auth_events": auth.iter().map(|a| format!("${a}:x")).collect::<Vec<_>>(),
+            "prev_events": [], "depth": 1, "origin_server_ts": 1,
+        });
+        let pdu = Pdu::from_trusted_json(json, &RoomVersion::V11).expect("valid");
+        (pdu.event_id.clone(), pdu)
+    }
+
+    fn set(entries: &[(&str, &str, &str)]) -> StateIds {
+        entries
+            .iter()
+            .map(|(t, k, id)| ((t.to_string(), k.to_string()), format!("${id}:x")))
+            .collect()
+    }
+
+    /// The full auth chains computed one by one, as the spec defines the difference.
+    fn naive_difference(events: &HashMap<String, Pdu>, sets: &[StateIds]) -> HashSet<String> {
+        let chains: Vec<HashSet<String>> = sets
+            .iter()
+            .map(|s| {
+                let mut seen = HashSet::new();
+                let mut stack: Vec<String> = s.values().cloned().collect();
+                while let Some(id) = stack.pop() {
+                    if seen.insert(id.clone()) {
+                        stack.extend(events[&id].auth_events.iter().cloned());
+                    }
+                }
+                seen
+            })
+            .collect();
+        let union: HashSet<String> = chains.iter().flatten().cloned().collect();
+        union
+            .into_iter()
+            .filter(|id| !chains.iter().all(|c| c.contains(id)))
+            .collect()
+    }
+
+    /// An old power-levels event cited by one branch's topic is also in the chain of an
+    /// unconflicted member event, through that member's previous membership, which no
+    /// conflicted event reaches: it is in every full chain, so not in the difference.
+    #[test]
+    fn unconflicted_history_outside_the_conflicted_chains_still_counts() {
+        let events: HashMap<String, Pdu> = [
+            event("c", "m.room.create", "", &[]),
+            event("p0", "m.room.power_levels", "", &["c"]),
+            event("p1", "m.room.power_levels", "", &["c"]),
+            event("invite", "m.room.member", "@b:x", &["c", "p0"]),
+            event("join", "m.room.member", "@b:x", &["c", "invite"]),
+            event("ta", "m.room.topic", "", &["c", "p0"]),
+            event("tb", "m.room.topic", "", &["c", "p1"]),
+        ]
+        .into_iter()
+        .collect();
+        let sets = [
+            set(&[
+                ("m.room.create", "", "c"),
+                ("m.room.power_levels", "", "p1"),
+                ("m.room.member", "@b:x", "join"),
+                ("m.room.topic", "", "ta"),
+            ]),
+            set(&[
+                ("m.room.create", "", "c"),
+                ("m.room.power_levels", "", "p1"),
+                ("m.room.member", "@b:x", "join"),
+                ("m.room.topic", "", "tb"),
+            ]),
+        ];
+        let (unconflicted, conflicted) = split_conflicts(&sets);
+        let graph = Graph::build(conflicted.values().flatten().map(String::as_str), &events);
+        let ours: HashSet<String> =
+            auth_difference(&graph, &sets, &conflicted, &unconflicted, &events)
+                .unwrap()
+                .into_iter()
+                .map(|i| graph.pdu(i).event_id.clone())
+                .collect();
+        let expected = naive_difference(&events, &sets);
+        assert_eq!(ours, expected);
+        assert!(
+            !ours.contains("$p0:x"),
+            "p0 is reached from the unconflicted join"
+        );
+        assert_eq!(
+            ours,
+            HashSet::from(["$ta:x".to_owned(), "$tb:x".to_owned()])
+        );
+    }
+
+    #[test]
+    fn a_missing_unconflicted_event_is_reported() {
+        let events: HashMap<String, Pdu> = [
+            event("c", "m.room.create", "", &[]),
+            event("ta", "m.room.topic", "", &["c"]),
+            event("tb", "m.room.topic", "", &["c"]),
+        ]
+        .into_iter()
+        .collect();
+        let mut a = set(&[("m.room.create", "", "c"), ("m.room.topic", "", "ta")]);
+        let mut b = set(&[("m.room.create", "", "c"), ("m.room.topic", "", "tb")]);
+        for s in [&mut a, &mut b] {
+            s.insert(("m.room.name".into(), String::new()), "$gone:x".into());
+        }
+        assert_eq!(
+            resolve(&RoomVersion::V11, &[a, b], &events),
+            Err(StateResError::MissingEvent("$gone:x".into()))
+        );
     }
 }
