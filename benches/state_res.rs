@@ -1,7 +1,9 @@
 //! State resolution of a large room (10,000 joined members, 50 and 500 conflicted events) and
 //! auth checks in it, beside ruma's state-res on the same input in the same run.
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use std::{hint::black_box, time::Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use rechain_benches::{LargeRoom, to_state_ids};
 use rechain_server::core::{
     auth::{self, StateMap},
@@ -71,5 +73,59 @@ fn auth_checks(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same cases timed in alternation, ours then ruma's then ruma's then ours, and the
+/// medians compared. The machine is shared and its speed drifts over the seconds criterion
+/// spends on one side before the other; alternating exposes both sides to the same drift, so
+/// this ratio is the one `docs/PERFORMANCE.md` reports.
+fn paired_ratios() {
+    const ROUNDS: usize = 41;
+    println!("\npaired (median of {ROUNDS} alternating rounds):");
+    for version in [RoomVersion::V11, RoomVersion::V12] {
+        for conflicts in [50, 500] {
+            let room = LargeRoom::build(version, MEMBERS, conflicts);
+            let oracle = room.ruma_oracle();
+            let ours = || {
+                let start = Instant::now();
+                black_box(state_res::resolve(&version, &room.state_sets, &room.events).unwrap());
+                start.elapsed()
+            };
+            let theirs = || {
+                let start = Instant::now();
+                black_box(oracle.resolve());
+                start.elapsed()
+            };
+            for _ in 0..3 {
+                ours();
+                theirs();
+            }
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for round in 0..ROUNDS {
+                if round % 2 == 0 {
+                    a.push(ours());
+                    b.push(theirs());
+                } else {
+                    b.push(theirs());
+                    a.push(ours());
+                }
+            }
+            a.sort_unstable();
+            b.sort_unstable();
+            let (a, b) = (a[ROUNDS / 2], b[ROUNDS / 2]);
+            println!(
+                "  v{}/{conflicts}_conflicted: rechain {:.2} ms, ruma {:.2} ms, ratio {:.2}x",
+                version.id,
+                a.as_secs_f64() * 1e3,
+                b.as_secs_f64() * 1e3,
+                b.as_secs_f64() / a.as_secs_f64()
+            );
+        }
+    }
+}
+
 criterion_group!(benches, resolve_large_room, auth_checks);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    paired_ratios();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -9,7 +9,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 
 use common::room_gen::{Op, Room};
-use proptest::prelude::*;
+use proptest::{prelude::*, test_runner::FileFailurePersistence};
 use rechain_server::core::{
     event::Pdu,
     room_version::RoomVersion,
@@ -216,8 +216,20 @@ fn arb_version() -> impl Strategy<Value = RoomVersion> {
     prop::sample::select(RoomVersion::ALL[1..].to_vec())
 }
 
+/// Failing seeds live beside the library's, in `server/proptest-regressions/`, rather than
+/// proptest's default for integration tests (a file next to this one).
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/proptest-regressions/state_res_oracle.txt"
+        )))),
+        ..ProptestConfig::with_cases(200)
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(config())]
 
     #[test]
     fn resolution_agrees_with_ruma(version in arb_version(), ops in arb_ops()) {

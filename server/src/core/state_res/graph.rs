@@ -4,6 +4,8 @@ use crate::core::event::Pdu;
 
 /// Where resolution finds events.
 pub trait EventSource {
+    /// The event with this id. Within one resolution the same id must give the same
+    /// reference (as any map does): the graph recognises events it holds by address.
     fn event(&self, id: &str) -> Option<&Pdu>;
     /// Events rejected against their own auth chain are never used as auth events.
     fn is_rejected(&self, _id: &str) -> bool {
@@ -19,6 +21,7 @@ pub type Idx = u32;
 pub struct Graph<'a> {
     pub events: Vec<&'a Pdu>,
     index: foldhash::HashMap<&'a str, Idx>,
+    by_address: foldhash::HashMap<*const Pdu, Idx>,
     offsets: Vec<u32>,
     edges: Vec<Idx>,
 }
@@ -30,6 +33,7 @@ impl<'a> Graph<'a> {
         let mut graph = Graph {
             events: Vec::new(),
             index: foldhash::HashMap::default(),
+            by_address: foldhash::HashMap::default(),
             offsets: vec![0],
             edges: Vec::new(),
         };
@@ -61,11 +65,17 @@ impl<'a> Graph<'a> {
         let i = Idx::try_from(self.events.len()).expect("fewer than 2^32 events");
         self.events.push(pdu);
         self.index.insert(pdu.event_id.as_str(), i);
+        self.by_address.insert(std::ptr::from_ref(pdu), i);
         Some(i)
     }
 
     pub fn idx(&self, id: &str) -> Option<Idx> {
         self.index.get(id).copied()
+    }
+
+    /// The index of an event from the same source, found by address: no id to hash.
+    pub fn idx_of(&self, pdu: &Pdu) -> Option<Idx> {
+        self.by_address.get(&std::ptr::from_ref(pdu)).copied()
     }
 
     pub fn pdu(&self, i: Idx) -> &'a Pdu {

@@ -62,13 +62,26 @@ fn require<'a>(events: &'a dyn EventSource, id: &str) -> Result<&'a Pdu, StateRe
 /// The conflicted keys, each with every event any state set has for it.
 type Conflicted = BTreeMap<(String, String), Vec<String>>;
 
+/// The state sets split by [`split_conflicts`].
+struct Split<'a> {
+    /// The keys with the same event in every set.
+    unconflicted: StateIds,
+    /// The events of `unconflicted`, looked up while their ids were at hand.
+    unconflicted_events: Vec<&'a Pdu>,
+    conflicted: Conflicted,
+}
+
 /// Splits the state sets into the unconflicted map (same event for the key in every set) and
 /// the conflicted keys with every event any set has for them. The sets are sorted maps, so
 /// they are walked together in one pass, comparing each set's next key with the smallest
 /// seen so far once.
-fn split_conflicts(state_sets: &[StateIds]) -> (StateIds, Conflicted) {
+fn split_conflicts<'a>(
+    state_sets: &[StateIds],
+    source: &'a dyn EventSource,
+) -> Result<Split<'a>, StateResError> {
     let mut iters: Vec<_> = state_sets.iter().map(|s| s.iter().peekable()).collect();
     let mut unconflicted = Vec::with_capacity(state_sets.first().map_or(0, StateIds::len));
+    let mut unconflicted_events = Vec::with_capacity(unconflicted.capacity());
     let mut conflicted = Conflicted::new();
     let mut holders: Vec<usize> = Vec::with_capacity(state_sets.len());
     let mut values: Vec<&String> = Vec::with_capacity(state_sets.len());
@@ -94,6 +107,7 @@ fn split_conflicts(state_sets: &[StateIds]) -> (StateIds, Conflicted) {
         }
         let first = values[0];
         if holders.len() == state_sets.len() && values[1..].iter().all(|v| *v == first) {
+            unconflicted_events.push(require(source, first)?);
             unconflicted.push((key.clone(), first.clone()));
         } else {
             let mut ids: Vec<String> = values.iter().map(|v| (*v).clone()).collect();
@@ -102,8 +116,12 @@ fn split_conflicts(state_sets: &[StateIds]) -> (StateIds, Conflicted) {
             conflicted.insert(key.clone(), ids);
         }
     }
-    // Built from keys in order, which BTreeMap turns into a map in linear time.
-    (unconflicted.into_iter().collect(), conflicted)
+    Ok(Split {
+        // Built from keys in order, which BTreeMap turns into a map in linear time.
+        unconflicted: unconflicted.into_iter().collect(),
+        unconflicted_events,
+        conflicted,
+    })
 }
 
 /// The room's create event: from the state sets (v1–v11), or from the room id (v12, whose room

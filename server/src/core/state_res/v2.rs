@@ -14,9 +14,9 @@ use std::{
 use serde_json::Value;
 
 use super::{
-    Conflicted, EventSource, StateIds, StateResError, find_create,
+    Conflicted, EventSource, Split, StateIds, StateResError, find_create,
     graph::{Graph, Idx},
-    require, split_conflicts,
+    split_conflicts,
 };
 use crate::core::{
     auth::{self, Level, PowerLevels, StateMap, StateView},
@@ -29,11 +29,12 @@ pub fn resolve(
     state_sets: &[StateIds],
     source: &dyn EventSource,
 ) -> Result<StateIds, StateResError> {
-    let (unconflicted, conflicted) = split_conflicts(state_sets);
+    let Split {
+        unconflicted,
+        unconflicted_events,
+        conflicted,
+    } = split_conflicts(state_sets, source)?;
     if conflicted.is_empty() {
-        for id in unconflicted.values() {
-            require(source, id)?;
-        }
         return Ok(unconflicted);
     }
     let create = find_create(version, state_sets, source);
@@ -57,7 +58,13 @@ pub fn resolve(
     for &i in &conflicted_idx {
         full[i as usize] = true;
     }
-    for i in auth_difference(&graph, state_sets, &conflicted, &unconflicted, source)? {
+    for i in auth_difference(
+        &graph,
+        state_sets,
+        &conflicted,
+        &unconflicted_events,
+        source,
+    ) {
         full[i as usize] = true;
     }
     if version.state_resolution == StateResolution::V2_1 {
@@ -162,9 +169,9 @@ fn auth_difference(
     graph: &Graph<'_>,
     state_sets: &[StateIds],
     conflicted: &Conflicted,
-    unconflicted: &StateIds,
+    unconflicted_events: &[&Pdu],
     source: &dyn EventSource,
-) -> Result<Vec<Idx>, StateResError> {
+) -> Vec<Idx> {
     let n = graph.len();
     let mut count = vec![0u32; n];
     let mut chain = vec![false; n];
@@ -176,24 +183,24 @@ fn auth_difference(
             *c += u32::from(in_chain);
         }
     }
-    let in_unconflicted_chain = mark_unconflicted_chain(graph, unconflicted, source)?;
+    let in_unconflicted_chain = mark_unconflicted_chain(graph, unconflicted_events, source);
     let all = state_sets.len() as u32;
-    Ok((0..n as Idx)
+    (0..n as Idx)
         .filter(|&i| {
             let c = count[i as usize];
             c > 0 && c < all && !in_unconflicted_chain[i as usize]
         })
-        .collect())
+        .collect()
 }
 
-/// Which graph events lie in the full auth chain of the unconflicted state. Its events and
-/// their auth events are looked up by id, once each; events outside the graph are followed
-/// (their chains may lead back into it) but never interned.
+/// Which graph events lie in the full auth chain of the unconflicted state. Its events'
+/// auth events are looked up by id, once each; events outside the graph are followed (their
+/// chains may lead back into it) but never interned.
 fn mark_unconflicted_chain(
     graph: &Graph<'_>,
-    unconflicted: &StateIds,
+    unconflicted_events: &[&Pdu],
     source: &dyn EventSource,
-) -> Result<Vec<bool>, StateResError> {
+) -> Vec<bool> {
     let mut marked = vec![false; graph.len()];
     let mut starts: Vec<Idx> = Vec::new();
     let mut outside: Vec<&Pdu> = Vec::new();
@@ -203,10 +210,10 @@ fn mark_unconflicted_chain(
             starts.push(i);
         }
     };
-    for id in unconflicted.values() {
-        match graph.idx(id) {
+    for &pdu in unconflicted_events {
+        match graph.idx_of(pdu) {
             Some(i) => enter(i, &mut starts),
-            None => outside.push(require(source, id)?),
+            None => outside.push(pdu),
         }
     }
     while let Some(pdu) = outside.pop() {
@@ -228,7 +235,7 @@ fn mark_unconflicted_chain(
         marked[i as usize] = false;
     }
     graph.mark_closure(starts, &mut marked);
-    Ok(marked)
+    marked
 }
 
 /// MSC4297: the events on `auth_events` paths from one conflicted event to another.
@@ -587,14 +594,21 @@ mod tests {
                 ("m.room.topic", "", "tb"),
             ]),
         ];
-        let (unconflicted, conflicted) = split_conflicts(&sets);
-        let graph = Graph::build(conflicted.values().flatten().map(String::as_str), &events);
-        let ours: HashSet<String> =
-            auth_difference(&graph, &sets, &conflicted, &unconflicted, &events)
-                .unwrap()
-                .into_iter()
-                .map(|i| graph.pdu(i).event_id.clone())
-                .collect();
+        let split = split_conflicts(&sets, &events).unwrap();
+        let graph = Graph::build(
+            split.conflicted.values().flatten().map(String::as_str),
+            &events,
+        );
+        let ours: HashSet<String> = auth_difference(
+            &graph,
+            &sets,
+            &split.conflicted,
+            &split.unconflicted_events,
+            &events,
+        )
+        .into_iter()
+        .map(|i| graph.pdu(i).event_id.clone())
+        .collect();
         let expected = naive_difference(&events, &sets);
         assert_eq!(ours, expected);
         assert!(
