@@ -21,29 +21,14 @@ cargo build --release -q -p rechain-server -p rechain-load
 rechain="$target_dir/release/rechain"
 load="$target_dir/release/rechain-load"
 
-venv="$target_dir/synapse-venv"
-if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install -q "matrix-synapse[postgres]==1.163.2"
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+# shellcheck source=ci/synapse.sh
+source ci/synapse.sh
+install_synapse
 
 fresh_pg_db() {
     local name="$1"
     psql "$pg_url/postgres" -q -c "DROP DATABASE IF EXISTS $name WITH (FORCE)"
     psql "$pg_url/postgres" -q -c "CREATE DATABASE $name ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
-}
-
-wait_for() {
-    for _ in $(seq 1 300); do
-        curl -sf "$1/_matrix/client/versions" >/dev/null && return 0
-        sleep 0.2
-    done
-    echo "server at $1 did not start" >&2
-    return 1
 }
 
 rechain_config() {
@@ -62,53 +47,6 @@ TOML
     if [ -n "$db_url" ]; then
         printf '[database]\nurl = "%s"\n' "$db_url" >> "$dir/rechain.toml"
     fi
-}
-
-synapse_config() {
-    local dir="$1" port="$2" database="$3"
-    local unlimited="{per_second: 100000, burst_count: 100000}"
-    cat > "$dir/log.config" <<YAML
-version: 1
-formatters: {precise: {format: '%(asctime)s %(levelname)s %(name)s %(message)s'}}
-handlers: {file: {class: logging.FileHandler, formatter: precise, filename: $dir/synapse.log}}
-root: {level: WARNING, handlers: [file]}
-disable_existing_loggers: false
-YAML
-    cat > "$dir/homeserver.yaml" <<YAML
-server_name: "localhost"
-pid_file: $dir/homeserver.pid
-listeners:
-  - port: $port
-    bind_addresses: ['127.0.0.1']
-    type: http
-    tls: false
-    resources: [{names: [client], compress: false}]
-log_config: $dir/log.config
-media_store_path: $dir/media
-signing_key_path: $dir/signing.key
-report_stats: false
-registration_shared_secret: "perf"
-macaroon_secret_key: "perf-macaroon"
-form_secret: "perf-form"
-trusted_key_servers: []
-suppress_key_server_warning: true
-enable_registration: true
-enable_registration_without_verification: true
-rc_message: $unlimited
-rc_registration: $unlimited
-rc_room_creation: $unlimited
-rc_joins: {local: $unlimited, remote: $unlimited}
-rc_joins_per_room: $unlimited
-rc_invites: {per_room: $unlimited, per_user: $unlimited, per_issuer: $unlimited}
-rc_login: {address: $unlimited, account: $unlimited, failed_attempts: $unlimited}
-rc_presence: {per_user: $unlimited}
-YAML
-    if [ "$database" = sqlite ]; then
-        printf 'database: {name: sqlite3, args: {database: %s/homeserver.db}}\n' "$dir" >> "$dir/homeserver.yaml"
-    else
-        printf 'database: {name: psycopg2, args: {user: postgres, host: 127.0.0.1, port: 5432, database: %s, cp_min: 5, cp_max: 10}}\n' "$database" >> "$dir/homeserver.yaml"
-    fi
-    "$venv/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" --generate-keys >/dev/null
 }
 
 run_one() {

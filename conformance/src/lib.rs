@@ -13,6 +13,7 @@ pub mod case;
 pub mod cases;
 pub mod client;
 pub mod crypto;
+pub mod deviations;
 pub mod report;
 pub mod runner;
 pub mod spec;

@@ -67,6 +67,9 @@ async fn run(cli: Cli) -> ExitCode {
             Some(m) => println!("{tag} {} ({}): {m}", r.name, r.section),
             None => println!("{tag} {} ({})", r.name, r.section),
         }
+        if let Some(d) = &r.known_deviation {
+            println!("     known deviation, {d}");
+        }
     }
     let target = format!("`{}`", cli.homeserver);
     if let Some(path) = &cli.report_json {
@@ -85,8 +88,8 @@ async fn run(cli: Cli) -> ExitCode {
     }
     let s = report::summary(&reports);
     println!(
-        "{} passed, {} failed, {} skipped",
-        s.passed, s.failed, s.skipped
+        "{} passed, {} failed ({} of them known deviations of the server), {} skipped",
+        s.passed, s.failed, s.known_deviations, s.skipped
     );
     if s.failed == 0 {
         ExitCode::SUCCESS

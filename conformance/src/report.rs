@@ -14,6 +14,8 @@ use crate::{
 pub struct Summary {
     pub passed: usize,
     pub failed: usize,
+    /// Failures the suite knows as the server's deviation from the spec.
+    pub known_deviations: usize,
     pub skipped: usize,
 }
 
@@ -22,6 +24,10 @@ pub fn summary(reports: &[CaseReport]) -> Summary {
     Summary {
         passed: count(Outcome::Pass),
         failed: count(Outcome::Fail),
+        known_deviations: reports
+            .iter()
+            .filter(|r| r.known_deviation.is_some())
+            .count(),
         skipped: count(Outcome::Skip),
     }
 }
@@ -67,7 +73,7 @@ pub fn to_json(target: &str, reports: &[CaseReport]) -> serde_json::Value {
         .collect();
     json!({
         "target": target,
-        "summary": {"passed": s.passed, "failed": s.failed, "skipped": s.skipped},
+        "summary": {"passed": s.passed, "failed": s.failed, "known_deviations": s.known_deviations, "skipped": s.skipped},
         "cases": reports,
         "operations": operations,
     })
@@ -116,7 +122,14 @@ pub fn to_markdown(target: &str, reports: &[CaseReport]) -> String {
     for r in reports {
         let result = match (&r.outcome, &r.message) {
             (Outcome::Pass, _) => "pass".to_owned(),
-            (Outcome::Fail, m) => format!("FAIL: {}", escape(m.as_deref().unwrap_or_default())),
+            (Outcome::Fail, m) => match &r.known_deviation {
+                Some(d) => format!(
+                    "FAIL (known deviation, {}): {}",
+                    escape(d),
+                    escape(m.as_deref().unwrap_or_default())
+                ),
+                None => format!("FAIL: {}", escape(m.as_deref().unwrap_or_default())),
+            },
             (Outcome::Skip, m) => format!("skipped: {}", escape(m.as_deref().unwrap_or_default())),
         };
         let _ = writeln!(

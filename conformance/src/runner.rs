@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::{
     case::{Case, CaseError},
     client::Ctx,
+    deviations,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -25,6 +26,10 @@ pub struct CaseReport {
     pub operation: Option<(&'static str, &'static str)>,
     pub outcome: Outcome,
     pub message: Option<String>,
+    /// For a failure: the server deviation the suite knows this case to meet
+    /// ([`crate::deviations`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_deviation: Option<String>,
     /// Spec operations the case's requests went through.
     pub exercised: BTreeSet<(String, String)>,
 }
@@ -42,12 +47,17 @@ pub async fn run_case(case: &Case, ctx: &Ctx) -> CaseReport {
     if let Some((method, path)) = case.operation {
         exercised.insert((method.to_owned(), path.to_owned()));
     }
+    let known_deviation = match outcome {
+        Outcome::Fail => deviations::known(case.name).map(|d| format!("{}: {}", d.server, d.what)),
+        _ => None,
+    };
     CaseReport {
         name: case.name,
         section: case.section,
         operation: case.operation,
         outcome,
         message,
+        known_deviation,
         exercised,
     }
 }

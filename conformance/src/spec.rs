@@ -73,56 +73,72 @@ impl Operation {
         self.responses.keys().copied().collect()
     }
 
+    /// A status the operation does not document. The spec's error section lets any endpoint
+    /// answer with a standard error (`errcode` and `error`, "errors are generally best
+    /// expressed by their error code rather than the HTTP status code"), and names the
+    /// statuses that go with some codes: 404 for a missing resource (`M_NOT_FOUND`, or
+    /// `M_UNRECOGNIZED` for an unknown endpoint), 405 `M_UNRECOGNIZED` for a wrong method,
+    /// 413 `M_TOO_LARGE`. Operations rarely list them, so they pass here when they have that
+    /// shape; `M_UNKNOWN` is allowed with any 4xx, as the spec describes it.
+    fn check_undocumented(&self, status: u16, body: Option<&Value>) -> Vec<String> {
+        // Operations whose description says they use user-interactive auth may answer 401
+        // with the flows to complete instead of an error.
+        if status == 401 && body.is_some_and(is_uia_challenge) {
+            return Vec::new();
+        }
+        // `.well-known` files are RFC 8615 documents, often served statically; discovery
+        // reads any non-200 as "nothing here", so a 404 needs no Matrix error body.
+        if status == 404 && self.path.starts_with("/.well-known/") {
+            return Vec::new();
+        }
+        let errcode = body.and_then(|b| b.get("errcode")).and_then(Value::as_str);
+        let has_message = body
+            .and_then(|b| b.get("error"))
+            .is_some_and(Value::is_string);
+        let allowed = match (status, errcode) {
+            (_, None) => false,
+            // A server error is never a conforming answer, whatever its errcode.
+            (400..=499, Some("M_UNKNOWN")) => true,
+            (404, Some(code)) => matches!(code, "M_NOT_FOUND" | "M_UNRECOGNIZED"),
+            (405, Some(code)) => code == "M_UNRECOGNIZED",
+            (413, Some(code)) => code == "M_TOO_LARGE",
+            (400 | 401 | 403 | 429, Some(code)) => is_errcode(code),
+            _ => false,
+        };
+        match (allowed, has_message) {
+            (true, true) => Vec::new(),
+            (true, false) => vec![format!(
+                "{} {} {status}: an error response must carry an `error` string",
+                self.method, self.path
+            )],
+            (false, _) => vec![format!(
+                "{} {} {status} with errcode {errcode:?}: neither documented here nor a standard \
+                 error for that status (documented: {:?})",
+                self.method,
+                self.path,
+                self.documented_statuses()
+            )],
+        }
+    }
+
     /// Checks a response against the documented statuses and, for JSON, the schema. Returns
     /// the problems found, each with the JSON pointer of the offending value.
     pub fn check_response(&self, status: u16, body: Option<&Value>) -> Vec<String> {
         let Some(schema) = self.responses.get(&status) else {
-            // The spec's "API standards" let any endpoint answer with the common errors:
-            // malformed input (400 with a common errcode), missing or unknown token (401),
-            // forbidden (403), rate limited (429), and `M_NOT_FOUND` for a resource that does
-            // not exist (the media downloads document no 404, yet an unknown media id can only
-            // be that). Operations rarely list them, so they pass here when they have the
-            // standard error shape.
-            const COMMON_400: &[&str] = &[
-                "M_BAD_JSON",
-                "M_NOT_JSON",
-                "M_INVALID_PARAM",
-                "M_MISSING_PARAM",
-            ];
-            if status == 404 {
-                return match body.and_then(|b| b.get("errcode")).and_then(Value::as_str) {
-                    Some("M_NOT_FOUND") => Vec::new(),
-                    _ => vec![format!(
-                        "{} {} 404: only M_NOT_FOUND is a common 404",
-                        self.method, self.path
-                    )],
-                };
-            }
-            // Operations whose description says they use user-interactive auth may answer
-            // 401 with the flows to complete instead of an error.
-            if status == 401 && body.is_some_and(is_uia_challenge) {
-                return Vec::new();
-            }
-            if matches!(status, 400 | 401 | 403 | 429) {
-                return match body.and_then(|b| b.get("errcode")).and_then(Value::as_str) {
-                    Some(code) if status == 400 && !COMMON_400.contains(&code) => vec![format!(
-                        "{} {} 400: {code} is not documented here nor a common error",
-                        self.method, self.path
-                    )],
-                    Some(code) if code.starts_with("M_") => Vec::new(),
-                    _ => vec![format!(
-                        "{} {} {status}: a common error needs a standard errcode",
-                        self.method, self.path
-                    )],
-                };
-            }
-            return vec![format!(
-                "status {status} is not documented for {} {} (documented: {:?})",
-                self.method,
-                self.path,
-                self.documented_statuses()
-            )];
+            return self.check_undocumented(status, body);
         };
+        // A 401 documented as a user-interactive auth challenge may still be the common
+        // token error every endpoint can give ("can be returned by any API endpoint").
+        if status == 401
+            && body.is_some_and(|b| {
+                matches!(
+                    b.get("errcode").and_then(Value::as_str),
+                    Some("M_UNKNOWN_TOKEN" | "M_MISSING_TOKEN")
+                ) && b.get("error").is_some_and(Value::is_string)
+            })
+        {
+            return Vec::new();
+        }
         let (Some(schema), Some(body)) = (schema, body) else {
             return Vec::new();
         };
@@ -266,6 +282,20 @@ fn area_of(api: Api, path: &str, op: &Value) -> String {
     }
 }
 
+/// The spec's errcode shape: `M_` and capitals for its own codes, or an upper-case
+/// namespace, then `_` and the code (`COM.EXAMPLE_FORBIDDEN`).
+pub fn is_errcode(code: &str) -> bool {
+    let Some((namespace, name)) = code.split_once('_') else {
+        return false;
+    };
+    let upper = |s: &str, extra: &[u8]| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || extra.contains(&b))
+    };
+    upper(namespace, b".") && upper(name, b"_")
+}
+
 /// The shape of a user-interactive auth response: `flows`, each a list of stage names.
 fn is_uia_challenge(body: &Value) -> bool {
     body["flows"].as_array().is_some_and(|flows| {
@@ -304,9 +334,18 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("/versions/0"), "{problems:?}");
         let problems = op.check_response(500, None);
-        assert!(problems[0].contains("not documented"), "{problems:?}");
+        assert!(problems[0].contains("neither documented"), "{problems:?}");
         let problems = op.check_response(404, None);
-        assert!(problems[0].contains("only M_NOT_FOUND"), "{problems:?}");
+        assert!(problems[0].contains("neither documented"), "{problems:?}");
+        let wrong_for_404 = serde_json::json!({"errcode": "M_FORBIDDEN", "error": "no"});
+        assert!(!op.check_response(404, Some(&wrong_for_404)).is_empty());
+        let unknown = serde_json::json!({"errcode": "M_UNKNOWN", "error": "no"});
+        assert!(op.check_response(404, Some(&unknown)).is_empty());
+        assert!(!op.check_response(500, Some(&unknown)).is_empty());
+        let no_message = serde_json::json!({"errcode": "M_FORBIDDEN"});
+        assert!(!op.check_response(403, Some(&no_message)).is_empty());
+        let lower = serde_json::json!({"errcode": "m_forbidden", "error": "no"});
+        assert!(!op.check_response(400, Some(&lower)).is_empty());
         let not_found = serde_json::json!({"errcode": "M_NOT_FOUND", "error": "no"});
         assert!(op.check_response(404, Some(&not_found)).is_empty());
         let forbidden = serde_json::json!({"errcode": "M_FORBIDDEN", "error": "no"});
@@ -328,6 +367,47 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn errcodes_have_the_specs_shape() {
+        for good in [
+            "M_FORBIDDEN",
+            "M_UNKNOWN",
+            "COM.EXAMPLE.APP_MY_ERROR",
+            "M_TOO_LARGE",
+        ] {
+            assert!(is_errcode(good), "{good}");
+        }
+        for bad in [
+            "",
+            "M_",
+            "_FORBIDDEN",
+            "FORBIDDEN",
+            "m_forbidden",
+            "M_FOR BIDDEN",
+        ] {
+            assert!(!is_errcode(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_token_error_is_a_valid_401_where_a_challenge_is_documented() {
+        let op = Spec::get()
+            .operation("POST", "/_matrix/client/v3/register")
+            .unwrap();
+        let token = serde_json::json!({"errcode": "M_UNKNOWN_TOKEN", "error": "gone"});
+        assert!(op.check_response(401, Some(&token)).is_empty());
+        let other = serde_json::json!({"errcode": "M_FORBIDDEN", "error": "no"});
+        assert!(!op.check_response(401, Some(&other)).is_empty());
+    }
+
+    #[test]
+    fn a_well_known_404_needs_no_error_body() {
+        let op = Spec::get()
+            .operation("GET", "/.well-known/matrix/server")
+            .unwrap();
+        assert!(op.check_response(404, None).is_empty());
     }
 
     #[test]

@@ -390,15 +390,8 @@ async fn ignored_users_messages_and_invites_are_hidden(ctx: Ctx) -> CaseResult {
         ids.contains(&shown.as_str()) && !ids.contains(&hidden.as_str()),
         "/messages hides carol's message only: {ids:?}"
     );
-    let bad = ctx
-        .op(Method::PUT, GLOBAL)
-        .arg(&alice.user_id)
-        .arg("m.ignored_user_list")
-        .token(&alice.access_token)
-        .json(&json!({"ignored_users": ["not", "an", "object"]}))
-        .send()
-        .await?
-        .expect_status(400)?;
-    ensure_eq!(bad.errcode(), Some("M_BAD_JSON"), "a malformed ignore list");
+    // Not asserted: that a malformed ignore list is refused. The account-data endpoint
+    // refuses only bodies that are not JSON objects, and the ignoring module asks for no
+    // validation, so storing it as given also conforms.
     Ok(())
 }

@@ -48,7 +48,7 @@ pub fn cases() -> Vec<Case> {
             op = ("POST", "/_matrix/client/v3/register")
         ),
         case!(
-            register_body_of_the_wrong_shape_is_m_bad_json,
+            register_body_of_the_wrong_shape_is_refused,
             section = "client-server-api/#common-error-codes",
             op = ("POST", "/_matrix/client/v3/register")
         ),
@@ -186,7 +186,13 @@ async fn register_with_unknown_session_fails_the_stage(ctx: Ctx) -> CaseResult {
             "registration is closed".to_owned(),
         ));
     }
-    ensure_eq!(response.status, 401, "status");
+    // The spec does not say what an unknown session is: a failed stage (401 with the flows)
+    // or a bad request (400) are both readings.
+    ensure!(
+        response.status == 401 || response.status == 400,
+        "an unknown session answered {}",
+        response.status
+    );
     Ok(())
 }
 
@@ -201,14 +207,19 @@ async fn register_body_that_is_not_json_is_m_not_json(ctx: Ctx) -> CaseResult {
     Ok(())
 }
 
-async fn register_body_of_the_wrong_shape_is_m_bad_json(ctx: Ctx) -> CaseResult {
+/// `M_BAD_JSON` describes this exactly, but the spec also lets `M_UNKNOWN` with a 400 mean
+/// "the request was invalid", and `M_INVALID_PARAM` covers a value of the wrong type.
+async fn register_body_of_the_wrong_shape_is_refused(ctx: Ctx) -> CaseResult {
     let response = ctx
         .op(Method::POST, REGISTER)
         .json(&json!({"username": 12, "password": []}))
         .send()
         .await?;
     ensure_eq!(response.status, 400, "status");
-    ensure_eq!(response.errcode(), Some("M_BAD_JSON"), "errcode");
+    response.expect_errcode_in(
+        &["M_BAD_JSON", "M_INVALID_PARAM", "M_UNKNOWN"],
+        "a body of the wrong shape",
+    )?;
     Ok(())
 }
 

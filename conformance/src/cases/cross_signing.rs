@@ -158,15 +158,25 @@ async fn cross_signing_keys_with_bad_signatures_are_refused(ctx: Ctx) -> CaseRes
         "a self-signing key the master key did not sign"
     );
     ensure_eq!(forged.errcode(), Some("M_INVALID_SIGNATURE"), "its errcode");
-    // A key whose public part is one of the user's device ids would make signatures ambiguous.
-    let device_id = alice.device_id.clone();
+    // A key whose public part is one of the user's device ids would make signatures
+    // ambiguous. The device is named after a real ed25519 key (clients choose device ids at
+    // login), so the upload is otherwise valid and only the clash can refuse it.
+    let clashing = CrossSigning::new(&alice.user_id);
+    let device_id = CrossSigning::public(&clashing.master);
+    ctx.op(Method::POST, "/_matrix/client/v3/login")
+        .json(&json!({
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": alice.user_id},
+            "password": alice.password,
+            "device_id": device_id,
+        }))
+        .send()
+        .await?
+        .expect_status(200)?;
     let clash = upload_signing_keys(
         &ctx,
         &alice,
-        &json!({ "master_key": {
-            "user_id": alice.user_id, "usage": ["master"],
-            "keys": { format!("ed25519:{device_id}"): device_id },
-        }}),
+        &json!({ "master_key": clashing.key("master", &clashing.master) }),
     )
     .await?;
     ensure_eq!(clash.status, 403, "a master key named like a device");
@@ -199,12 +209,34 @@ async fn signatures_are_verified_and_published(ctx: Ctx) -> CaseResult {
         .await?
         .expect_status(200)?;
 
+    let bob_master_id = CrossSigning::public(&bob_identity.master);
+    let usk_id = CrossSigning::key_id(&alice_identity.user_signing);
+    // A signature that does not verify is reported per key. Sent before any valid one: a
+    // server may skip a signature it already holds for that key without checking it again.
+    let mut forged = bob_identity.key("master", &bob_identity.master);
+    forged["signatures"][alice.user_id.as_str()][usk_id.as_str()] = json!(
+        "Zm9yZ2VkIHNpZ25hdHVyZSBmb3JnZWQgc2lnbmF0dXJlIGZvcmdlZCBzaWduYXR1cmUgZm9yZ2VkIHNpZ25hdHVyZQ"
+    );
+    let refused = signature_failure(&ctx, &alice, &bob.user_id, &bob_master_id, forged).await?;
+    ensure_eq!(
+        refused["errcode"],
+        json!("M_INVALID_SIGNATURE"),
+        "a forged user-signing signature"
+    );
+    let by_bob = query_keys(&ctx, &bob, &bob).await?;
+    ensure!(
+        by_bob["master_keys"][bob.user_id.as_str()]["signatures"]
+            .get(alice.user_id.as_str())
+            .is_none(),
+        "a forged signature is not published: {}",
+        by_bob["master_keys"]
+    );
+
     // Alice's self-signing key signs her device; her user-signing key signs bob's master key.
     let mut device = alice_device.device_keys();
     alice_identity.sign_with(&alice_identity.self_signing, &mut device);
     let mut bob_master = bob_identity.key("master", &bob_identity.master);
     alice_identity.sign_with(&alice_identity.user_signing, &mut bob_master);
-    let bob_master_id = CrossSigning::public(&bob_identity.master);
     let uploaded = ctx
         .op(Method::POST, SIGNATURES)
         .token(&alice.access_token)
@@ -222,7 +254,6 @@ async fn signatures_are_verified_and_published(ctx: Ctx) -> CaseResult {
     );
 
     let ssk_id = CrossSigning::key_id(&alice_identity.self_signing);
-    let usk_id = CrossSigning::key_id(&alice_identity.user_signing);
     let own = query_keys(&ctx, &alice, &alice).await?;
     ensure!(
         own["device_keys"][alice.user_id.as_str()][alice.device_id.as_str()]["signatures"]
@@ -249,17 +280,6 @@ async fn signatures_are_verified_and_published(ctx: Ctx) -> CaseResult {
         by_bob["master_keys"]
     );
 
-    // A signature that does not verify is reported per key, and not published.
-    let mut forged = bob_identity.key("master", &bob_identity.master);
-    forged["signatures"][alice.user_id.as_str()][usk_id.as_str()] = json!(
-        "Zm9yZ2VkIHNpZ25hdHVyZSBmb3JnZWQgc2lnbmF0dXJlIGZvcmdlZCBzaWduYXR1cmUgZm9yZ2VkIHNpZ25hdHVyZQ"
-    );
-    let refused = signature_failure(&ctx, &alice, &bob.user_id, &bob_master_id, forged).await?;
-    ensure_eq!(
-        refused["errcode"],
-        json!("M_INVALID_SIGNATURE"),
-        "a forged user-signing signature"
-    );
     // Bob may not vouch for alice with his master key: only a user-signing key signs others.
     let alice_master_id = CrossSigning::public(&alice_identity.master);
     let mut alice_master = alice_identity.key("master", &alice_identity.master);

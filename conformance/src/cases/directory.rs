@@ -82,8 +82,8 @@ async fn alias_is_created_resolved_listed_and_deleted(ctx: Ctx) -> CaseResult {
         body["servers"].as_array().is_some_and(|s| !s.is_empty()),
         "resolution names servers: {body}"
     );
-    let taken = put(&alice).send().await?.expect_status(409)?;
-    ensure_eq!(taken.errcode(), Some("M_UNKNOWN"), "creating a taken alias");
+    // 409 is documented; its errcode only appears in an example.
+    put(&alice).send().await?.expect_status(409)?;
     let listed = ctx
         .op(Method::GET, ROOM_ALIASES)
         .arg(&room)
@@ -153,15 +153,14 @@ async fn alias_is_created_resolved_listed_and_deleted(ctx: Ctx) -> CaseResult {
             "an alias for an unknown room",
         ),
     ] {
-        let bad = ctx
-            .op(Method::PUT, ALIAS)
+        // The spec expects servers to refuse both, without naming the error.
+        ctx.op(Method::PUT, ALIAS)
             .arg(&alias)
             .token(&alice.access_token)
             .json(&json!({ "room_id": room }))
             .send()
             .await?
-            .expect_status(400)?;
-        ensure_eq!(bad.errcode(), Some("M_INVALID_PARAM"), "{what}");
+            .expect_refusal(what)?;
     }
     Ok(())
 }
@@ -264,11 +263,12 @@ async fn canonical_alias_must_point_to_the_room(ctx: Ctx) -> CaseResult {
         .send()
         .await?
         .expect_status(400)?;
-    ensure_eq!(
-        malformed.errcode(),
-        Some("M_BAD_JSON"),
-        "alt_aliases that is not a list"
-    );
+    // The state endpoint gives M_INVALID_PARAM as an example of a malformed request;
+    // M_BAD_JSON is the common code for the same.
+    malformed.expect_errcode_in(
+        &["M_BAD_JSON", "M_INVALID_PARAM"],
+        "alt_aliases that is not a list",
+    )?;
     Ok(())
 }
 
@@ -316,7 +316,15 @@ async fn publishing_a_room_needs_power_in_it(ctx: Ctx) -> CaseResult {
         json!("private"),
         "after a refused publish"
     );
-    set(&alice, "public").send().await?.expect_status(200)?;
+    let published = set(&alice, "public").send().await?;
+    if published.status == 403 {
+        // "Servers MAY implement additional access control checks" (Synapse by default lets
+        // nobody publish).
+        return Err(CaseError::Skip(
+            "the server lets no one publish this room".to_owned(),
+        ));
+    }
+    published.expect_status(200)?;
     ensure_eq!(visibility().await?, json!("public"), "after publishing");
     set(&alice, "private").send().await?.expect_status(200)?;
     let unknown = ctx
@@ -355,7 +363,7 @@ async fn public_rooms_lists_published_rooms_by_search_and_pages(ctx: Ctx) -> Cas
     )
     .await?;
     let search = |since: Option<&str>| {
-        let mut body = json!({"limit": 1, "filter": {"generic_search_term": token.to_uppercase()}});
+        let mut body = json!({"limit": 1, "filter": {"generic_search_term": token}});
         if let Some(since) = since {
             body["since"] = json!(since);
         }
@@ -390,16 +398,16 @@ async fn public_rooms_lists_published_rooms_by_search_and_pages(ctx: Ctx) -> Cas
         json!(1),
         "joined members: {entry}"
     );
-    ensure_eq!(entry["join_rule"], json!("public"), "join rule: {entry}");
+    // An absent join_rule means public.
+    ensure!(
+        entry.get("join_rule").is_none_or(|rule| rule == "public"),
+        "join rule: {entry}"
+    );
     ensure_eq!(entry["topic"], json!("a room to find"), "topic: {entry}");
-    let bad_token = search(Some("not-a-token"))
+    // /publicRooms documents no error; a garbled token is still a bad request.
+    search(Some("not-a-token"))
         .send()
         .await?
         .expect_status(400)?;
-    ensure_eq!(
-        bad_token.errcode(),
-        Some("M_INVALID_PARAM"),
-        "an unknown since token"
-    );
     Ok(())
 }

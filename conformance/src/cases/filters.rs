@@ -122,10 +122,9 @@ async fn lazy_loaded_sync_state_holds_only_the_senders(ctx: Ctx) -> CaseResult {
         members.contains(&carol.user_id.as_str()),
         "the sender's membership is sent: {members:?}"
     );
-    ensure!(
-        !members.contains(&bob.user_id.as_str()),
-        "a silent member's membership is not: {members:?}"
-    );
+    // Not asserted: that the silent member's membership is left out. "It is valid for the
+    // server to send redundant membership events", so lazy loading is an optimisation the
+    // spec permits, not one it requires.
     ensure!(
         events(&room_body["state"])
             .iter()
@@ -187,6 +186,8 @@ async fn event_fields_keep_what_was_asked_for(ctx: Ctx) -> CaseResult {
         .op(Method::GET, "/_matrix/client/v3/sync")
         .token(&alice.access_token)
         .query("filter", &filter.to_string())
+        // The server may drop fields the event schemas mark required: that is the point.
+        .without_schema()
         .send()
         .await?
         .expect_status(200)?;

@@ -109,9 +109,14 @@ async fn membership(
     Ok(response.json()?["membership"].clone())
 }
 
+/// A 403 refusal. The membership endpoints ask for "a meaningful errcode" without naming
+/// one; the spec's error list gives M_FORBIDDEN for acting without permission and
+/// M_BAD_STATE for a state change that cannot be made (its example: unbanning a user who is
+/// not banned), so either is accepted.
 fn expect_forbidden(response: Response, what: &str) -> CaseResult {
-    let response = response.expect_status(403)?;
-    ensure_eq!(response.errcode(), Some("M_FORBIDDEN"), "{what}");
+    response
+        .expect_status(403)?
+        .expect_errcode_in(&["M_FORBIDDEN", "M_BAD_STATE"], what)?;
     Ok(())
 }
 
@@ -208,12 +213,8 @@ async fn forget_needs_the_room_left_first(ctx: Ctx) -> CaseResult {
             .token(&user.access_token)
             .json(&json!({}))
     };
-    let refused = forget(bob).send().await?.expect_status(400)?;
-    ensure_eq!(
-        refused.errcode(),
-        Some("M_UNKNOWN"),
-        "forgetting a joined room"
-    );
+    // 400 is documented ("the user has not left the room"); the errcode is only an example.
+    forget(bob).send().await?.expect_status(400)?;
     ctx.op(Method::POST, LEAVE)
         .arg(&room)
         .token(&bob.access_token)
@@ -222,11 +223,15 @@ async fn forget_needs_the_room_left_first(ctx: Ctx) -> CaseResult {
         .await?
         .expect_status(200)?;
     forget(bob).send().await?.expect_status(200)?;
+    // A room never joined is not covered by the spec: a no-op or a refusal both do, and
+    // the validator has checked the answer's shape.
     let stranger = ctx.register_user("forget_stranger").await?;
-    expect_forbidden(
-        forget(&stranger).send().await?,
-        "forgetting a room never joined",
-    )?;
+    let answer = forget(&stranger).send().await?;
+    ensure!(
+        answer.status == 200 || (400..500).contains(&answer.status),
+        "forgetting a room never joined answered {}",
+        answer.status
+    );
     Ok(())
 }
 

@@ -155,7 +155,10 @@ async fn incremental_sync_returns_only_what_is_new(ctx: Ctx) -> CaseResult {
         "an unchanged room appeared: {quiet}"
     );
     let message = send(&ctx, &alice, &room, "news").await?;
-    let next = sync(&ctx, &alice, Some(&token), 0).await?;
+    // Continue as a client does, from the last answer, long-polling: a request identical to
+    // an earlier one may be answered from a response cache (Synapse keeps them two minutes).
+    let since = quiet["next_batch"].as_str().unwrap_or(&token).to_owned();
+    let next = sync(&ctx, &alice, Some(&since), 5_000).await?;
     ensure_eq!(
         timeline_ids(&next, &room),
         vec![message],
@@ -273,7 +276,8 @@ async fn sync_with_a_bogus_token_is_refused(ctx: Ctx) -> CaseResult {
         .query("since", "not-a-token")
         .send()
         .await?;
-    ensure_eq!(response.status, 400, "status");
+    // /sync documents no error; any refusal with a standard error body will do.
+    response.expect_refusal("a bogus since token")?;
     Ok(())
 }
 
@@ -515,7 +519,10 @@ async fn typing_reaches_the_other_members_sync(ctx: Ctx) -> CaseResult {
         .json(&json!({"typing": true, "timeout": 1000}))
         .send()
         .await?;
-    ensure_eq!(forged.status, 403, "typing for someone else");
+    // Undocumented: a refusal with M_FORBIDDEN, whatever the status.
+    forged
+        .expect_refusal("typing for someone else")?
+        .expect_errcode_in(&["M_FORBIDDEN"], "typing for someone else")?;
     Ok(())
 }
 
@@ -617,13 +624,13 @@ async fn receipts_need_membership_and_a_known_event(ctx: Ctx) -> CaseResult {
         .expect_status(403)?;
     ensure_eq!(snooped.errcode(), Some("M_FORBIDDEN"), "non-member receipt");
     let missing = format!("$unknown{}", rand::random::<u32>());
-    let unknown = post_receipt(&ctx, &alice, &room, "m.read", &missing)
-        .await?
-        .expect_status(400)?;
-    ensure_eq!(
-        unknown.errcode(),
-        Some("M_INVALID_PARAM"),
-        "receipt for an unknown event"
+    // The spec does not say a receipt's event must exist: storing it, or refusing it, both
+    // conform (the validator has checked the answer's shape).
+    let unknown = post_receipt(&ctx, &alice, &room, "m.read", &missing).await?;
+    ensure!(
+        unknown.status == 200 || matches!(unknown.status, 400 | 404),
+        "receipt for an unknown event answered {}",
+        unknown.status
     );
     Ok(())
 }
@@ -690,8 +697,8 @@ async fn read_markers_move_the_fully_read_marker_and_receipts(ctx: Ctx) -> CaseR
         json!(second),
         "m.fully_read after a receipt"
     );
-    let threaded = ctx
-        .op(Method::POST, RECEIPT)
+    // The errcodes of this 400 and the next appear only in the spec's examples.
+    ctx.op(Method::POST, RECEIPT)
         .arg(&room)
         .arg("m.fully_read")
         .arg(&second)
@@ -700,28 +707,20 @@ async fn read_markers_move_the_fully_read_marker_and_receipts(ctx: Ctx) -> CaseR
         .send()
         .await?
         .expect_status(400)?;
-    ensure_eq!(
-        threaded.errcode(),
-        Some("M_INVALID_PARAM"),
-        "m.fully_read with a thread_id"
-    );
-    let unknown = post_receipt(&ctx, &bob, &room, "org.example.seen", &second)
+    post_receipt(&ctx, &bob, &room, "org.example.seen", &second)
         .await?
         .expect_status(400)?;
-    ensure_eq!(
-        unknown.errcode(),
-        Some("M_INVALID_PARAM"),
-        "an unknown receipt type"
-    );
     let outsider = ctx.register_user("marker_outsider").await?;
-    let refused = markers(&outsider, json!({"m.fully_read": first}))
+    // The spec does not say whether a fully-read marker (private account data) may be set
+    // for a room one is not in: refusing it and storing it both conform.
+    let outsider_marker = markers(&outsider, json!({"m.fully_read": first}))
         .send()
-        .await?
-        .expect_status(403)?;
-    ensure_eq!(
-        refused.errcode(),
-        Some("M_FORBIDDEN"),
-        "read markers in a room not joined"
+        .await?;
+    ensure!(
+        outsider_marker.status == 200
+            || (outsider_marker.status == 403 && outsider_marker.errcode() == Some("M_FORBIDDEN")),
+        "read markers in a room not joined answered {}",
+        outsider_marker.status
     );
     Ok(())
 }
@@ -766,8 +765,9 @@ async fn threaded_receipts_name_the_thread_of_their_event(ctx: Ctx) -> CaseResul
         (&reply, "main", "a thread reply under main"),
         (&root, "$some-other-root", "an event under another thread"),
     ] {
-        let refused = receipt(event, thread).send().await?.expect_status(400)?;
-        ensure_eq!(refused.errcode(), Some("M_INVALID_PARAM"), "{what}");
+        // 400 is documented for an invalid thread_id; its errcode only as an example.
+        let refused = receipt(event, thread).send().await?;
+        ensure_eq!(refused.status, 400, "{what}");
     }
     Ok(())
 }

@@ -65,7 +65,8 @@ pub trait KeyBackupStore: Send + Sync {
         version: i64,
         auth_data: Value,
     ) -> Result<bool, Error>;
-    /// Deletes a version and its keys; `false` when there is no such version.
+    /// Deletes a version and its keys; `false` when there never was such a version (one
+    /// deleted before counts as found: the spec asks for a repeated delete to succeed).
     async fn delete_backup(&self, user_id: &str, version: i64) -> Result<bool, Error>;
     /// Writes keys into the latest version, in one transaction: a key already stored for the
     /// same session stays when `keep_stored(stored, new)` says so.

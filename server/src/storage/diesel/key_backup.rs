@@ -185,11 +185,11 @@ impl KeyBackupStore for Database {
         let user = user_id.to_owned();
         let deleted = self
             .write(move |conn| {
+                // A version deleted before matches too: deleting it again succeeds.
                 let marked = diesel::update(
                     backup_versions::table
                         .filter(backup_versions::user_id.eq(&user))
-                        .filter(backup_versions::version.eq(version))
-                        .filter(backup_versions::deleted.eq(false)),
+                        .filter(backup_versions::version.eq(version)),
                 )
                 .set(backup_versions::deleted.eq(true))
                 .execute(conn)?;
