@@ -50,6 +50,7 @@ fn user(fixture: &Fixture, localpart: &str) -> AuthedUser {
         user_id,
         device_id: "BENCH".into(),
         is_guest: false,
+        client_ip: None,
     }
 }
 

@@ -121,6 +121,10 @@ pub struct RateLimitConfig {
     pub invites: Bucket,
     /// Rooms created, per user.
     pub room_creation: Bucket,
+    /// Sending, joins, invites and room creation are also limited per client IP, with the
+    /// per-user bucket scaled by this factor (rate and burst): people behind one address
+    /// share it.
+    pub per_ip_multiplier: u32,
 }
 
 /// A token bucket: `burst` actions at once, refilled at `per_second`.
@@ -250,6 +254,7 @@ impl Default for RateLimitConfig {
                 per_second: 0.05,
                 burst: 5,
             },
+            per_ip_multiplier: 10,
         }
     }
 }

@@ -110,3 +110,57 @@ async fn room_creation_and_joins_are_limited_per_user() {
     .unwrap();
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn sending_is_also_limited_per_address_across_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path());
+    config.registration.mode = RegistrationMode::Open;
+    config.rate_limits.enabled = true;
+    config.rate_limits.registration = Bucket {
+        per_second: 100.0,
+        burst: 100,
+    };
+    config.rate_limits.message = Bucket {
+        per_second: 0.01,
+        burst: 2,
+    };
+    config.rate_limits.per_ip_multiplier = 2;
+    let server = common::start(config).await;
+    let addr = server.client_addr;
+    tokio::task::spawn_blocking(move || {
+        let users: Vec<String> = ["ip_a", "ip_b", "ip_c"]
+            .iter()
+            .map(|name| common::http::register(addr, name))
+            .collect();
+        let path = format!("/_matrix/client/v3/createRoom?access_token={}", users[0]);
+        let created = common::http::post_json(addr, &path, &json!({"preset": "public_chat"}));
+        let room = created.2["room_id"].as_str().unwrap().to_owned();
+        for token in &users[1..] {
+            let path = format!("/_matrix/client/v3/rooms/{room}/join?access_token={token}");
+            assert_eq!(common::http::post_json(addr, &path, &json!({})).0, 200);
+        }
+        let send = |token: &str, txn: &str| {
+            let path = format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}");
+            let body = br#"{"msgtype": "m.text", "body": "hi"}"#;
+            common::http::request(
+                addr,
+                "PUT",
+                &path,
+                Some(token),
+                Some("application/json"),
+                body,
+            )
+            .0
+        };
+        // Two users spend the address's four tokens between them, each within their own two.
+        for (user, txn) in [(0, "a1"), (0, "a2"), (1, "b1"), (1, "b2")] {
+            assert_eq!(send(&users[user], txn), 200, "{txn}");
+        }
+        // A third account from the same address is refused, its own bucket untouched.
+        assert_eq!(send(&users[2], "c1"), 429);
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+}

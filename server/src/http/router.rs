@@ -222,11 +222,13 @@ impl Router {
         let handler: Handler = Arc::new(move |state: AppState, incoming: Incoming| {
             let handler = handler.clone();
             let token = access_token(&incoming.request);
+            let client_ip = incoming.remote.map(|a| a.ip());
             let parsed = parse::<R>(incoming);
             Box::pin(async move {
                 let token = token
                     .ok_or_else(|| Error::new(ErrorKind::MissingToken, "Missing access token"))?;
-                let user = state.services.accounts.authenticate(&token).await?;
+                let mut user = state.services.accounts.authenticate(&token).await?;
+                user.client_ip = client_ip;
                 if user.is_guest && !guest_ok {
                     return Err(Error::new(
                         ErrorKind::GuestAccessForbidden,

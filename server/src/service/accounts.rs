@@ -32,6 +32,8 @@ pub struct AuthedUser {
     pub user_id: OwnedUserId,
     pub device_id: OwnedDeviceId,
     pub is_guest: bool,
+    /// The address the request came from, for per-IP limits (set by the HTTP layer).
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 /// A new session: what `/register` and `/login` answer with.
@@ -580,6 +582,7 @@ impl AccountService {
             user_id: owner.user_id,
             device_id: owner.device_id,
             is_guest: owner.is_guest,
+            client_ip: None,
         })
     }
 

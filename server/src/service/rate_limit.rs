@@ -1,10 +1,15 @@
-//! Token-bucket rate limiting, in memory, per action and key (a user id or a client IP).
+//! Token-bucket rate limiting, in memory, per action and subject (a user or a client IP).
+//!
+//! Login and registration are limited per IP (login also per account name). Sending, joins,
+//! invites and room creation are limited per user and per IP; an IP's bucket is the user's
+//! times `per_ip_multiplier`, since several people may share an address, but one address
+//! cycling through many accounts still meets a limit.
 //!
 //! Each process limits on its own; with several workers a client can get up to one burst per
 //! worker. Buckets that have refilled are dropped when the map grows, so memory stays bounded
 //! by the number of recently active keys.
 
-use std::{collections::HashMap, sync::Mutex, time::Instant};
+use std::{collections::HashMap, net::IpAddr, sync::Mutex, time::Instant};
 
 use super::{Error, ErrorKind};
 use crate::config::{Bucket, RateLimitConfig};
@@ -19,6 +24,14 @@ pub enum Action {
     RoomCreation,
 }
 
+/// Whom an action is charged to. Separate variants keep an account named like an address
+/// (`1.2.3.4` is a valid localpart) out of that address's bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    User(String),
+    Ip(IpAddr),
+}
+
 struct State {
     tokens: f64,
     updated: Instant,
@@ -27,7 +40,7 @@ struct State {
 pub struct RateLimiter {
     enabled: bool,
     config: RateLimitConfig,
-    buckets: Mutex<HashMap<(Action, String), State>>,
+    buckets: Mutex<HashMap<(Action, Subject), State>>,
 }
 
 /// Above this many tracked keys, full buckets are swept out.
@@ -42,38 +55,68 @@ impl RateLimiter {
         }
     }
 
-    fn bucket(&self, action: Action) -> Bucket {
-        match action {
-            Action::Login => self.config.login,
-            Action::Registration => self.config.registration,
+    fn bucket(&self, action: Action, subject: &Subject) -> Bucket {
+        let per_user = match action {
+            Action::Login => return self.config.login,
+            Action::Registration => return self.config.registration,
             Action::Message => self.config.message,
             Action::Join => self.config.joins,
             Action::Invite => self.config.invites,
             Action::RoomCreation => self.config.room_creation,
+        };
+        match subject {
+            Subject::User(_) => per_user,
+            Subject::Ip(_) => {
+                let factor = self.config.per_ip_multiplier.max(1);
+                Bucket {
+                    per_second: per_user.per_second * f64::from(factor),
+                    burst: per_user.burst.saturating_mul(factor),
+                }
+            }
         }
     }
 
-    /// Takes one token for `key`, or fails with `LimitExceeded` and the wait until the next
-    /// token.
-    pub fn check(&self, action: Action, key: &str) -> Result<(), Error> {
-        self.check_at(action, key, Instant::now())
+    /// Takes one token from the user's bucket, or fails with `LimitExceeded` and the wait
+    /// until the next token.
+    pub fn check(&self, action: Action, user: &str) -> Result<(), Error> {
+        self.check_at(action, Subject::User(user.to_owned()), Instant::now())
     }
 
-    fn check_at(&self, action: Action, key: &str, now: Instant) -> Result<(), Error> {
+    /// As [`RateLimiter::check`], for the client's address.
+    pub fn check_ip(&self, action: Action, ip: IpAddr) -> Result<(), Error> {
+        self.check_at(action, Subject::Ip(ip), Instant::now())
+    }
+
+    /// Charges an action to the user and, when known, to the address it came from; the
+    /// address is charged only if the user's bucket allowed the action.
+    pub fn check_user_and_ip(
+        &self,
+        action: Action,
+        user: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<(), Error> {
+        self.check(action, user)?;
+        match ip {
+            Some(ip) => self.check_ip(action, ip),
+            None => Ok(()),
+        }
+    }
+
+    fn check_at(&self, action: Action, subject: Subject, now: Instant) -> Result<(), Error> {
         if !self.enabled {
             return Ok(());
         }
-        let bucket = self.bucket(action);
+        let bucket = self.bucket(action, &subject);
         let burst = f64::from(bucket.burst);
         let mut buckets = self.buckets.lock().expect("rate limiter poisoned");
         if buckets.len() >= SWEEP_AT {
-            buckets.retain(|(a, _), s| {
-                let b = self.bucket(*a);
+            buckets.retain(|(a, subject), s| {
+                let b = self.bucket(*a, subject);
                 s.tokens + now.duration_since(s.updated).as_secs_f64() * b.per_second
                     < f64::from(b.burst)
             });
         }
-        let state = buckets.entry((action, key.to_owned())).or_insert(State {
+        let state = buckets.entry((action, subject)).or_insert(State {
             tokens: burst,
             updated: now,
         });
@@ -102,6 +145,10 @@ mod tests {
 
     use super::*;
 
+    fn user(name: &str) -> Subject {
+        Subject::User(name.to_owned())
+    }
+
     fn limiter(enabled: bool) -> RateLimiter {
         let mut config = RateLimitConfig::default();
         config.enabled = enabled;
@@ -116,9 +163,9 @@ mod tests {
     fn burst_then_refusal_with_the_wait_until_the_next_token() {
         let l = limiter(true);
         let t0 = Instant::now();
-        l.check_at(Action::Login, "1.2.3.4", t0).unwrap();
-        l.check_at(Action::Login, "1.2.3.4", t0).unwrap();
-        let err = l.check_at(Action::Login, "1.2.3.4", t0).unwrap_err();
+        l.check_at(Action::Login, user("1.2.3.4"), t0).unwrap();
+        l.check_at(Action::Login, user("1.2.3.4"), t0).unwrap();
+        let err = l.check_at(Action::Login, user("1.2.3.4"), t0).unwrap_err();
         assert_eq!(
             err.kind,
             ErrorKind::LimitExceeded {
@@ -127,7 +174,7 @@ mod tests {
         );
         // Half a token later the wait is half as long; a full token later it passes.
         let err = l
-            .check_at(Action::Login, "1.2.3.4", t0 + Duration::from_secs(1))
+            .check_at(Action::Login, user("1.2.3.4"), t0 + Duration::from_secs(1))
             .unwrap_err();
         assert_eq!(
             err.kind,
@@ -135,7 +182,7 @@ mod tests {
                 retry_after_ms: 1000
             }
         );
-        l.check_at(Action::Login, "1.2.3.4", t0 + Duration::from_secs(2))
+        l.check_at(Action::Login, user("1.2.3.4"), t0 + Duration::from_secs(2))
             .unwrap();
     }
 
@@ -144,11 +191,11 @@ mod tests {
         let l = limiter(true);
         let t0 = Instant::now();
         for _ in 0..2 {
-            l.check_at(Action::Login, "a", t0).unwrap();
+            l.check_at(Action::Login, user("a"), t0).unwrap();
         }
-        assert!(l.check_at(Action::Login, "a", t0).is_err());
-        l.check_at(Action::Login, "b", t0).unwrap();
-        l.check_at(Action::Registration, "a", t0).unwrap();
+        assert!(l.check_at(Action::Login, user("a"), t0).is_err());
+        l.check_at(Action::Login, user("b"), t0).unwrap();
+        l.check_at(Action::Registration, user("a"), t0).unwrap();
     }
 
     #[test]
@@ -156,7 +203,7 @@ mod tests {
         let l = limiter(false);
         let t0 = Instant::now();
         for _ in 0..100 {
-            l.check_at(Action::Login, "a", t0).unwrap();
+            l.check_at(Action::Login, user("a"), t0).unwrap();
         }
     }
 
@@ -182,9 +229,47 @@ mod tests {
             (Action::RoomCreation, 4),
         ] {
             for _ in 0..burst {
-                l.check_at(action, "@u:x", t0).unwrap();
+                l.check_at(action, user("@u:x"), t0).unwrap();
             }
-            assert!(l.check_at(action, "@u:x", t0).is_err(), "{action:?}");
+            assert!(l.check_at(action, user("@u:x"), t0).is_err(), "{action:?}");
         }
+    }
+
+    #[test]
+    fn an_address_gets_a_larger_bucket_shared_by_its_users() {
+        let mut config = RateLimitConfig::default();
+        config.message = Bucket {
+            per_second: 0.001,
+            burst: 2,
+        };
+        config.per_ip_multiplier = 3;
+        let l = RateLimiter::new(&config);
+        let t0 = Instant::now();
+        let ip = Subject::Ip("10.0.0.1".parse().unwrap());
+        // Three users from one address: each may send twice, the address six times.
+        for n in 0..3 {
+            for _ in 0..2 {
+                l.check_at(Action::Message, user(&format!("@u{n}:x")), t0)
+                    .unwrap();
+                l.check_at(Action::Message, ip.clone(), t0).unwrap();
+            }
+        }
+        assert!(l.check_at(Action::Message, user("@u3:x"), t0).is_ok());
+        assert!(l.check_at(Action::Message, ip.clone(), t0).is_err());
+        // Another address is untouched.
+        let other = Subject::Ip("10.0.0.2".parse().unwrap());
+        l.check_at(Action::Message, other, t0).unwrap();
+    }
+
+    #[test]
+    fn an_account_named_like_an_address_has_its_own_bucket() {
+        let l = limiter(true);
+        let t0 = Instant::now();
+        let ip = Subject::Ip("1.2.3.4".parse().unwrap());
+        for _ in 0..2 {
+            l.check_at(Action::Login, ip.clone(), t0).unwrap();
+        }
+        assert!(l.check_at(Action::Login, ip, t0).is_err());
+        l.check_at(Action::Login, user("1.2.3.4"), t0).unwrap();
     }
 }

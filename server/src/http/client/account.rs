@@ -39,7 +39,7 @@ async fn register_user(
         state
             .services
             .rate_limiter
-            .check(Action::Registration, &ip.to_string())?;
+            .check_ip(Action::Registration, ip)?;
     }
     let auth = request.auth.map(super::uia::stage);
     let outcome = state

@@ -28,12 +28,13 @@ use crate::{
     },
 };
 
-/// Charges one action to the user's bucket: limits apply per user, not per device.
+/// Charges one action to the user's bucket (per user, not per device) and to the client
+/// address's.
 fn limit(state: &AppState, action: Action, user: &AuthedUser) -> Result<(), Error> {
     state
         .services
         .rate_limiter
-        .check(action, user.user_id.as_str())
+        .check_user_and_ip(action, user.user_id.as_str(), user.client_ip)
 }
 
 pub fn register(router: &mut Router) {

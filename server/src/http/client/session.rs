@@ -55,7 +55,7 @@ async fn login(
     };
     let limiter = &state.services.rate_limiter;
     if let Some(ip) = ctx.client_ip {
-        limiter.check(Action::Login, &ip.to_string())?;
+        limiter.check_ip(Action::Login, ip)?;
     }
     let accounts = &state.services.accounts;
     let session = match request.login_info {

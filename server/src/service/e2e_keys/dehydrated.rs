@@ -76,6 +76,7 @@ impl KeyService {
             user_id: user.user_id.clone(),
             device_id: OwnedDeviceId::from(device_id),
             is_guest: false,
+            client_ip: user.client_ip,
         };
         self.upload(
             &parked,
