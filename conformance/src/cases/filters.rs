@@ -20,6 +20,11 @@ pub fn cases() -> Vec<Case> {
             op = ("GET", "/_matrix/client/v3/sync")
         ),
         case!(
+            federation_event_format_serves_the_signed_event,
+            section = "client-server-api/#filtering",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
             sync_filters_select_rooms_types_and_senders,
             section = "client-server-api/#filtering",
             op = ("GET", "/_matrix/client/v3/sync")
@@ -204,6 +209,61 @@ async fn event_fields_keep_what_was_asked_for(ctx: Ctx) -> CaseResult {
         message["content"]["body"],
         json!("only these fields"),
         "content.body"
+    );
+    Ok(())
+}
+
+/// `event_format: federation` serves "the raw event as received over federation": the
+/// signed PDU, with what the client format leaves out (hashes, signatures, the DAG links).
+async fn federation_event_format_serves_the_signed_event(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("pdu_reader").await?;
+    let room = create_room(&ctx, &alice, json!({})).await?;
+    send_message(&ctx, &alice, &room, "as servers see it").await?;
+    let synced = |filter: Value| {
+        ctx.op(Method::GET, "/_matrix/client/v3/sync")
+            .token(&alice.access_token)
+            .query("filter", &filter.to_string())
+            // Federation-format events are not client events; their schema does not apply.
+            .without_schema()
+            .send()
+    };
+    let raw = synced(json!({"event_format": "federation"}))
+        .await?
+        .expect_status(200)?;
+    let events = raw.json()?["rooms"]["join"][room.as_str()]["timeline"]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let message = events
+        .iter()
+        .find(|e| e["content"]["body"] == "as servers see it")
+        .ok_or_else(|| {
+            CaseError::Fail(format!("the message is not in the timeline: {events:?}"))
+        })?;
+    for field in [
+        "hashes",
+        "signatures",
+        "auth_events",
+        "prev_events",
+        "depth",
+        "room_id",
+    ] {
+        ensure!(
+            message.get(field).is_some(),
+            "federation format has {field}: {message}"
+        );
+    }
+    ensure_eq!(message["room_id"], json!(room), "the PDU names its room");
+    let client = synced(json!({})).await?.expect_status(200)?;
+    let events = client.json()?["rooms"]["join"][room.as_str()]["timeline"]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        events
+            .iter()
+            .all(|e| e.get("signatures").is_none() && e.get("hashes").is_none()),
+        "the client format keeps server fields out: {events:?}"
     );
     Ok(())
 }

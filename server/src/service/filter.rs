@@ -73,6 +73,17 @@ pub struct SyncFilterDef {
     pub presence: EventFilter,
     /// `event_fields`: the paths of the fields each room event keeps; `None` keeps them all.
     pub event_fields: Option<Vec<Vec<String>>>,
+    pub event_format: EventFormat,
+}
+
+/// `event_format`: how room events are served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EventFormat {
+    /// The client-server event format.
+    #[default]
+    Client,
+    /// The event as servers exchange it (the PDU, signatures and hashes included).
+    Federation,
 }
 
 impl EventFilter {
@@ -163,6 +174,10 @@ impl SyncFilterDef {
             presence: EventFilter::from_json(&value["presence"]),
             event_fields: strings(value, "event_fields")
                 .map(|fields| fields.iter().map(|f| field_path(f)).collect()),
+            event_format: match value["event_format"].as_str() {
+                Some("federation") => EventFormat::Federation,
+                _ => EventFormat::Client,
+            },
         }
     }
 

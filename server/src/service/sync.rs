@@ -22,7 +22,7 @@ use super::{
     accounts::AuthedUser,
     device_lists::{DeviceListService, Span},
     e2e_keys::KeyService,
-    filter::{SyncFilterDef, lazy_members},
+    filter::{EventFormat, SyncFilterDef, lazy_members},
     notifier::Notifier,
     presence::PresenceService,
     relations::bundle_aggregations,
@@ -385,7 +385,7 @@ impl SyncService {
                 }
                 leave.insert(
                     room_id,
-                    json!({"timeline": {"events": [sync_event(event)], "limited": false}, "state": {"events": []}}),
+                    json!({"timeline": {"events": [room_event(event, filter.event_format)], "limited": false}, "state": {"events": []}}),
                 );
             }
         }
@@ -595,7 +595,10 @@ impl SyncService {
                 lazy_members(&mut state, &events, user_id);
             }
             super::rooms::apply_redactions(&self.stores, &mut state).await?;
-            state.iter().map(sync_event).collect::<Vec<_>>()
+            state
+                .iter()
+                .map(|e| room_event(e, filter.event_format))
+                .collect::<Vec<_>>()
         } else {
             Vec::new()
         };
@@ -605,7 +608,10 @@ impl SyncService {
             .unwrap_or_else(|| token(now));
         let mut room = json!({
             "timeline": {
-                "events": events.iter().map(sync_event).collect::<Vec<_>>(),
+                "events": events
+                    .iter()
+                    .map(|e| room_event(e, filter.event_format))
+                    .collect::<Vec<_>>(),
                 "limited": limited,
                 "prev_batch": prev_batch,
             },
@@ -722,6 +728,16 @@ impl SyncService {
             }
         }
         Ok(events)
+    }
+}
+
+/// A room event as the filter's `event_format` asks: the client format, or the PDU as servers
+/// exchange it (which names its room, and from room version 3 on carries no `event_id`: it
+/// is the hash of what is served).
+fn room_event(event: &StoredEvent, format: EventFormat) -> Value {
+    match format {
+        EventFormat::Client => sync_event(event),
+        EventFormat::Federation => event.json.clone(),
     }
 }
 
