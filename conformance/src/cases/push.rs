@@ -46,6 +46,11 @@ pub fn cases() -> Vec<Case> {
             section = "client-server-api/#receiving-notifications",
             op = ("GET", "/_matrix/client/v3/sync")
         ),
+        case!(
+            threads_are_counted_apart_when_asked_and_read_by_their_receipts,
+            section = "client-server-api/#threading",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
     ]
 }
 
@@ -300,6 +305,103 @@ async fn unread_counts_follow_messages_mentions_and_receipts(ctx: Ctx) -> CaseRe
         unread(&after, &room),
         (json!(0), json!(0)),
         "a read receipt clears what it covers"
+    );
+    Ok(())
+}
+
+/// With `unread_thread_notifications`, a room's counts cover its main timeline and each
+/// thread is counted under its root; a receipt for a thread reads that thread only.
+async fn threads_are_counted_apart_when_asked_and_read_by_their_receipts(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("thread_counts_a").await?;
+    let bob = ctx.register_user("thread_counts_b").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    join(&ctx, &bob, &room).await?.expect_status(200)?;
+    let root = send_message(&ctx, &bob, &room, "a thread starts here").await?;
+    let reply = ctx
+        .op(
+            Method::PUT,
+            "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}",
+        )
+        .arg(&room)
+        .arg("m.room.message")
+        .arg("thread-reply-1")
+        .token(&bob.access_token)
+        .json(&json!({"msgtype": "m.text", "body": "in the thread",
+                      "m.relates_to": {"rel_type": "m.thread", "event_id": root,
+                                       "is_falling_back": true, "m.in_reply_to": {"event_id": root}}}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    let reply = reply.json()?["event_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    send_message(&ctx, &bob, &room, "back in the room").await?;
+
+    let threads_apart = json!({"room": {"timeline": {"unread_thread_notifications": true}}});
+    let sync_with = |filter: &Value, since: Option<&str>| {
+        let mut request = ctx
+            .op(Method::GET, "/_matrix/client/v3/sync")
+            .token(&alice.access_token)
+            .query("filter", &filter.to_string());
+        if let Some(since) = since {
+            request = request.query("since", since).query("timeout", "5000");
+        }
+        request.send()
+    };
+    let thread_counts = |body: &Value| {
+        body["rooms"]["join"][room.as_str()]["unread_thread_notifications"][root.as_str()]
+            ["notification_count"]
+            .clone()
+    };
+    let apart = sync_with(&threads_apart, None).await?.expect_status(200)?;
+    let apart = apart.json()?.clone();
+    ensure_eq!(
+        unread(&apart, &room).0,
+        json!(2),
+        "the main timeline's count: the root and the later message"
+    );
+    ensure_eq!(thread_counts(&apart), json!(1), "the thread's count");
+    let together = sync_with(&json!({}), None).await?.expect_status(200)?;
+    let together = together.json()?.clone();
+    ensure_eq!(
+        unread(&together, &room).0,
+        json!(3),
+        "without the option one count covers the threads too"
+    );
+    ensure!(
+        together["rooms"]["join"][room.as_str()]
+            .get("unread_thread_notifications")
+            .is_none(),
+        "no per-thread counts unless asked"
+    );
+
+    ctx.op(
+        Method::POST,
+        "/_matrix/client/v3/rooms/{roomId}/receipt/{receiptType}/{eventId}",
+    )
+    .arg(&room)
+    .arg("m.read")
+    .arg(&reply)
+    .token(&alice.access_token)
+    .json(&json!({"thread_id": root}))
+    .send()
+    .await?
+    .expect_status(200)?;
+    let since = apart["next_batch"].as_str().unwrap_or_default();
+    let after = sync_with(&threads_apart, Some(since))
+        .await?
+        .expect_status(200)?;
+    let after = after.json()?.clone();
+    ensure!(
+        thread_counts(&after).as_u64().unwrap_or(0) == 0,
+        "the thread's receipt reads the thread: {}",
+        after["rooms"]["join"][room.as_str()]
+    );
+    ensure_eq!(
+        unread(&after, &room).0,
+        json!(2),
+        "a thread's receipt leaves the main timeline unread"
     );
     Ok(())
 }

@@ -24,6 +24,8 @@ pub struct EventFilter {
     rooms: RoomList,
     contains_url: Option<bool>,
     pub lazy_load_members: bool,
+    /// Counts per thread in `/sync` (read from the timeline filter).
+    pub unread_thread_notifications: bool,
 }
 
 /// `rooms` and `not_rooms`, as both filter levels have them.
@@ -98,6 +100,10 @@ impl EventFilter {
             contains_url: value.get("contains_url").and_then(Value::as_bool),
             lazy_load_members: value
                 .get("lazy_load_members")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            unread_thread_notifications: value
+                .get("unread_thread_notifications")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
         }

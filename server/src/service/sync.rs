@@ -30,7 +30,7 @@ use super::{
     typing::TypingService,
     visibility::HistoryView,
 };
-use crate::storage::{StoredEvent, Stores};
+use crate::storage::{StoredEvent, Stores, UnreadCounts};
 
 /// Long polls are capped so a client cannot hold a connection forever.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
@@ -622,10 +622,22 @@ impl SyncService {
             .notifications
             .unread_counts(room_id, user_id)
             .await?;
-        room["unread_notifications"] = json!({
-            "notification_count": unread.notifications,
-            "highlight_count": unread.highlights,
-        });
+        // Asked to count threads apart, the room's counts are the main timeline's and each
+        // thread with notifications gets its own; otherwise one count covers everything.
+        let counts = |c: UnreadCounts| json!({"notification_count": c.notifications, "highlight_count": c.highlights});
+        if filter.timeline.unread_thread_notifications {
+            room["unread_notifications"] = counts(unread.main);
+            if !unread.threads.is_empty() {
+                room["unread_thread_notifications"] = unread
+                    .threads
+                    .iter()
+                    .map(|(root, c)| (root.clone(), counts(*c)))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
+            }
+        } else {
+            room["unread_notifications"] = counts(unread.total());
+        }
         let mut ephemeral = Vec::new();
         if let Some(user_ids) = typing {
             ephemeral.push(json!({"type": "m.typing", "content": {"user_ids": user_ids}}));

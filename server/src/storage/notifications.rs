@@ -16,10 +16,44 @@ pub struct UnreadCounts {
     pub highlights: u64,
 }
 
-/// Push actions are written by `RoomStore::append_event`; this trait counts them.
+impl UnreadCounts {
+    pub fn is_empty(&self) -> bool {
+        self.notifications == 0 && self.highlights == 0
+    }
+}
+
+impl std::ops::AddAssign for UnreadCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.notifications += other.notifications;
+        self.highlights += other.highlights;
+    }
+}
+
+/// A room's unread notifications for one user: the main timeline's, and each thread's (by
+/// root event id) that has any.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoomUnread {
+    pub main: UnreadCounts,
+    pub threads: std::collections::BTreeMap<String, UnreadCounts>,
+}
+
+impl RoomUnread {
+    /// Main timeline and threads together, for clients that did not ask for threads apart.
+    pub fn total(&self) -> UnreadCounts {
+        let mut total = self.main;
+        for counts in self.threads.values() {
+            total += *counts;
+        }
+        total
+    }
+}
+
+/// Push actions are written by `RoomStore::append_event`, each tagged with its event's
+/// thread; this trait counts them.
 #[async_trait]
 pub trait NotificationStore: Send + Sync {
-    /// Notifications for the user after their latest read receipt (public or private) in the
-    /// room, or since the room began when they have none.
-    async fn unread_counts(&self, room_id: &str, user_id: &str) -> Result<UnreadCounts, Error>;
+    /// Notifications for the user after their read receipts (public or private) in the room.
+    /// An unthreaded receipt reads everything before it; a threaded one (`main` or a thread
+    /// root) reads only its own timeline: each count starts after the later of the two.
+    async fn unread_counts(&self, room_id: &str, user_id: &str) -> Result<RoomUnread, Error>;
 }

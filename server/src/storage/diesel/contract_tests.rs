@@ -1027,7 +1027,13 @@ async fn unread_counts_are_push_actions_after_the_latest_read_receipt() {
         }
         let counts = |user: &'static str| {
             let notifications = t.stores.notifications.clone();
-            async move { notifications.unread_counts("!r:x", user).await.unwrap() }
+            async move {
+                notifications
+                    .unread_counts("!r:x", user)
+                    .await
+                    .unwrap()
+                    .total()
+            }
         };
         assert_eq!(
             counts("@b:x").await,
@@ -1584,7 +1590,8 @@ async fn push_actions_for_a_crowd_are_all_written() {
                 .notifications
                 .unread_counts("!crowd:x", user)
                 .await
-                .unwrap();
+                .unwrap()
+                .total();
             assert_eq!(
                 (counts.notifications, counts.highlights),
                 (1, highlights),
@@ -1627,5 +1634,88 @@ async fn concurrent_stream_writes_get_distinct_positions_in_commit_order() {
             "one position each"
         );
         assert_eq!(t.stores.receipts.max_receipt_stream().await.unwrap(), 16);
+    }
+}
+
+#[tokio::test]
+async fn threaded_receipts_read_only_their_own_timeline() {
+    use crate::storage::{PushAction, Receipt, Relation, Room, UnreadCounts};
+    for t in backends() {
+        let rooms = &t.stores.rooms;
+        rooms
+            .create_room(Room {
+                room_id: "!r:x".into(),
+                room_version: "12".into(),
+                creator: "@a:x".into(),
+                created_ts: 1,
+            })
+            .await
+            .unwrap();
+        // $root and $m2 in the main timeline, $t1 and $t2 in $root's thread, $u1 in $other's.
+        let mut prev: Vec<String> = vec![];
+        for (depth, (id, thread)) in [
+            ("$root", None),
+            ("$t1", Some("$root")),
+            ("$m2", None),
+            ("$t2", Some("$root")),
+            ("$u1", Some("$other")),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut event = room_event(id, "m.room.message", None, None, depth as i64 + 1);
+            event.relation = thread.map(|root| Relation {
+                relates_to: root.into(),
+                rel_type: "m.thread".into(),
+                aggregation_key: None,
+            });
+            event.push_actions = vec![PushAction {
+                user_id: "@b:x".into(),
+                highlight: id == "$t2",
+            }];
+            rooms.append_event(event, prev.clone(), None).await.unwrap();
+            prev = vec![id.to_owned()];
+        }
+        let unread = || {
+            let notifications = t.stores.notifications.clone();
+            async move { notifications.unread_counts("!r:x", "@b:x").await.unwrap() }
+        };
+        let n = |notifications, highlights| UnreadCounts {
+            notifications,
+            highlights,
+        };
+        let before = unread().await;
+        assert_eq!(before.main, n(2, 0));
+        assert_eq!(before.threads["$root"], n(2, 1));
+        assert_eq!(before.threads["$other"], n(1, 0));
+        assert_eq!(before.total(), n(5, 1));
+
+        let receipt = |thread: &str, event: &str| Receipt {
+            room_id: "!r:x".into(),
+            user_id: "@b:x".into(),
+            receipt_type: "m.read".into(),
+            thread_id: thread.into(),
+            event_id: event.into(),
+            ts: 1,
+            stream_id: 0,
+        };
+        let put = |r: Receipt| {
+            let receipts = t.stores.receipts.clone();
+            async move { receipts.put_receipt(r).await.unwrap() }
+        };
+        // Reading the thread to its end clears it and nothing else.
+        put(receipt("$root", "$t2")).await;
+        let after_thread = unread().await;
+        assert_eq!(after_thread.main, n(2, 0), "the main timeline is untouched");
+        assert!(!after_thread.threads.contains_key("$root"));
+        assert_eq!(after_thread.threads["$other"], n(1, 0));
+        // A main-timeline receipt reads the main timeline only.
+        put(receipt("main", "$m2")).await;
+        let after_main = unread().await;
+        assert_eq!(after_main.main, n(0, 0));
+        assert_eq!(after_main.threads["$other"], n(1, 0));
+        // An unthreaded receipt reads everything before it, in every timeline.
+        put(receipt("", "$u1")).await;
+        assert_eq!(unread().await, Default::default());
     }
 }

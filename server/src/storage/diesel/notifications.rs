@@ -1,40 +1,129 @@
-use ::diesel::prelude::*;
+use std::collections::HashMap;
+
+use ::diesel::{dsl::count_star, prelude::*};
 use async_trait::async_trait;
 
 use super::{
-    Database,
+    Database, DbConnection,
     schema::{event_push_actions, events, receipts},
 };
-use crate::storage::{Error, NotificationStore, UnreadCounts};
+use crate::storage::{Error, NotificationStore, RoomUnread, UnreadCounts};
+
+/// Which timeline a count covers: the main one (`None`) or a thread's root.
+type Timeline = Option<String>;
 
 #[async_trait]
 impl NotificationStore for Database {
-    async fn unread_counts(&self, room_id: &str, user_id: &str) -> Result<UnreadCounts, Error> {
+    async fn unread_counts(&self, room_id: &str, user_id: &str) -> Result<RoomUnread, Error> {
         let (room, user) = (room_id.to_owned(), user_id.to_owned());
-        let (notifications, highlights) = self
+        let counts = self
             .read(move |conn| {
-                let read_up_to: Option<i64> = receipts::table
-                    .inner_join(events::table.on(events::event_id.eq(receipts::event_id)))
-                    .filter(receipts::room_id.eq(&room))
-                    .filter(receipts::user_id.eq(&user))
-                    .filter(receipts::receipt_type.eq_any(["m.read", "m.read.private"]))
-                    .select(diesel::dsl::max(events::stream_ordering))
-                    .first(conn)?;
-                let unread = event_push_actions::table
-                    .filter(event_push_actions::room_id.eq(&room))
-                    .filter(event_push_actions::user_id.eq(&user))
-                    .filter(event_push_actions::stream_ordering.gt(read_up_to.unwrap_or(0)));
-                let notifications: i64 = unread.count().get_result(conn)?;
-                let highlights: i64 = unread
-                    .filter(event_push_actions::highlight.eq(true))
-                    .count()
-                    .get_result(conn)?;
-                Ok((notifications, highlights))
+                let mut read = read_positions(conn, &room, &user)?;
+                let unthreaded = read.remove("").unwrap_or(0);
+                let mut counts = counts_after(conn, &room, &user, unthreaded)?;
+                // Where a threaded receipt reads further than the unthreaded one, that
+                // timeline is counted again from it. Threads with receipts are few; the
+                // grouped count above covers every other thread in one query.
+                for (thread, position) in read.into_iter().filter(|(_, p)| *p > unthreaded) {
+                    let timeline = (thread != "main").then_some(thread);
+                    let recount = timeline_counts_after(conn, &room, &user, &timeline, position)?;
+                    counts.insert(timeline, recount);
+                }
+                Ok(counts)
             })
             .await?;
-        Ok(UnreadCounts {
-            notifications: u64::try_from(notifications).unwrap_or(0),
-            highlights: u64::try_from(highlights).unwrap_or(0),
-        })
+        let mut unread = RoomUnread::default();
+        for (timeline, count) in counts {
+            match timeline {
+                None => unread.main = count,
+                Some(root) if !count.is_empty() => {
+                    unread.threads.insert(root, count);
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(unread)
     }
+}
+
+/// The stream position each of the user's read receipts in the room reaches, by receipt
+/// thread (`""` for unthreaded receipts).
+fn read_positions(
+    conn: &mut DbConnection,
+    room: &str,
+    user: &str,
+) -> QueryResult<HashMap<String, i64>> {
+    let rows: Vec<(String, Option<i64>)> = receipts::table
+        .inner_join(events::table.on(events::event_id.eq(receipts::event_id)))
+        .filter(receipts::room_id.eq(room))
+        .filter(receipts::user_id.eq(user))
+        .filter(receipts::receipt_type.eq_any(["m.read", "m.read.private"]))
+        .group_by(receipts::thread_id)
+        .select((
+            receipts::thread_id,
+            diesel::dsl::max(events::stream_ordering),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(thread, position)| Some((thread, position?)))
+        .collect())
+}
+
+/// Notifications and highlights after `position`, per timeline.
+fn counts_after(
+    conn: &mut DbConnection,
+    room: &str,
+    user: &str,
+    position: i64,
+) -> QueryResult<HashMap<Timeline, UnreadCounts>> {
+    let unread = event_push_actions::table
+        .filter(event_push_actions::room_id.eq(room))
+        .filter(event_push_actions::user_id.eq(user))
+        .filter(event_push_actions::stream_ordering.gt(position));
+    let notifications: Vec<(Timeline, i64)> = unread
+        .group_by(event_push_actions::thread_id)
+        .select((event_push_actions::thread_id, count_star()))
+        .load(conn)?;
+    let highlights: Vec<(Timeline, i64)> = unread
+        .filter(event_push_actions::highlight.eq(true))
+        .group_by(event_push_actions::thread_id)
+        .select((event_push_actions::thread_id, count_star()))
+        .load(conn)?;
+    let mut counts: HashMap<Timeline, UnreadCounts> = HashMap::new();
+    for (timeline, n) in notifications {
+        counts.entry(timeline).or_default().notifications = as_count(n);
+    }
+    for (timeline, n) in highlights {
+        counts.entry(timeline).or_default().highlights = as_count(n);
+    }
+    Ok(counts)
+}
+
+/// Notifications and highlights after `position` in one timeline.
+fn timeline_counts_after(
+    conn: &mut DbConnection,
+    room: &str,
+    user: &str,
+    timeline: &Timeline,
+    position: i64,
+) -> QueryResult<UnreadCounts> {
+    let unread = event_push_actions::table
+        .filter(event_push_actions::room_id.eq(room))
+        .filter(event_push_actions::user_id.eq(user))
+        .filter(event_push_actions::stream_ordering.gt(position))
+        .into_boxed();
+    let unread = match timeline {
+        None => unread.filter(event_push_actions::thread_id.is_null()),
+        Some(root) => unread.filter(event_push_actions::thread_id.eq(root.clone())),
+    };
+    let rows: Vec<bool> = unread.select(event_push_actions::highlight).load(conn)?;
+    Ok(UnreadCounts {
+        notifications: rows.len() as u64,
+        highlights: rows.iter().filter(|h| **h).count() as u64,
+    })
+}
+
+fn as_count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }

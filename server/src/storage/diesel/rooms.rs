@@ -165,6 +165,11 @@ impl RoomStore for Database {
             }
             // One statement per batch: a message in a large room notifies every member, and
             // building and binding a statement per row dominated the cost of the insert.
+            let thread = event
+                .relation
+                .as_ref()
+                .filter(|r| r.rel_type == "m.thread")
+                .map(|r| r.relates_to.as_str());
             for batch in event.push_actions.chunks(200) {
                 let rows: Vec<_> = batch
                     .iter()
@@ -174,6 +179,7 @@ impl RoomStore for Database {
                             event_push_actions::user_id.eq(&action.user_id),
                             event_push_actions::stream_ordering.eq(stream_ordering),
                             event_push_actions::highlight.eq(action.highlight),
+                            event_push_actions::thread_id.eq(thread),
                         )
                     })
                     .collect();

@@ -195,6 +195,7 @@
         user_id -> Text,
         stream_ordering -> BigInt,
         highlight -> Bool,
+        thread_id -> Nullable<Text>,
     }
 }
 
