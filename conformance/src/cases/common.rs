@@ -59,6 +59,35 @@ pub async fn send_message(
         .ok_or_else(|| CaseError::Fail("send returned no event_id".to_owned()))
 }
 
+/// Sends a reply in the thread under `root`; its event id.
+pub async fn send_thread_reply(
+    ctx: &Ctx,
+    user: &UserSession,
+    room: &str,
+    root: &str,
+    body: &str,
+) -> Result<String, CaseError> {
+    let response = ctx
+        .op(
+            Method::PUT,
+            "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}",
+        )
+        .arg(room)
+        .arg("m.room.message")
+        .arg(&format!("t{}", rand::random::<u64>()))
+        .token(&user.access_token)
+        .json(&json!({"msgtype": "m.text", "body": body,
+                      "m.relates_to": {"rel_type": "m.thread", "event_id": root,
+                                       "is_falling_back": true, "m.in_reply_to": {"event_id": root}}}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    response.json()?["event_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| CaseError::Fail("send returned no event_id".to_owned()))
+}
+
 /// `GET /sync` with an optional `since` token; the response body.
 pub async fn sync(
     ctx: &Ctx,

@@ -3,7 +3,7 @@
 use http::Method;
 use serde_json::{Value, json};
 
-use super::common::{create_room, join, send_message, sync};
+use super::common::{create_room, join, send_message, send_thread_reply, sync};
 use crate::{
     case,
     case::{Case, CaseError, CaseResult},
@@ -317,25 +317,7 @@ async fn threads_are_counted_apart_when_asked_and_read_by_their_receipts(ctx: Ct
     let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
     join(&ctx, &bob, &room).await?.expect_status(200)?;
     let root = send_message(&ctx, &bob, &room, "a thread starts here").await?;
-    let reply = ctx
-        .op(
-            Method::PUT,
-            "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}",
-        )
-        .arg(&room)
-        .arg("m.room.message")
-        .arg("thread-reply-1")
-        .token(&bob.access_token)
-        .json(&json!({"msgtype": "m.text", "body": "in the thread",
-                      "m.relates_to": {"rel_type": "m.thread", "event_id": root,
-                                       "is_falling_back": true, "m.in_reply_to": {"event_id": root}}}))
-        .send()
-        .await?
-        .expect_status(200)?;
-    let reply = reply.json()?["event_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let reply = send_thread_reply(&ctx, &bob, &room, &root, "in the thread").await?;
     send_message(&ctx, &bob, &room, "back in the room").await?;
 
     let threads_apart = json!({"room": {"timeline": {"unread_thread_notifications": true}}});

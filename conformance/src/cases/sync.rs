@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use http::Method;
 use serde_json::{Value, json};
 
-use super::common::{create_room, send_message as send, sync, timeline_ids};
+use super::common::{create_room, send_message as send, send_thread_reply, sync, timeline_ids};
 use crate::{
     case,
     case::{Case, CaseError, CaseResult},
@@ -729,24 +729,7 @@ async fn threaded_receipts_name_the_thread_of_their_event(ctx: Ctx) -> CaseResul
     let alice = ctx.register_user("thread_receipts").await?;
     let room = create_room(&ctx, &alice, json!({"preset": "private_chat"})).await?;
     let root = send(&ctx, &alice, &room, "root").await?;
-    let reply = ctx
-        .op(
-            Method::PUT,
-            "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}",
-        )
-        .arg(&room)
-        .arg("m.room.message")
-        .arg("thread-reply-1")
-        .token(&alice.access_token)
-        .json(&json!({"msgtype": "m.text", "body": "in the thread",
-                      "m.relates_to": {"rel_type": "m.thread", "event_id": root}}))
-        .send()
-        .await?
-        .expect_status(200)?
-        .json()?["event_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let reply = send_thread_reply(&ctx, &alice, &room, &root, "in the thread").await?;
     let receipt = |event: &str, thread: &str| {
         ctx.op(
             Method::POST,
