@@ -1651,22 +1651,25 @@ async fn threaded_receipts_read_only_their_own_timeline() {
             })
             .await
             .unwrap();
-        // $root and $m2 in the main timeline, $t1 and $t2 in $root's thread, $u1 in $other's.
+        // $root and $m2 in the main timeline; $t1, $t2 and the reaction $r1 to $t1 in $root's
+        // thread; $u1 in $other's; the reaction $r0 to the root itself in the main timeline.
         let mut prev: Vec<String> = vec![];
-        for (depth, (id, thread)) in [
+        for (depth, (id, relation)) in [
             ("$root", None),
-            ("$t1", Some("$root")),
+            ("$t1", Some(("$root", "m.thread"))),
+            ("$r1", Some(("$t1", "m.annotation"))),
+            ("$r0", Some(("$root", "m.annotation"))),
             ("$m2", None),
-            ("$t2", Some("$root")),
-            ("$u1", Some("$other")),
+            ("$t2", Some(("$root", "m.thread"))),
+            ("$u1", Some(("$other", "m.thread"))),
         ]
         .into_iter()
         .enumerate()
         {
             let mut event = room_event(id, "m.room.message", None, None, depth as i64 + 1);
-            event.relation = thread.map(|root| Relation {
-                relates_to: root.into(),
-                rel_type: "m.thread".into(),
+            event.relation = relation.map(|(target, rel_type)| Relation {
+                relates_to: target.into(),
+                rel_type: rel_type.into(),
                 aggregation_key: None,
             });
             event.push_actions = vec![PushAction {
@@ -1685,10 +1688,10 @@ async fn threaded_receipts_read_only_their_own_timeline() {
             highlights,
         };
         let before = unread().await;
-        assert_eq!(before.main, n(2, 0));
-        assert_eq!(before.threads["$root"], n(2, 1));
+        assert_eq!(before.main, n(3, 0));
+        assert_eq!(before.threads["$root"], n(3, 1));
         assert_eq!(before.threads["$other"], n(1, 0));
-        assert_eq!(before.total(), n(5, 1));
+        assert_eq!(before.total(), n(7, 1));
 
         let receipt = |thread: &str, event: &str| Receipt {
             room_id: "!r:x".into(),
@@ -1706,7 +1709,7 @@ async fn threaded_receipts_read_only_their_own_timeline() {
         // Reading the thread to its end clears it and nothing else.
         put(receipt("$root", "$t2")).await;
         let after_thread = unread().await;
-        assert_eq!(after_thread.main, n(2, 0), "the main timeline is untouched");
+        assert_eq!(after_thread.main, n(3, 0), "the main timeline is untouched");
         assert!(!after_thread.threads.contains_key("$root"));
         assert_eq!(after_thread.threads["$other"], n(1, 0));
         // A main-timeline receipt reads the main timeline only.

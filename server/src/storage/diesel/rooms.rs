@@ -165,11 +165,18 @@ impl RoomStore for Database {
             }
             // One statement per batch: a message in a large room notifies every member, and
             // building and binding a statement per row dominated the cost of the insert.
-            let thread = event
-                .relation
-                .as_ref()
-                .filter(|r| r.rel_type == "m.thread")
-                .map(|r| r.relates_to.as_str());
+            let thread = match &event.relation {
+                None => None,
+                Some(r) if r.rel_type == "m.thread" => Some(r.relates_to.clone()),
+                // An edit or reaction belongs to the thread of the event it relates to.
+                Some(r) if !event.push_actions.is_empty() => event_relations::table
+                    .filter(event_relations::event_id.eq(&r.relates_to))
+                    .filter(event_relations::rel_type.eq("m.thread"))
+                    .select(event_relations::relates_to)
+                    .first::<String>(conn)
+                    .optional()?,
+                Some(_) => None,
+            };
             for batch in event.push_actions.chunks(200) {
                 let rows: Vec<_> = batch
                     .iter()
@@ -179,7 +186,7 @@ impl RoomStore for Database {
                             event_push_actions::user_id.eq(&action.user_id),
                             event_push_actions::stream_ordering.eq(stream_ordering),
                             event_push_actions::highlight.eq(action.highlight),
-                            event_push_actions::thread_id.eq(thread),
+                            event_push_actions::thread_id.eq(thread.as_deref()),
                         )
                     })
                     .collect();
