@@ -30,6 +30,17 @@ async fn disabled_registration_is_forbidden() {
         (403, Some("M_FORBIDDEN")),
         "{body}"
     );
+    // With registration off, no token is worth checking.
+    let addr = server.client_addr;
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        common::http::get(
+            addr,
+            "/_matrix/client/v1/register/m.login.registration_token/validity?token=x",
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 403, "{body}");
     server.shutdown().await;
 }
 
@@ -74,6 +85,22 @@ async fn token_registration_needs_a_configured_token() {
     let (status, body) = post_async(addr, REGISTER, right).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["user_id"], "@tia:localhost");
+
+    // The validity endpoint knows the configured token and only it.
+    let validity = |token: &'static str| async move {
+        let path = format!(
+            "/_matrix/client/v1/register/m.login.registration_token/validity?token={token}"
+        );
+        tokio::task::spawn_blocking(move || common::http::get(addr, &path))
+            .await
+            .unwrap()
+    };
+    let (status, body) = validity("let-me-in").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"valid\":true"), "{body}");
+    let (status, body) = validity("guess").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"valid\":false"), "{body}");
 
     // A completed session cannot be replayed for another account.
     let replay = json!({"username": "tib", "password": "pw",

@@ -58,6 +58,14 @@ pub fn cases() -> Vec<Case> {
             op = ("GET", "/_matrix/client/v3/register/available")
         ),
         case!(
+            registration_token_validity_is_reported,
+            section = "client-server-api/#token-authenticated-registration",
+            op = (
+                "GET",
+                "/_matrix/client/v1/register/m.login.registration_token/validity"
+            )
+        ),
+        case!(
             login_flows_include_password,
             section = "client-server-api/#get_matrixclientv3login",
             op = ("GET", "/_matrix/client/v3/login")
@@ -220,6 +228,35 @@ async fn register_body_of_the_wrong_shape_is_refused(ctx: Ctx) -> CaseResult {
         &["M_BAD_JSON", "M_INVALID_PARAM", "M_UNKNOWN"],
         "a body of the wrong shape",
     )?;
+    Ok(())
+}
+
+/// An unknown token is reported invalid (403 if the server does not register at all); the
+/// token this run was given, if any, valid.
+async fn registration_token_validity_is_reported(ctx: Ctx) -> CaseResult {
+    const VALIDITY: &str = "/_matrix/client/v1/register/m.login.registration_token/validity";
+    let guess = format!("not-a-token-{}", rand::random::<u64>());
+    let unknown = ctx
+        .op(Method::GET, VALIDITY)
+        .query("token", &guess)
+        .send()
+        .await?;
+    if unknown.status == 403 {
+        return Err(crate::case::CaseError::Skip(
+            "the server does not register users".to_owned(),
+        ));
+    }
+    let unknown = unknown.expect_status(200)?;
+    ensure_eq!(unknown.json()?["valid"], json!(false), "an unknown token");
+    if let Some(token) = ctx.registration_token.clone() {
+        let known = ctx
+            .op(Method::GET, VALIDITY)
+            .query("token", &token)
+            .send()
+            .await?
+            .expect_status(200)?;
+        ensure_eq!(known.json()?["valid"], json!(true), "the configured token");
+    }
     Ok(())
 }
 

@@ -150,6 +150,15 @@ pub struct AccountService {
 }
 
 impl AccountService {
+    /// `GET /register/m.login.registration_token/validity`: whether `token` would pass the
+    /// registration-token stage now. With registration off, every token is refused outright.
+    pub fn registration_token_is_valid(&self, token: &str) -> Result<bool, Error> {
+        if self.mode == RegistrationMode::Disabled {
+            return Err(Error::new(ErrorKind::Forbidden, "Registration is disabled"));
+        }
+        Ok(self.tokens.iter().any(|t| t == token))
+    }
+
     pub fn new(config: &Config, stores: Stores) -> Self {
         Self {
             server_name: config.server_name.clone(),

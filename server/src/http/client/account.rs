@@ -1,7 +1,8 @@
 //! Registration and account introspection: `/register`, `/register/available`, `/account/whoami`.
 
 use ruma::api::client::account::{
-    change_password, deactivate, get_username_availability, register, whoami,
+    change_password, check_registration_token_validity, deactivate, get_username_availability,
+    register, whoami,
 };
 
 use crate::{
@@ -19,6 +20,7 @@ use crate::{
 pub fn register(router: &mut Router) {
     router.endpoint_ctx(register_user);
     router.endpoint(get_username_availability);
+    router.endpoint_ctx(check_registration_token);
     router.endpoint_authed(whoami);
     router.endpoint_authed(change_password);
     router.endpoint_authed(deactivate);
@@ -68,6 +70,26 @@ async fn register_user(
         }
         RegisterOutcome::Registered(user_id) => register::v3::Response::new(user_id),
     })
+}
+
+/// `GET /_matrix/client/v1/register/m.login.registration_token/validity`. Charged to the
+/// client address's registration bucket, so tokens cannot be guessed at speed.
+async fn check_registration_token(
+    state: AppState,
+    ctx: RequestCtx,
+    request: check_registration_token_validity::v1::Request,
+) -> Result<check_registration_token_validity::v1::Response, Error> {
+    if let Some(ip) = ctx.client_ip {
+        state
+            .services
+            .rate_limiter
+            .check_ip(Action::Registration, ip)?;
+    }
+    let valid = state
+        .services
+        .accounts
+        .registration_token_is_valid(&request.token)?;
+    Ok(check_registration_token_validity::v1::Response::new(valid))
 }
 
 /// `GET /_matrix/client/v3/register/available`
