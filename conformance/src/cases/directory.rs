@@ -404,6 +404,22 @@ async fn public_rooms_lists_published_rooms_by_search_and_pages(ctx: Ctx) -> Cas
         "join rule: {entry}"
     );
     ensure_eq!(entry["topic"], json!("a room to find"), "topic: {entry}");
+    // The GET form lists the same directory, without a filter, a page at a time.
+    let listed = ctx
+        .op(Method::GET, "/_matrix/client/v3/publicRooms")
+        .token(&alice.access_token)
+        .query("limit", "1")
+        .send()
+        .await?
+        .expect_status(200)?;
+    let chunk = listed.json()?["chunk"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        chunk.len() == 1,
+        "GET /publicRooms with limit 1 lists one of the published rooms: {chunk:?}"
+    );
     // /publicRooms documents no error; a garbled token is still a bad request.
     search(Some("not-a-token"))
         .send()

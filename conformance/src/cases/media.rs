@@ -534,6 +534,18 @@ async fn media_config_states_the_upload_limit(ctx: Ctx) -> CaseResult {
         size.as_u64().is_some_and(|n| n > 0),
         "m.upload.size is a positive integer when present: {size}"
     );
+    // The deprecated path, which older clients still call, states the same.
+    let legacy = ctx
+        .op(Method::GET, "/_matrix/media/v3/config")
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(
+        &legacy.json()?["m.upload.size"],
+        size,
+        "the legacy media config"
+    );
     Ok(())
 }
 
@@ -581,10 +593,37 @@ async fn deprecated_paths_serve_old_clients_or_are_frozen(ctx: Ctx) -> CaseResul
         .arg(&id)
         .send()
         .await?;
+    let named = ctx
+        .op(
+            Method::GET,
+            "/_matrix/media/v3/download/{serverName}/{mediaId}/{fileName}",
+        )
+        .arg(&server)
+        .arg(&id)
+        .arg("old.png")
+        .send()
+        .await?;
     match got.status {
-        200 => ensure_eq!(got.body, original, "legacy download"),
+        200 => {
+            ensure_eq!(got.body, original, "legacy download");
+            let named = named.expect_status(200)?;
+            ensure_eq!(named.body, original, "legacy download under a file name");
+            let disposition = named.header("content-disposition").unwrap_or_default();
+            ensure_eq!(
+                disposition_filename(disposition),
+                Some("old.png".to_owned()),
+                "the legacy path's file name ({disposition})"
+            );
+        }
         // The freeze the spec asks for since v1.12.
-        404 => ensure_eq!(got.errcode(), Some("M_NOT_FOUND"), "frozen legacy download"),
+        404 => {
+            ensure_eq!(got.errcode(), Some("M_NOT_FOUND"), "frozen legacy download");
+            ensure_eq!(
+                named.status,
+                404,
+                "frozen legacy download under a file name"
+            );
+        }
         other => {
             return Err(CaseError::Fail(format!("legacy download answered {other}")));
         }

@@ -98,6 +98,18 @@ async fn the_server_default_rules_are_served(ctx: Ctx) -> CaseResult {
         underrides.contains(&".m.rule.message".to_owned()),
         ".m.rule.message among the underride rules: {underrides:?}"
     );
+    // The global scope alone is the same rule set.
+    let scoped = ctx
+        .op(Method::GET, "/_matrix/client/v3/pushrules/global/")
+        .token(&alice.access_token)
+        .send()
+        .await?
+        .expect_status(200)?;
+    ensure_eq!(
+        rule_ids(&scoped.json()?["override"]),
+        overrides,
+        "the global scope's override rules"
+    );
     let refused = ctx.op(Method::GET, ALL).send().await?.expect_status(401)?;
     ensure_eq!(
         refused.errcode(),
