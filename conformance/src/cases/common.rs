@@ -33,12 +33,13 @@ pub async fn join(ctx: &Ctx, user: &UserSession, room: &str) -> Result<Response,
         .await
 }
 
-/// Sends an `m.text` message with a fresh transaction id; its event id.
-pub async fn send_message(
+/// Sends an event of `event_type` with `content` (a fresh transaction id); its event id.
+pub async fn send_event(
     ctx: &Ctx,
     user: &UserSession,
     room: &str,
-    body: &str,
+    event_type: &str,
+    content: Value,
 ) -> Result<String, CaseError> {
     let response = ctx
         .op(
@@ -46,10 +47,10 @@ pub async fn send_message(
             "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}",
         )
         .arg(room)
-        .arg("m.room.message")
+        .arg(event_type)
         .arg(&format!("t{}", rand::random::<u64>()))
         .token(&user.access_token)
-        .json(&json!({"msgtype": "m.text", "body": body}))
+        .json(&content)
         .send()
         .await?
         .expect_status(200)?;
@@ -57,6 +58,17 @@ pub async fn send_message(
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| CaseError::Fail("send returned no event_id".to_owned()))
+}
+
+/// Sends a text message; its event id.
+pub async fn send_message(
+    ctx: &Ctx,
+    user: &UserSession,
+    room: &str,
+    body: &str,
+) -> Result<String, CaseError> {
+    let content = json!({"msgtype": "m.text", "body": body});
+    send_event(ctx, user, room, "m.room.message", content).await
 }
 
 /// Sends a reply in the thread under `root`; its event id.
@@ -67,25 +79,10 @@ pub async fn send_thread_reply(
     root: &str,
     body: &str,
 ) -> Result<String, CaseError> {
-    let response = ctx
-        .op(
-            Method::PUT,
-            "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}",
-        )
-        .arg(room)
-        .arg("m.room.message")
-        .arg(&format!("t{}", rand::random::<u64>()))
-        .token(&user.access_token)
-        .json(&json!({"msgtype": "m.text", "body": body,
-                      "m.relates_to": {"rel_type": "m.thread", "event_id": root,
-                                       "is_falling_back": true, "m.in_reply_to": {"event_id": root}}}))
-        .send()
-        .await?
-        .expect_status(200)?;
-    response.json()?["event_id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| CaseError::Fail("send returned no event_id".to_owned()))
+    let content = json!({"msgtype": "m.text", "body": body,
+                         "m.relates_to": {"rel_type": "m.thread", "event_id": root,
+                                          "is_falling_back": true, "m.in_reply_to": {"event_id": root}}});
+    send_event(ctx, user, room, "m.room.message", content).await
 }
 
 /// `GET /sync` with an optional `since` token; the response body.

@@ -4,7 +4,7 @@
 use http::Method;
 use serde_json::{Value, json};
 
-use super::common::{create_room, join, send_message};
+use super::common::{create_room, join, send_event as send, send_message};
 use crate::{
     case,
     case::{Case, CaseError, CaseResult},
@@ -12,7 +12,6 @@ use crate::{
     ensure, ensure_eq,
 };
 
-const SEND: &str = "/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}";
 const EVENT: &str = "/_matrix/client/v3/rooms/{roomId}/event/{eventId}";
 const REDACT: &str = "/_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}";
 const RELATIONS: &str = "/_matrix/client/v1/rooms/{roomId}/relations/{eventId}";
@@ -67,29 +66,6 @@ pub fn cases() -> Vec<Case> {
             )
         ),
     ]
-}
-
-async fn send(
-    ctx: &Ctx,
-    user: &UserSession,
-    room: &str,
-    event_type: &str,
-    content: Value,
-) -> Result<String, CaseError> {
-    let response = ctx
-        .op(Method::PUT, SEND)
-        .arg(room)
-        .arg(event_type)
-        .arg(&format!("r{}", rand::random::<u64>()))
-        .token(&user.access_token)
-        .json(&content)
-        .send()
-        .await?
-        .expect_status(200)?;
-    response.json()?["event_id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| CaseError::Fail("send returned no event_id".to_owned()))
 }
 
 fn edit(of: &str, body: &str) -> Value {
