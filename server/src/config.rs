@@ -40,6 +40,10 @@ pub struct ListenConfig {
     pub client: SocketAddr,
     /// Federation API, TLS. Not served yet: federation is a later milestone.
     pub federation: SocketAddr,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: a request from one of these
+    /// addresses is attributed (for per-IP rate limits) to the client the header names.
+    /// Empty: every request is attributed to its peer address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -123,7 +127,8 @@ pub struct RateLimitConfig {
     pub room_creation: Bucket,
     /// Sending, joins, invites and room creation are also limited per client IP, with the
     /// per-user bucket scaled by this factor (rate and burst): people behind one address
-    /// share it.
+    /// share it. 0 turns these per-IP limits off. Behind a reverse proxy, list it in
+    /// `listen.trusted_proxies`, or every user shares the proxy's address.
     pub per_ip_multiplier: u32,
 }
 
@@ -222,6 +227,7 @@ impl Default for ListenConfig {
         Self {
             client: SocketAddr::from(([127, 0, 0, 1], 8008)),
             federation: SocketAddr::from(([127, 0, 0, 1], 8448)),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -504,6 +510,9 @@ data_dir = "./data"
 client = "127.0.0.1:8008"
 # Server-Server API, TLS (served once federation exists).
 federation = "127.0.0.1:8448"
+# Reverse proxies whose X-Forwarded-For is believed (per-IP rate limits see the client
+# behind them). Behind a proxy, list it here, e.g. ["127.0.0.1"].
+trusted_proxies = []
 
 [tls]
 # PEM certificate chain and private key for the federation listener. Set both or neither.
@@ -553,6 +562,9 @@ joins = { per_second = 0.1, burst = 10 }
 invites = { per_second = 0.05, burst = 5 }
 # Rooms created, per user.
 room_creation = { per_second = 0.05, burst = 5 }
+# Sending, joins, invites and room creation are also limited per client IP, at this multiple
+# of the per-user bucket; 0 turns those per-IP limits off.
+per_ip_multiplier = 10
 
 [appservices]
 # Application-service registration YAML files.

@@ -39,6 +39,36 @@ pub fn filter(state: AppState) -> BoxedFilter<(http::Response<Bytes>,)> {
         .boxed()
 }
 
+/// The client a request is attributed to: its peer, unless the peer is a trusted proxy, in
+/// which case the last address in `X-Forwarded-For` that is not itself a trusted proxy (each
+/// proxy appends the address it received from; only the right end is vouched for).
+fn client_address(
+    peer: std::net::SocketAddr,
+    headers: &HeaderMap,
+    listen: &crate::config::ListenConfig,
+) -> std::net::SocketAddr {
+    let trusted = |ip: &std::net::IpAddr| listen.trusted_proxies.contains(ip);
+    if !trusted(&peer.ip()) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in forwarded.iter().rev() {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) if trusted(&ip) => continue,
+            Ok(ip) => return std::net::SocketAddr::new(ip, 0),
+            // A hop we cannot read ends what we can vouch for.
+            Err(_) => break,
+        }
+    }
+    peer
+}
+
 async fn handle(
     state: AppState,
     remote: Option<std::net::SocketAddr>,
@@ -56,6 +86,7 @@ async fn handle(
         path = %path.as_str(),
     );
     let started = Instant::now();
+    let remote = remote.map(|peer| client_address(peer, &headers, &state.config.listen));
     let raw = RawRequest {
         method: method.clone(),
         path,
@@ -255,4 +286,60 @@ where
 
 fn new_request_id() -> String {
     format!("{:016x}", rand::random::<u64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, SocketAddr};
+
+    use super::*;
+    use crate::config::ListenConfig;
+
+    fn listen(trusted: &[&str]) -> ListenConfig {
+        ListenConfig {
+            trusted_proxies: trusted.iter().map(|a| a.parse().unwrap()).collect(),
+            ..ListenConfig::default()
+        }
+    }
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append("x-forwarded-for", v.parse().unwrap());
+        }
+        headers
+    }
+
+    fn ip(addr: SocketAddr) -> IpAddr {
+        addr.ip()
+    }
+
+    #[test]
+    fn a_trusted_proxy_names_the_client() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let headers = forwarded(&["203.0.113.7"]);
+        let got = client_address(peer, &headers, &listen(&["10.0.0.1"]));
+        assert_eq!(ip(got), "203.0.113.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_claims() {
+        let peer: SocketAddr = "198.51.100.9:5000".parse().unwrap();
+        let headers = forwarded(&["203.0.113.7"]);
+        assert_eq!(client_address(peer, &headers, &listen(&["10.0.0.1"])), peer);
+        assert_eq!(client_address(peer, &headers, &listen(&[])), peer);
+    }
+
+    #[test]
+    fn only_the_hops_trusted_proxies_appended_are_believed() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        // The client put a forged address first; the proxies appended the real one and their
+        // own.
+        let headers = forwarded(&["1.1.1.1, 203.0.113.7", "10.0.0.2"]);
+        let got = client_address(peer, &headers, &listen(&["10.0.0.1", "10.0.0.2"]));
+        assert_eq!(ip(got), "203.0.113.7".parse::<IpAddr>().unwrap());
+        // Nothing readable to the right of the proxies: the proxy itself.
+        let garbled = forwarded(&["not-an-address"]);
+        assert_eq!(client_address(peer, &garbled, &listen(&["10.0.0.1"])), peer);
+    }
 }

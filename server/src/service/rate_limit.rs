@@ -97,8 +97,8 @@ impl RateLimiter {
     ) -> Result<(), Error> {
         self.check(action, user)?;
         match ip {
-            Some(ip) => self.check_ip(action, ip),
-            None => Ok(()),
+            Some(ip) if self.config.per_ip_multiplier > 0 => self.check_ip(action, ip),
+            _ => Ok(()),
         }
     }
 
