@@ -12,8 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target_dir="${CARGO_TARGET_DIR:-target}"
-# shellcheck source=ci/synapse.sh
-source ci/synapse.sh
+# shellcheck source=ci/servers.sh
+source ci/servers.sh
 install_synapse
 cargo build --release -q -p rechain-conformance
 

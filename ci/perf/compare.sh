@@ -21,32 +21,14 @@ cargo build --release -q -p rechain-server -p rechain-load
 rechain="$target_dir/release/rechain"
 load="$target_dir/release/rechain-load"
 
-# shellcheck source=ci/synapse.sh
-source ci/synapse.sh
+# shellcheck source=ci/servers.sh
+source ci/servers.sh
 install_synapse
 
 fresh_pg_db() {
     local name="$1"
     psql "$pg_url/postgres" -q -c "DROP DATABASE IF EXISTS $name WITH (FORCE)"
     psql "$pg_url/postgres" -q -c "CREATE DATABASE $name ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
-}
-
-rechain_config() {
-    local dir="$1" port="$2" db_url="$3"
-    cat > "$dir/rechain.toml" <<TOML
-data_dir = "$dir/data"
-[listen]
-client = "127.0.0.1:$port"
-[registration]
-mode = "open"
-[rate_limits]
-enabled = false
-[log]
-level = "warn"
-TOML
-    if [ -n "$db_url" ]; then
-        printf '[database]\nurl = "%s"\n' "$db_url" >> "$dir/rechain.toml"
-    fi
 }
 
 run_one() {

@@ -62,16 +62,22 @@ async fn registration_attempts_are_limited_per_client() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn room_creation_and_joins_are_limited_per_user() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = common::test_config(dir.path());
+/// Limits on, open registration that the tests' own sign-ups do not exhaust.
+fn limited_with_free_registration(dir: &std::path::Path) -> rechain_server::config::Config {
+    let mut config = common::test_config(dir);
     config.registration.mode = RegistrationMode::Open;
     config.rate_limits.enabled = true;
     config.rate_limits.registration = Bucket {
         per_second: 100.0,
         burst: 100,
     };
+    config
+}
+
+#[tokio::test]
+async fn room_creation_and_joins_are_limited_per_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = limited_with_free_registration(dir.path());
     config.rate_limits.room_creation = Bucket {
         per_second: 0.01,
         burst: 2,
@@ -114,13 +120,7 @@ async fn room_creation_and_joins_are_limited_per_user() {
 #[tokio::test]
 async fn sending_is_also_limited_per_address_across_accounts() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = common::test_config(dir.path());
-    config.registration.mode = RegistrationMode::Open;
-    config.rate_limits.enabled = true;
-    config.rate_limits.registration = Bucket {
-        per_second: 100.0,
-        burst: 100,
-    };
+    let mut config = limited_with_free_registration(dir.path());
     config.rate_limits.message = Bucket {
         per_second: 0.01,
         burst: 2,

@@ -69,6 +69,17 @@ pub struct RegisterRequest {
     pub auth: Option<UiaStage>,
 }
 
+impl RegisterRequest {
+    /// The device the new account's first session is opened on.
+    fn device(&self) -> DeviceRequest {
+        DeviceRequest {
+            device_id: self.device_id.clone(),
+            display_name: self.initial_device_display_name.clone(),
+            refreshable: self.refresh_token,
+        }
+    }
+}
+
 /// One completed stage of user-interactive auth, as the client sent it.
 pub enum UiaStage {
     Dummy {
@@ -231,7 +242,7 @@ impl AccountService {
             return Err(Error::new(ErrorKind::UserInUse, "User ID already taken"));
         }
         self.complete_uia(request.auth.as_ref())?;
-
+        let device = request.device();
         let password_hash = match request.password {
             Some(password) => Some(hash_password(password).await?),
             None => None,
@@ -256,20 +267,8 @@ impl AccountService {
             .set_profile_field(&user_id, "displayname", json!(user_id.localpart()))
             .await?;
         tracing::info!(%user_id, "registered");
-        if request.inhibit_login {
-            return Ok(RegisterOutcome::Registered(user_id));
-        }
-        let session = self
-            .open_session(
-                user_id,
-                DeviceRequest {
-                    device_id: request.device_id,
-                    display_name: request.initial_device_display_name,
-                    refreshable: request.refresh_token,
-                },
-            )
-            .await?;
-        Ok(RegisterOutcome::LoggedIn(session))
+        self.log_in_new_account(user_id, request.inhibit_login, device)
+            .await
     }
 
     /// A guest becomes a full account, keeping its user id, rooms and data: the ordinary
@@ -299,6 +298,7 @@ impl AccountService {
             ));
         }
         self.complete_uia(request.auth.as_ref())?;
+        let device = request.device();
         let password_hash = match request.password {
             Some(password) => Some(hash_password(password).await?),
             None => None,
@@ -312,19 +312,22 @@ impl AccountService {
             return Err(forbidden());
         }
         tracing::info!(user_id = %owner.user_id, "guest upgraded to a full account");
-        if request.inhibit_login {
-            return Ok(RegisterOutcome::Registered(owner.user_id));
+        self.log_in_new_account(owner.user_id, request.inhibit_login, device)
+            .await
+    }
+
+    /// The end of every registration: a session for the new account's first device, unless
+    /// the client asked for none (`inhibit_login`).
+    async fn log_in_new_account(
+        &self,
+        user_id: OwnedUserId,
+        inhibit_login: bool,
+        device: DeviceRequest,
+    ) -> Result<RegisterOutcome, Error> {
+        if inhibit_login {
+            return Ok(RegisterOutcome::Registered(user_id));
         }
-        let session = self
-            .open_session(
-                owner.user_id,
-                DeviceRequest {
-                    device_id: request.device_id,
-                    display_name: request.initial_device_display_name,
-                    refreshable: request.refresh_token,
-                },
-            )
-            .await?;
+        let session = self.open_session(user_id, device).await?;
         Ok(RegisterOutcome::LoggedIn(session))
     }
 
@@ -346,17 +349,9 @@ impl AccountService {
             })
             .await?;
         tracing::info!(%user_id, "guest registered");
-        let session = self
-            .open_session(
-                user_id,
-                DeviceRequest {
-                    device_id: request.device_id,
-                    display_name: request.initial_device_display_name,
-                    refreshable: request.refresh_token,
-                },
-            )
-            .await?;
-        Ok(RegisterOutcome::LoggedIn(session))
+        // A guest always gets its session: without one the account could never be used.
+        self.log_in_new_account(user_id, false, request.device())
+            .await
     }
 
     /// Advances user-interactive auth for registration; `Ok` once the flow is complete.

@@ -262,6 +262,24 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_multiplier_turns_the_address_limits_off() {
+        let mut config = RateLimitConfig::default();
+        config.message = Bucket {
+            per_second: 0.001,
+            burst: 1,
+        };
+        config.per_ip_multiplier = 0;
+        let l = RateLimiter::new(&config);
+        let ip = Some("10.0.0.1".parse().unwrap());
+        for n in 0..5 {
+            l.check_user_and_ip(Action::Message, &format!("@u{n}:x"), ip)
+                .unwrap();
+        }
+        // The users' own buckets still hold.
+        assert!(l.check_user_and_ip(Action::Message, "@u0:x", ip).is_err());
+    }
+
+    #[test]
     fn an_account_named_like_an_address_has_its_own_bucket() {
         let l = limiter(true);
         let t0 = Instant::now();

@@ -201,25 +201,21 @@ fn mark_unconflicted_chain(
     unconflicted_events: &[&Pdu],
     source: &dyn EventSource,
 ) -> Vec<bool> {
-    let mut marked = vec![false; graph.len()];
+    // Graph events the unconflicted state reaches directly (repeats are cheap:
+    // `mark_closure` skips what it has marked).
     let mut starts: Vec<Idx> = Vec::new();
     let mut outside: Vec<&Pdu> = Vec::new();
     let mut seen_outside: foldhash::HashSet<&str> = foldhash::HashSet::default();
-    let mut enter = |i: Idx, starts: &mut Vec<Idx>| {
-        if !std::mem::replace(&mut marked[i as usize], true) {
-            starts.push(i);
-        }
-    };
     for &pdu in unconflicted_events {
         match graph.idx_of(pdu) {
-            Some(i) => enter(i, &mut starts),
+            Some(i) => starts.push(i),
             None => outside.push(pdu),
         }
     }
     while let Some(pdu) = outside.pop() {
         for auth_id in &pdu.auth_events {
             match graph.idx(auth_id) {
-                Some(i) => enter(i, &mut starts),
+                Some(i) => starts.push(i),
                 None => {
                     if seen_outside.insert(auth_id.as_str())
                         && let Some(auth_event) = source.event(auth_id)
@@ -230,10 +226,7 @@ fn mark_unconflicted_chain(
             }
         }
     }
-    // The starts are marked already; `mark_closure` skips marked events, so clear them first.
-    for &i in &starts {
-        marked[i as usize] = false;
-    }
+    let mut marked = vec![false; graph.len()];
     graph.mark_closure(starts, &mut marked);
     marked
 }
@@ -636,8 +629,16 @@ mod tests {
             s.insert(("m.room.name".into(), String::new()), "$gone:x".into());
         }
         assert_eq!(
-            resolve(&RoomVersion::V11, &[a, b], &events),
+            resolve(&RoomVersion::V11, &[a.clone(), b.clone()], &events),
             Err(StateResError::MissingEvent("$gone:x".into()))
+        );
+        // A conflicted one too.
+        a.remove(&("m.room.name".into(), String::new()));
+        b.remove(&("m.room.name".into(), String::new()));
+        a.insert(("m.room.topic".into(), String::new()), "$lost:x".into());
+        assert_eq!(
+            resolve(&RoomVersion::V11, &[a, b], &events),
+            Err(StateResError::MissingEvent("$lost:x".into()))
         );
     }
 }

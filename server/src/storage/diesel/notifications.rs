@@ -70,32 +70,27 @@ fn read_positions(
         .collect())
 }
 
-/// Notifications and highlights after `position`, per timeline.
+/// Notifications and highlights after `position`, per timeline, in one pass over the rows.
 fn counts_after(
     conn: &mut DbConnection,
     room: &str,
     user: &str,
     position: i64,
 ) -> QueryResult<HashMap<Timeline, UnreadCounts>> {
-    let unread = event_push_actions::table
+    let rows: Vec<(Timeline, bool, i64)> = event_push_actions::table
         .filter(event_push_actions::room_id.eq(room))
         .filter(event_push_actions::user_id.eq(user))
-        .filter(event_push_actions::stream_ordering.gt(position));
-    let notifications: Vec<(Timeline, i64)> = unread
-        .group_by(event_push_actions::thread_id)
-        .select((event_push_actions::thread_id, count_star()))
-        .load(conn)?;
-    let highlights: Vec<(Timeline, i64)> = unread
-        .filter(event_push_actions::highlight.eq(true))
-        .group_by(event_push_actions::thread_id)
-        .select((event_push_actions::thread_id, count_star()))
+        .filter(event_push_actions::stream_ordering.gt(position))
+        .group_by((event_push_actions::thread_id, event_push_actions::highlight))
+        .select((
+            event_push_actions::thread_id,
+            event_push_actions::highlight,
+            count_star(),
+        ))
         .load(conn)?;
     let mut counts: HashMap<Timeline, UnreadCounts> = HashMap::new();
-    for (timeline, n) in notifications {
-        counts.entry(timeline).or_default().notifications = as_count(n);
-    }
-    for (timeline, n) in highlights {
-        counts.entry(timeline).or_default().highlights = as_count(n);
+    for (timeline, highlight, n) in rows {
+        add(counts.entry(timeline).or_default(), highlight, n);
     }
     Ok(counts)
 }
@@ -112,18 +107,26 @@ fn timeline_counts_after(
         .filter(event_push_actions::room_id.eq(room))
         .filter(event_push_actions::user_id.eq(user))
         .filter(event_push_actions::stream_ordering.gt(position))
+        .group_by(event_push_actions::highlight)
+        .select((event_push_actions::highlight, count_star()))
         .into_boxed();
     let unread = match timeline {
         None => unread.filter(event_push_actions::thread_id.is_null()),
         Some(root) => unread.filter(event_push_actions::thread_id.eq(root.clone())),
     };
-    let rows: Vec<bool> = unread.select(event_push_actions::highlight).load(conn)?;
-    Ok(UnreadCounts {
-        notifications: rows.len() as u64,
-        highlights: rows.iter().filter(|h| **h).count() as u64,
-    })
+    let rows: Vec<(bool, i64)> = unread.load(conn)?;
+    let mut counts = UnreadCounts::default();
+    for (highlight, n) in rows {
+        add(&mut counts, highlight, n);
+    }
+    Ok(counts)
 }
 
-fn as_count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
+/// Adds `n` notifications, which highlight or not.
+fn add(counts: &mut UnreadCounts, highlight: bool, n: i64) {
+    let n = u64::try_from(n).unwrap_or(0);
+    counts.notifications += n;
+    if highlight {
+        counts.highlights += n;
+    }
 }

@@ -1,13 +1,31 @@
-# Synapse for side-by-side runs, sourced by ci/perf/compare.sh and ci/conformance-synapse.sh:
-# installs the pinned release from PyPI into a virtualenv beside the build, and writes a
-# configuration for one run (client listener on 127.0.0.1, open registration, every rate
-# limit raised so the limits measure nothing).
-#
-# Also the two helpers both scripts need: a free local port, and waiting for a server to
-# answer. Expects $target_dir; sets $venv.
+# Servers for the scripts that run one against a test client, sourced by ci/perf/compare.sh,
+# ci/conformance-synapse.sh and clients/serve.sh: a free local port, waiting for a server to
+# answer, a REChain configuration for a test run (open registration, rate limits off), and
+# Synapse: the pinned release installed from PyPI into a virtualenv beside the build, and a
+# configuration with every rate limit raised so the limits measure nothing.
 
 synapse_version="1.163.2"
-venv="$target_dir/synapse-venv"
+venv="${target_dir:-${CARGO_TARGET_DIR:-target}}/synapse-venv"
+
+# rechain_config DIR PORT [DATABASE_URL]: DIR/rechain.toml for a test run (SQLite unless a
+# database URL is given).
+rechain_config() {
+    local dir="$1" port="$2" db_url="${3:-}"
+    cat > "$dir/rechain.toml" <<TOML
+data_dir = "$dir/data"
+[listen]
+client = "127.0.0.1:$port"
+[registration]
+mode = "open"
+[rate_limits]
+enabled = false
+[log]
+level = "warn"
+TOML
+    if [ -n "$db_url" ]; then
+        printf '[database]\nurl = "%s"\n' "$db_url" >> "$dir/rechain.toml"
+    fi
+}
 
 install_synapse() {
     if [ ! -x "$venv/bin/python" ]; then
