@@ -27,7 +27,7 @@ cat >> "$dir/homeserver.yaml" <<YAML
 allow_guest_access: true
 room_list_publication_rules: [{user_id: "*", alias: "*", room_id: "*", action: allow}]
 YAML
-"$venv/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" > "$dir/server.log" 2>&1 &
+"$synapse_venv/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" > "$dir/server.log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 wait_for "$url"

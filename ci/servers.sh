@@ -5,7 +5,7 @@
 # configuration with every rate limit raised so the limits measure nothing.
 
 synapse_version="1.163.2"
-venv="${target_dir:-${CARGO_TARGET_DIR:-target}}/synapse-venv"
+synapse_venv="${target_dir:-${CARGO_TARGET_DIR:-target}}/synapse-venv"
 
 # rechain_config DIR PORT [DATABASE_URL]: DIR/rechain.toml for a test run (SQLite unless a
 # database URL is given).
@@ -28,10 +28,10 @@ TOML
 }
 
 install_synapse() {
-    if [ ! -x "$venv/bin/python" ]; then
-        python3 -m venv "$venv"
+    if [ ! -x "$synapse_venv/bin/python" ]; then
+        python3 -m venv "$synapse_venv"
     fi
-    "$venv/bin/pip" install -q "matrix-synapse[postgres]==$synapse_version"
+    "$synapse_venv/bin/pip" install -q "matrix-synapse[postgres]==$synapse_version"
 }
 
 free_port() {
@@ -92,6 +92,6 @@ YAML
     else
         printf 'database: {name: psycopg2, args: {user: postgres, host: 127.0.0.1, port: 5432, database: %s, cp_min: 5, cp_max: 10}}\n' "$database" >> "$dir/homeserver.yaml"
     fi
-    "$venv/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" --generate-keys >/dev/null
+    "$synapse_venv/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" --generate-keys >/dev/null
 }
 

@@ -54,7 +54,7 @@ run_one() {
                 db=synapse_perf
             fi
             synapse_config "$dir" "$port" "$db"
-            "$venv/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" > "$dir/server.log" 2>&1 &
+            "$synapse_venv/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" > "$dir/server.log" 2>&1 &
             ;;
     esac
     pid=$!
