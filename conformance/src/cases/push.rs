@@ -3,7 +3,7 @@
 use http::Method;
 use serde_json::{Value, json};
 
-use super::common::{create_room, join, send_message, send_thread_reply, sync};
+use super::common::{create_room, join, send_event, send_message, send_thread_reply, sync};
 use crate::{
     case,
     case::{Case, CaseError, CaseResult},
@@ -44,6 +44,11 @@ pub fn cases() -> Vec<Case> {
         case!(
             unread_counts_follow_messages_mentions_and_receipts,
             section = "client-server-api/#receiving-notifications",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
+            each_members_own_rules_and_mentions_decide_their_counts,
+            section = "client-server-api/#push-rules",
             op = ("GET", "/_matrix/client/v3/sync")
         ),
         case!(
@@ -317,6 +322,52 @@ async fn unread_counts_follow_messages_mentions_and_receipts(ctx: Ctx) -> CaseRe
         unread(&after, &room),
         (json!(0), json!(0)),
         "a read receipt clears what it covers"
+    );
+    Ok(())
+}
+
+/// In a room of three, a plain message notifies the two others, a mention highlights only
+/// the member it names, and a member whose room rule silences the room is not notified
+/// unless mentioned (mentions are override rules, which come before room rules).
+async fn each_members_own_rules_and_mentions_decide_their_counts(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("push_own_a").await?;
+    let bob = ctx.register_user("push_own_b").await?;
+    let carol = ctx.register_user("push_own_c").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    join(&ctx, &bob, &room).await?.expect_status(200)?;
+    join(&ctx, &carol, &room).await?.expect_status(200)?;
+    ctx.op(Method::PUT, RULE)
+        .arg("room")
+        .arg(&room)
+        .token(&carol.access_token)
+        .json(&json!({"actions": []}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    send_message(&ctx, &bob, &room, "hello all").await?;
+    let mention = |user: &UserSession| {
+        json!({"msgtype": "m.text", "body": "look",
+               "m.mentions": {"user_ids": [user.user_id]}})
+    };
+    send_event(&ctx, &bob, &room, "m.room.message", mention(&alice)).await?;
+    send_event(&ctx, &alice, &room, "m.room.message", mention(&carol)).await?;
+    let counts = async |user: &UserSession| -> Result<(Value, Value), CaseError> {
+        Ok(unread(&sync(&ctx, user, None, 0).await?, &room))
+    };
+    ensure_eq!(
+        counts(&alice).await?,
+        (json!(2), json!(1)),
+        "alice: bob's two messages, the mention of her highlighted"
+    );
+    ensure_eq!(
+        counts(&bob).await?,
+        (json!(1), json!(0)),
+        "bob: alice's message, which mentions someone else"
+    );
+    ensure_eq!(
+        counts(&carol).await?,
+        (json!(1), json!(1)),
+        "carol: only the mention gets past her room rule"
     );
     Ok(())
 }

@@ -12,7 +12,7 @@ use std::{
 };
 
 use ruma::{
-    Int, OwnedUserId, RoomVersionId, UInt, UserId,
+    Int, OwnedRoomId, OwnedUserId, RoomVersionId, UInt, UserId,
     power_levels::NotificationPowerLevels,
     push::{
         Action, InsertPushRuleError, NewPushRule, PushConditionPowerLevelsCtx,
@@ -24,12 +24,13 @@ use ruma::{
 use serde_json::{Value, json};
 
 use super::{Error, ErrorKind, account_data::AccountDataService};
-use crate::storage::{PushAction, StoredEvent, Stores};
+use crate::storage::{Notifications, Notify, PushAction, Stores};
 
 pub struct PushService {
     stores: Stores,
     account_data: Arc<AccountDataService>,
-    cache: Mutex<HashMap<String, Arc<Ruleset>>>,
+    /// Each user's stored rule set; `None` for users who run the server defaults.
+    cache: Mutex<HashMap<String, Option<Arc<Ruleset>>>>,
 }
 
 /// Where a new rule goes relative to the user's other rules of its kind.
@@ -50,31 +51,35 @@ impl PushService {
 
     /// The user's rule set: what they stored, or the server defaults.
     pub async fn ruleset(&self, user_id: &UserId) -> Result<Arc<Ruleset>, Error> {
-        if let Some(cached) = self.cached(user_id.as_str()) {
-            return Ok(cached);
+        Ok(self
+            .custom_ruleset(user_id.as_str())
+            .await?
+            .unwrap_or_else(|| Arc::new(Ruleset::server_default(user_id))))
+    }
+
+    /// The rule set the user stored, if they ever changed a rule.
+    async fn custom_ruleset(&self, user_id: &str) -> Result<Option<Arc<Ruleset>>, Error> {
+        if let Some(cached) = self
+            .cache
+            .lock()
+            .expect("push rule cache poisoned")
+            .get(user_id)
+        {
+            return Ok(cached.clone());
         }
         let stored = self
             .stores
             .account_data
-            .get_account_data(user_id.as_str(), "", "m.push_rules")
+            .get_account_data(user_id, "", "m.push_rules")
             .await?;
         let ruleset = stored
             .and_then(|content| serde_json::from_value::<Ruleset>(content["global"].clone()).ok())
-            .unwrap_or_else(|| Ruleset::server_default(user_id));
-        let ruleset = Arc::new(ruleset);
+            .map(Arc::new);
         self.cache
             .lock()
             .expect("push rule cache poisoned")
-            .insert(user_id.to_string(), ruleset.clone());
+            .insert(user_id.to_owned(), ruleset.clone());
         Ok(ruleset)
-    }
-
-    fn cached(&self, user_id: &str) -> Option<Arc<Ruleset>> {
-        self.cache
-            .lock()
-            .expect("push rule cache poisoned")
-            .get(user_id)
-            .cloned()
     }
 
     /// Applies `change` to the user's rule set and stores the result.
@@ -92,7 +97,7 @@ impl PushService {
         self.cache
             .lock()
             .expect("push rule cache poisoned")
-            .insert(user_id.to_string(), Arc::new(ruleset));
+            .insert(user_id.to_string(), Some(Arc::new(ruleset)));
         Ok(out)
     }
 
@@ -206,61 +211,131 @@ impl PushService {
         .await
     }
 
-    /// Who a new event notifies: every joined member but its sender, by their rules, in the
-    /// room as `state` describes it (the state the event is appended to).
-    pub async fn actions_for(
+    /// Whom a new event notifies: every joined member but its sender, by their rules, in the
+    /// room as `room` describes it (the state the event is appended to).
+    ///
+    /// The server-default rules depend on the member only through the event naming them (as
+    /// its `state_key` or in `m.mentions.user_ids`), so one evaluation for a member the event
+    /// does not name stands for every such member; members with rules of their own, and
+    /// members the event names, are evaluated one by one and listed where they differ.
+    pub async fn notifications_for(
         &self,
-        room_version: &str,
-        room_id: &str,
+        room: &PushRoom<'_>,
         event: &Value,
-        state: &[StoredEvent],
-    ) -> Result<Vec<PushAction>, Error> {
+    ) -> Result<Notifications, Error> {
         let sender = event["sender"].as_str().unwrap_or_default();
-        let members: Vec<(&str, &Value)> = state
-            .iter()
-            .filter(|e| e.json["type"] == "m.room.member")
-            .filter(|e| e.json["content"]["membership"] == "join")
-            .filter_map(|e| Some((e.json["state_key"].as_str()?, &e.json["content"])))
-            .collect();
-        let Ok(room_id_typed) = ruma::OwnedRoomId::try_from(room_id) else {
-            return Ok(Vec::new());
+        let Ok(room_id) = OwnedRoomId::try_from(room.room_id) else {
+            return Ok(Notifications::default());
         };
-        let power_levels = power_levels_ctx(room_version, state);
+        if room.joined.iter().all(|(member, _)| member == sender) {
+            return Ok(Notifications::default());
+        }
+        let power_levels = power_levels_ctx(room.version, room.create, room.power_levels);
         let raw: Raw<ruma::events::AnySyncTimelineEvent> = Raw::from_json(
             serde_json::value::to_raw_value(event).map_err(|e| Error::internal(e.to_string()))?,
         );
-        let member_count = UInt::try_from(members.len() as u64).unwrap_or(UInt::MAX);
-        let mut out = Vec::new();
-        for (member, content) in &members {
-            if *member == sender {
+        let member_count = UInt::try_from(room.joined.len() as u64).unwrap_or(UInt::MAX);
+        let context = |user_id: OwnedUserId, display_name: String| {
+            let ctx =
+                PushConditionRoomCtx::new(room_id.clone(), member_count, user_id, display_name);
+            match &power_levels {
+                Some(levels) => ctx.with_power_levels(levels.clone()),
+                None => ctx,
+            }
+        };
+        let named = named_in(event);
+        let generic = generic_member();
+        // An event that names the stand-in itself gets no shared outcome: everyone is
+        // evaluated on their own.
+        let everyone = if named.contains(generic.as_str()) {
+            None
+        } else {
+            let name = generic.localpart().to_owned();
+            let defaults = Ruleset::server_default(&generic);
+            let actions = defaults
+                .get_actions(&raw, &context(generic.clone(), name))
+                .await;
+            Some(outcome(actions))
+        };
+        let mut exceptions = Vec::new();
+        for (member, member_event) in room.joined {
+            if member == sender {
                 continue;
             }
-            let Ok(user_id) = OwnedUserId::try_from(*member) else {
+            let custom = self.custom_ruleset(member).await?;
+            if custom.is_none() && everyone.is_some() && !named.contains(member.as_str()) {
+                continue;
+            }
+            let Ok(user_id) = OwnedUserId::try_from(member.as_str()) else {
                 continue;
             };
-            let ruleset = self.ruleset(&user_id).await?;
-            let display_name = content["displayname"]
-                .as_str()
-                .unwrap_or_else(|| user_id.localpart())
-                .to_owned();
-            let mut ctx = PushConditionRoomCtx::new(
-                room_id_typed.clone(),
-                member_count,
-                user_id,
-                display_name,
-            );
-            if let Some(levels) = &power_levels {
-                ctx = ctx.with_power_levels(levels.clone());
-            }
-            let actions = ruleset.get_actions(&raw, &ctx).await;
-            if actions.iter().any(Action::should_notify) {
-                out.push(PushAction {
-                    user_id: (*member).to_owned(),
-                    highlight: actions.iter().any(Action::is_highlight),
+            let ruleset = custom.unwrap_or_else(|| Arc::new(Ruleset::server_default(&user_id)));
+            let display_name = self
+                .display_name(member_event)
+                .await?
+                .unwrap_or_else(|| user_id.localpart().to_owned());
+            let actions = ruleset
+                .get_actions(&raw, &context(user_id, display_name))
+                .await;
+            let notify = outcome(actions);
+            if notify != everyone.unwrap_or_default() {
+                exceptions.push(PushAction {
+                    user_id: member.clone(),
+                    notify,
                 });
             }
         }
-        Ok(out)
+        Ok(Notifications {
+            everyone: everyone.unwrap_or_default(),
+            exceptions,
+        })
+    }
+
+    /// The display name a member event sets, for rules that match on it.
+    async fn display_name(&self, member_event: &str) -> Result<Option<String>, Error> {
+        let event = self.stores.rooms.get_event(member_event).await?;
+        Ok(event.and_then(|e| e.json["content"]["displayname"].as_str().map(str::to_owned)))
+    }
+}
+
+/// The room as a new event's push rules see it: the state that event is appended to.
+pub struct PushRoom<'a> {
+    pub version: &'a str,
+    pub room_id: &'a str,
+    /// The joined members, each with the id of their member event.
+    pub joined: &'a [(String, String)],
+    /// The room's create event, when it has one (full JSON).
+    pub create: Option<&'a Value>,
+    /// The room's power-levels event, when it has one (full JSON).
+    pub power_levels: Option<&'a Value>,
+}
+
+/// The stand-in for every member who runs the server-default rules and whom an event does not
+/// name. Its server is reserved (RFC 2606), so it is nobody.
+fn generic_member() -> OwnedUserId {
+    OwnedUserId::try_from("@_rechain_default_rules:rechain.invalid")
+        .expect("a valid user id literal")
+}
+
+/// The users an event names in ways the server-default rules read: its `state_key` (an
+/// invite) and its intentional mentions.
+fn named_in(event: &Value) -> HashSet<&str> {
+    let mentions = event["content"]["m.mentions"]["user_ids"].as_array();
+    mentions
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .chain(event["state_key"].as_str())
+        .collect()
+}
+
+fn outcome(actions: &[Action]) -> Notify {
+    if !actions.iter().any(Action::should_notify) {
+        Notify::No
+    } else if actions.iter().any(Action::is_highlight) {
+        Notify::Highlight
+    } else {
+        Notify::Yes
     }
 }
 
@@ -268,24 +343,19 @@ impl PushService {
 /// state; `None` when the room version is unknown to ruma.
 fn power_levels_ctx(
     room_version: &str,
-    state: &[StoredEvent],
+    create: Option<&Value>,
+    power_levels: Option<&Value>,
 ) -> Option<PushConditionPowerLevelsCtx> {
     let rules = RoomVersionId::try_from(room_version).ok()?.rules()?;
-    let find = |kind: &str| {
-        state
-            .iter()
-            .find(|e| e.json["type"] == kind && e.json["state_key"] == "")
-    };
-    let create = find("m.room.create");
     let mut creators: HashSet<OwnedUserId> = HashSet::new();
     if let Some(create) = create {
-        if let Some(sender) = create.json["sender"]
+        if let Some(sender) = create["sender"]
             .as_str()
             .and_then(|s| OwnedUserId::try_from(s).ok())
         {
             creators.insert(sender);
         }
-        for extra in create.json["content"]["additional_creators"]
+        for extra in create["content"]["additional_creators"]
             .as_array()
             .into_iter()
             .flatten()
@@ -295,7 +365,7 @@ fn power_levels_ctx(
             }
         }
     }
-    let levels = find("m.room.power_levels").map(|e| &e.json["content"]);
+    let levels = power_levels.map(|e| &e["content"]);
     let int = |v: &Value| {
         v.as_i64()
             .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))

@@ -18,8 +18,12 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
 use super::{
-    Error, ErrorKind, accounts::AuthedUser, clock::now_ms, ids::random_letters, notifier::Notifier,
-    push::PushService,
+    Error, ErrorKind,
+    accounts::AuthedUser,
+    clock::now_ms,
+    ids::random_letters,
+    notifier::Notifier,
+    push::{PushRoom, PushService},
 };
 use crate::{
     core::{auth, event::Pdu, event_hash, room_version::RoomVersion, signing::SigningKey},
@@ -909,7 +913,7 @@ impl RoomService {
                 json!({}),
             )
             .await?;
-        self.authorise(&version, &pdu).await
+        self.authorise(&version, &pdu).await.map(|_| ())
     }
 
     /// Checks `pdu` against its auth events and appends it.
@@ -919,7 +923,7 @@ impl RoomService {
         pdu: Pdu,
         txn: Option<TxnKey>,
     ) -> Result<String, Error> {
-        self.authorise(version, &pdu).await?;
+        let auth = self.authorise(version, &pdu).await?;
         let room_id = pdu
             .room_id
             .clone()
@@ -938,7 +942,7 @@ impl RoomService {
                 .clone()
                 .filter(|_| pdu.event_type == "m.room.redaction"),
             relation: super::relations::relation_of(&pdu.json["content"]),
-            push_actions: self.push_actions(version, &room_id, &pdu).await?,
+            notifications: self.notifications(version, &room_id, &pdu, &auth).await?,
             json: pdu.json.clone(),
         };
         match self
@@ -960,32 +964,38 @@ impl RoomService {
     }
 
     /// Which other joined members `pdu` notifies, by their push rules, in the room's current
-    /// state (the state it is appended to: callers hold the append lock).
-    async fn push_actions(
+    /// state (the state it is appended to: callers hold the append lock). The power levels
+    /// and create event are the ones `pdu` was authorised against.
+    async fn notifications(
         &self,
         version: &RoomVersion,
         room_id: &str,
         pdu: &Pdu,
-    ) -> Result<Vec<storage::PushAction>, Error> {
-        let others_joined = self
+        auth: &AuthEvents,
+    ) -> Result<storage::Notifications, Error> {
+        let joined: Vec<(String, String)> = self
             .stores
             .rooms
             .room_members(room_id)
             .await?
-            .iter()
-            .any(|(user, membership, _)| membership == "join" && *user != pdu.sender);
-        if !others_joined {
-            return Ok(Vec::new());
-        }
-        let state = self.stores.rooms.state_at(room_id, i64::MAX).await?;
+            .into_iter()
+            .filter(|(_, membership, _)| membership == "join")
+            .map(|(user, _, event_id)| (user, event_id))
+            .collect();
         let event = client_event(&pdu.json, &pdu.event_id, room_id);
-        self.push
-            .actions_for(version.id, room_id, &event, &state)
-            .await
+        let room = PushRoom {
+            version: version.id,
+            room_id,
+            joined: &joined,
+            create: auth.state("m.room.create").map(|e| &e.json),
+            power_levels: auth.state("m.room.power_levels").map(|e| &e.json),
+        };
+        self.push.notifications_for(&room, &event).await
     }
 
-    /// Checks `pdu` against its auth events (and, from v12, the room's create event).
-    async fn authorise(&self, version: &RoomVersion, pdu: &Pdu) -> Result<(), Error> {
+    /// Checks `pdu` against its auth events (and, from v12, the room's create event); returns
+    /// them.
+    async fn authorise(&self, version: &RoomVersion, pdu: &Pdu) -> Result<AuthEvents, Error> {
         let mut auth_events = Vec::with_capacity(pdu.auth_events.len());
         for id in &pdu.auth_events {
             let stored = self
@@ -1014,7 +1024,11 @@ impl RoomService {
         let refs: Vec<&Pdu> = auth_events.iter().collect();
         let signed_by = |_: &Pdu, _: &str| true;
         auth::check_with_auth_events(version, pdu, &refs, create.as_ref(), &|_| false, &signed_by)
-            .map_err(|e| Error::new(ErrorKind::Forbidden, e.reason))
+            .map_err(|e| Error::new(ErrorKind::Forbidden, e.reason))?;
+        Ok(AuthEvents {
+            events: auth_events,
+            create,
+        })
     }
 
     /// A signed, hashed PDU with the version's event id.
@@ -1263,5 +1277,22 @@ fn check_receipt_thread(event: &storage::StoredEvent, thread: &str) -> Result<()
             ErrorKind::InvalidParam,
             "The event is not in the thread the receipt names",
         ))
+    }
+}
+
+/// The events a new event was authorised against.
+struct AuthEvents {
+    events: Vec<Pdu>,
+    /// From v12, the room's create event, which is not among the auth events.
+    create: Option<Pdu>,
+}
+
+impl AuthEvents {
+    /// The auth event of `event_type` with an empty state key.
+    fn state(&self, event_type: &str) -> Option<&Pdu> {
+        self.create
+            .iter()
+            .chain(&self.events)
+            .find(|e| e.event_type == event_type && e.state_key.as_deref() == Some(""))
     }
 }

@@ -36,7 +36,9 @@ pub use filters::FilterStore;
 pub use health::{DatabaseHealth, PoolState};
 pub use key_backup::{BackupKey, BackupScope, BackupVersion, BackupWrite, KeyBackupStore};
 pub use media::{MediaContentRef, MediaRecord, MediaStore, ThumbnailRecord};
-pub use notifications::{NotificationStore, PushAction, RoomUnread, UnreadCounts};
+pub use notifications::{
+    NotificationStore, Notifications, Notify, PushAction, RoomUnread, UnreadCounts,
+};
 pub use profiles::ProfileStore;
 pub use receipts::{Receipt, ReceiptStore};
 pub use relations::{Relation, RelationQuery, RelationRow, RelationStore};

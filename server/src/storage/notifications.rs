@@ -2,11 +2,38 @@ use async_trait::async_trait;
 
 use super::Error;
 
-/// One member an event notifies, as their push rules decided at append time.
+/// What push rules decided an event does for one member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Notify {
+    #[default]
+    No,
+    Yes,
+    /// Notifies and highlights.
+    Highlight,
+}
+
+/// One member whose push rules decided otherwise than `Notifications::everyone`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushAction {
     pub user_id: String,
-    pub highlight: bool,
+    pub notify: Notify,
+}
+
+/// Whom a new event notifies. Most members run the default rules and are not named by the
+/// event, so one outcome stands for all of them and only the others are listed: the cost of
+/// a send does not grow with the room's size.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notifications {
+    /// The outcome for every member joined when the event is appended, except its sender
+    /// and the members in `exceptions`.
+    pub everyone: Notify,
+    pub exceptions: Vec<PushAction>,
+}
+
+impl Notifications {
+    pub fn is_empty(&self) -> bool {
+        self.everyone == Notify::No && self.exceptions.is_empty()
+    }
 }
 
 /// Unread notifications in one room for one user.
@@ -48,11 +75,12 @@ impl RoomUnread {
     }
 }
 
-/// Push actions are written by `RoomStore::append_event`, each tagged with its event's
+/// Notifications are written by `RoomStore::append_event`, each tagged with its event's
 /// thread; this trait counts them.
 #[async_trait]
 pub trait NotificationStore: Send + Sync {
-    /// Notifications for the user after their read receipts (public or private) in the room.
+    /// Notifications for the user after their read receipts (public or private) in the room,
+    /// since the join that began their current membership (nothing when not joined).
     /// An unthreaded receipt reads everything before it; a threaded one (`main` or a thread
     /// root) reads only its own timeline: each count starts after the later of the two.
     async fn unread_counts(&self, room_id: &str, user_id: &str) -> Result<RoomUnread, Error>;

@@ -29,7 +29,7 @@ pub struct NewEvent {
     /// What `content."m.relates_to"` says, when it names an event and a relation type.
     pub relation: Option<super::Relation>,
     /// The local members this event notifies.
-    pub push_actions: Vec<super::PushAction>,
+    pub notifications: super::Notifications,
     pub json: Value,
 }
 

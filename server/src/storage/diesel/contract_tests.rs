@@ -496,8 +496,39 @@ fn room_event(
         membership: membership.map(str::to_owned),
         redacts: None,
         relation: None,
-        push_actions: Vec::new(),
-        json: serde_json::json!({"type": event_type, "content": {}}),
+        notifications: Default::default(),
+        json: match membership {
+            Some(m) => serde_json::json!({"type": event_type, "content": {"membership": m}}),
+            None => serde_json::json!({"type": event_type, "content": {}}),
+        },
+    }
+}
+
+/// A member event by `user` setting their membership.
+fn membership_event(
+    id: &str,
+    user: &str,
+    membership: &str,
+    depth: i64,
+) -> crate::storage::NewEvent {
+    let mut event = room_event(id, "m.room.member", Some(user), Some(membership), depth);
+    event.sender = user.to_owned();
+    event
+}
+
+/// Only `user`'s push rules decided anything about the event.
+fn notifying_only(user: &str, highlight: bool) -> crate::storage::Notifications {
+    use crate::storage::{Notifications, Notify, PushAction};
+    Notifications {
+        everyone: Notify::No,
+        exceptions: vec![PushAction {
+            user_id: user.to_owned(),
+            notify: if highlight {
+                Notify::Highlight
+            } else {
+                Notify::Yes
+            },
+        }],
     }
 }
 
@@ -1000,7 +1031,7 @@ async fn relations_of_events_stored_before_the_relations_table_are_backfilled() 
 
 #[tokio::test]
 async fn unread_counts_are_push_actions_after_the_latest_read_receipt() {
-    use crate::storage::{PushAction, Receipt, Room, UnreadCounts};
+    use crate::storage::{Receipt, Room, UnreadCounts};
     for t in backends() {
         let rooms = &t.stores.rooms;
         rooms
@@ -1012,16 +1043,15 @@ async fn unread_counts_are_push_actions_after_the_latest_read_receipt() {
             })
             .await
             .unwrap();
-        let mut prev: Vec<String> = vec![];
+        let join = membership_event("$join", "@b:x", "join", 1);
+        rooms.append_event(join, vec![], None).await.unwrap();
+        let mut prev: Vec<String> = vec!["$join".into()];
         for (depth, (id, highlight)) in [("$1", false), ("$2", true), ("$3", false)]
             .into_iter()
             .enumerate()
         {
-            let mut event = room_event(id, "m.room.message", None, None, depth as i64 + 1);
-            event.push_actions = vec![PushAction {
-                user_id: "@b:x".into(),
-                highlight,
-            }];
+            let mut event = room_event(id, "m.room.message", None, None, depth as i64 + 2);
+            event.notifications = notifying_only("@b:x", highlight);
             rooms.append_event(event, prev.clone(), None).await.unwrap();
             prev = vec![id.to_owned()];
         }
@@ -1562,7 +1592,7 @@ async fn key_backups_write_only_the_latest_version_and_never_reuse_numbers() {
 
 #[tokio::test]
 async fn push_actions_for_a_crowd_are_all_written() {
-    use crate::storage::{PushAction, Room};
+    use crate::storage::{Notifications, Notify, PushAction, Room};
     for t in backends() {
         let rooms = &t.stores.rooms;
         rooms
@@ -1574,16 +1604,31 @@ async fn push_actions_for_a_crowd_are_all_written() {
             })
             .await
             .unwrap();
-        // More members than one insert batch holds, and not a multiple of it.
-        let mut event = room_event("$crowd", "m.room.message", None, None, 1);
+        let checked = ["@u0:x", "@u199:x", "@u200:x", "@u449:x"];
+        let mut prev = vec![];
+        for (depth, user) in checked.iter().enumerate() {
+            let mut join = membership_event(&format!("$j{depth}"), user, "join", depth as i64 + 1);
+            join.room_id = "!crowd:x".into();
+            rooms.append_event(join, prev, None).await.unwrap();
+            prev = vec![format!("$j{depth}")];
+        }
+        // More exceptions than one insert batch holds, and not a multiple of it.
+        let mut event = room_event("$crowd", "m.room.message", None, None, 10);
         event.room_id = "!crowd:x".into();
-        event.push_actions = (0..450)
-            .map(|i| PushAction {
-                user_id: format!("@u{i}:x"),
-                highlight: i % 100 == 0,
-            })
-            .collect();
-        rooms.append_event(event, vec![], None).await.unwrap();
+        event.notifications = Notifications {
+            everyone: Notify::No,
+            exceptions: (0..450)
+                .map(|i| PushAction {
+                    user_id: format!("@u{i}:x"),
+                    notify: if i % 100 == 0 {
+                        Notify::Highlight
+                    } else {
+                        Notify::Yes
+                    },
+                })
+                .collect(),
+        };
+        rooms.append_event(event, prev, None).await.unwrap();
         for (user, highlights) in [("@u0:x", 1), ("@u199:x", 0), ("@u200:x", 1), ("@u449:x", 0)] {
             let counts = t
                 .stores
@@ -1639,8 +1684,13 @@ async fn concurrent_stream_writes_get_distinct_positions_in_commit_order() {
 
 #[tokio::test]
 async fn threaded_receipts_read_only_their_own_timeline() {
-    use crate::storage::{PushAction, Receipt, Relation, Room, UnreadCounts};
-    for t in backends() {
+    use crate::storage::{Notifications, Notify, Receipt, Relation, Room, UnreadCounts};
+    // The same counts whether @b is notified as one of everyone or on their own.
+    for (t, broadcast) in backends()
+        .into_iter()
+        .map(|t| (t, false))
+        .chain(backends().into_iter().map(|t| (t, true)))
+    {
         let rooms = &t.stores.rooms;
         rooms
             .create_room(Room {
@@ -1653,7 +1703,9 @@ async fn threaded_receipts_read_only_their_own_timeline() {
             .unwrap();
         // $root and $m2 in the main timeline; $t1, $t2 and the reaction $r1 to $t1 in $root's
         // thread; $u1 in $other's; the reaction $r0 to the root itself in the main timeline.
-        let mut prev: Vec<String> = vec![];
+        let join = membership_event("$join", "@b:x", "join", 1);
+        rooms.append_event(join, vec![], None).await.unwrap();
+        let mut prev: Vec<String> = vec!["$join".into()];
         for (depth, (id, relation)) in [
             ("$root", None),
             ("$t1", Some(("$root", "m.thread"))),
@@ -1666,16 +1718,24 @@ async fn threaded_receipts_read_only_their_own_timeline() {
         .into_iter()
         .enumerate()
         {
-            let mut event = room_event(id, "m.room.message", None, None, depth as i64 + 1);
+            let mut event = room_event(id, "m.room.message", None, None, depth as i64 + 2);
             event.relation = relation.map(|(target, rel_type)| Relation {
                 relates_to: target.into(),
                 rel_type: rel_type.into(),
                 aggregation_key: None,
             });
-            event.push_actions = vec![PushAction {
-                user_id: "@b:x".into(),
-                highlight: id == "$t2",
-            }];
+            event.notifications = if broadcast {
+                Notifications {
+                    everyone: if id == "$t2" {
+                        Notify::Highlight
+                    } else {
+                        Notify::Yes
+                    },
+                    exceptions: vec![],
+                }
+            } else {
+                notifying_only("@b:x", id == "$t2")
+            };
             rooms.append_event(event, prev.clone(), None).await.unwrap();
             prev = vec![id.to_owned()];
         }
@@ -1720,5 +1780,99 @@ async fn threaded_receipts_read_only_their_own_timeline() {
         // An unthreaded receipt reads everything before it, in every timeline.
         put(receipt("", "$u1")).await;
         assert_eq!(unread().await, Default::default());
+    }
+}
+
+#[tokio::test]
+async fn one_broadcast_counts_for_every_member_joined_at_the_time_but_its_sender() {
+    use crate::storage::{Notifications, Notify, PushAction, Receipt, Room};
+    for t in backends() {
+        let rooms = &t.stores.rooms;
+        rooms
+            .create_room(Room {
+                room_id: "!r:x".into(),
+                room_version: "12".into(),
+                creator: "@a:x".into(),
+                created_ts: 1,
+            })
+            .await
+            .unwrap();
+        let message = |id: &str, sender: &str, everyone: Notify, exceptions: &[(&str, Notify)]| {
+            let mut event = room_event(id, "m.room.message", None, None, 0);
+            event.sender = sender.to_owned();
+            event.notifications = Notifications {
+                everyone,
+                exceptions: exceptions
+                    .iter()
+                    .map(|(user, notify)| PushAction {
+                        user_id: (*user).to_owned(),
+                        notify: *notify,
+                    })
+                    .collect(),
+            };
+            event
+        };
+        let events = [
+            membership_event("$ja", "@a:x", "join", 0),
+            membership_event("$jb", "@b:x", "join", 0),
+            membership_event("$jc", "@c:x", "join", 0),
+            // @c's rules silence this one for them.
+            message("$m1", "@a:x", Notify::Yes, &[("@c:x", Notify::No)]),
+            membership_event("$jd", "@d:x", "join", 0),
+            // A highlight for everyone but @b, whose rules only notify.
+            message("$m2", "@a:x", Notify::Highlight, &[("@b:x", Notify::Yes)]),
+            message("$m3", "@b:x", Notify::Yes, &[]),
+            // @c leaves and comes back: their count starts again at the second join, which
+            // a later display-name change (a join after a join) does not move.
+            membership_event("$lc", "@c:x", "leave", 0),
+            membership_event("$jc2", "@c:x", "join", 0),
+            membership_event("$nc", "@c:x", "join", 0),
+            message("$m4", "@a:x", Notify::Yes, &[]),
+        ];
+        let mut prev: Vec<String> = vec![];
+        for (depth, mut event) in events.into_iter().enumerate() {
+            event.depth = depth as i64 + 1;
+            let id = event.event_id.clone();
+            rooms.append_event(event, prev, None).await.unwrap();
+            prev = vec![id];
+        }
+        let counts = |user: &'static str| {
+            let notifications = t.stores.notifications.clone();
+            async move {
+                let c = notifications
+                    .unread_counts("!r:x", user)
+                    .await
+                    .unwrap()
+                    .total();
+                (c.notifications, c.highlights)
+            }
+        };
+        assert_eq!(
+            counts("@a:x").await,
+            (1, 0),
+            "only $m3: the rest are @a's own"
+        );
+        assert_eq!(
+            counts("@b:x").await,
+            (3, 0),
+            "$m1, $m2 (not highlighted), $m4"
+        );
+        assert_eq!(counts("@c:x").await, (1, 0), "only $m4, since the rejoin");
+        assert_eq!(counts("@d:x").await, (3, 1), "$m2, $m3, $m4 since the join");
+        assert_eq!(counts("@e:x").await, (0, 0), "never joined");
+        t.stores
+            .receipts
+            .put_receipt(Receipt {
+                room_id: "!r:x".into(),
+                user_id: "@d:x".into(),
+                receipt_type: "m.read".into(),
+                thread_id: String::new(),
+                event_id: "$m3".into(),
+                ts: 1,
+                stream_id: 0,
+            })
+            .await
+            .unwrap();
+        assert_eq!(counts("@d:x").await, (1, 0), "the receipt read $m2 and $m3");
     }
 }

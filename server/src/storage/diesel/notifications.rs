@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::{
     Database, DbConnection,
-    schema::{event_push_actions, events, receipts},
+    schema::{event_push_actions, event_push_broadcasts, events, receipts},
 };
 use crate::storage::{Error, NotificationStore, RoomUnread, UnreadCounts};
 
@@ -18,15 +18,19 @@ impl NotificationStore for Database {
         let (room, user) = (room_id.to_owned(), user_id.to_owned());
         let counts = self
             .read(move |conn| {
+                let Some(joined) = joined_since(conn, &room, &user)? else {
+                    return Ok(HashMap::new());
+                };
                 let mut read = read_positions(conn, &room, &user)?;
-                let unthreaded = read.remove("").unwrap_or(0);
-                let mut counts = counts_after(conn, &room, &user, unthreaded)?;
+                let unthreaded = read.remove("").unwrap_or(0).max(joined);
+                let mut counts = counts_after(conn, &room, &user, unthreaded, None)?;
                 // Where a threaded receipt reads further than the unthreaded one, that
                 // timeline is counted again from it. Threads with receipts are few; the
-                // grouped count above covers every other thread in one query.
+                // grouped count above covers every other thread at once.
                 for (thread, position) in read.into_iter().filter(|(_, p)| *p > unthreaded) {
                     let timeline = (thread != "main").then_some(thread);
-                    let recount = timeline_counts_after(conn, &room, &user, &timeline, position)?;
+                    let recount = counts_after(conn, &room, &user, position, Some(&timeline))?;
+                    let recount = recount.get(&timeline).copied().unwrap_or_default();
                     counts.insert(timeline, recount);
                 }
                 Ok(counts)
@@ -44,6 +48,38 @@ impl NotificationStore for Database {
         }
         Ok(unread)
     }
+}
+
+/// The stream position of the join that began the user's current membership of the room;
+/// `None` when they are not joined. A display-name change is a join after a join, so the
+/// start is the earliest of the trailing run of joins.
+fn joined_since(conn: &mut DbConnection, room: &str, user: &str) -> QueryResult<Option<i64>> {
+    #[derive(serde::Deserialize)]
+    struct Member {
+        content: Content,
+    }
+    #[derive(serde::Deserialize)]
+    struct Content {
+        membership: Option<String>,
+    }
+    let rows: Vec<(i64, String)> = events::table
+        .filter(events::room_id.eq(room))
+        .filter(events::event_type.eq("m.room.member"))
+        .filter(events::state_key.eq(user))
+        .order(events::stream_ordering.desc())
+        .select((events::stream_ordering, events::json))
+        .load(conn)?;
+    let mut since = None;
+    for (position, json) in rows {
+        let membership = serde_json::from_str::<Member>(&json)
+            .ok()
+            .and_then(|m| m.content.membership);
+        if membership.as_deref() != Some("join") {
+            break;
+        }
+        since = Some(position);
+    }
+    Ok(since)
 }
 
 /// The stream position each of the user's read receipts in the room reaches, by receipt
@@ -70,63 +106,104 @@ fn read_positions(
         .collect())
 }
 
-/// Notifications and highlights after `position`, per timeline, in one pass over the rows.
+/// Notifications and highlights after `position`, per timeline (only `timeline`'s when
+/// given). The caller has made `position` no earlier than the user's join: what a broadcast
+/// stands for covers the members joined at its event. A broadcast counts unless the user sent
+/// it or has an exception row for it; exception rows that notify count on their own.
 fn counts_after(
     conn: &mut DbConnection,
     room: &str,
     user: &str,
     position: i64,
+    timeline: Option<&Timeline>,
 ) -> QueryResult<HashMap<Timeline, UnreadCounts>> {
-    let rows: Vec<(Timeline, bool, i64)> = event_push_actions::table
+    let mut broadcasts = event_push_broadcasts::table
+        .filter(event_push_broadcasts::room_id.eq(room))
+        .filter(event_push_broadcasts::stream_ordering.gt(position))
+        .filter(event_push_broadcasts::sender.ne(user))
+        .group_by((
+            event_push_broadcasts::thread_id,
+            event_push_broadcasts::highlight,
+        ))
+        .select((
+            event_push_broadcasts::thread_id,
+            event_push_broadcasts::highlight,
+            count_star(),
+        ))
+        .into_boxed();
+    let mut overridden = event_push_actions::table
+        .inner_join(
+            event_push_broadcasts::table.on(event_push_broadcasts::room_id
+                .eq(event_push_actions::room_id)
+                .and(
+                    event_push_broadcasts::stream_ordering.eq(event_push_actions::stream_ordering),
+                )),
+        )
         .filter(event_push_actions::room_id.eq(room))
         .filter(event_push_actions::user_id.eq(user))
         .filter(event_push_actions::stream_ordering.gt(position))
+        .group_by((
+            event_push_broadcasts::thread_id,
+            event_push_broadcasts::highlight,
+        ))
+        .select((
+            event_push_broadcasts::thread_id,
+            event_push_broadcasts::highlight,
+            count_star(),
+        ))
+        .into_boxed();
+    let mut own = event_push_actions::table
+        .filter(event_push_actions::room_id.eq(room))
+        .filter(event_push_actions::user_id.eq(user))
+        .filter(event_push_actions::stream_ordering.gt(position))
+        .filter(event_push_actions::notify)
         .group_by((event_push_actions::thread_id, event_push_actions::highlight))
         .select((
             event_push_actions::thread_id,
             event_push_actions::highlight,
             count_star(),
         ))
-        .load(conn)?;
-    let mut counts: HashMap<Timeline, UnreadCounts> = HashMap::new();
-    for (timeline, highlight, n) in rows {
-        add(counts.entry(timeline).or_default(), highlight, n);
-    }
-    Ok(counts)
-}
-
-/// Notifications and highlights after `position` in one timeline.
-fn timeline_counts_after(
-    conn: &mut DbConnection,
-    room: &str,
-    user: &str,
-    timeline: &Timeline,
-    position: i64,
-) -> QueryResult<UnreadCounts> {
-    let unread = event_push_actions::table
-        .filter(event_push_actions::room_id.eq(room))
-        .filter(event_push_actions::user_id.eq(user))
-        .filter(event_push_actions::stream_ordering.gt(position))
-        .group_by(event_push_actions::highlight)
-        .select((event_push_actions::highlight, count_star()))
         .into_boxed();
-    let unread = match timeline {
-        None => unread.filter(event_push_actions::thread_id.is_null()),
-        Some(root) => unread.filter(event_push_actions::thread_id.eq(root.clone())),
+    match timeline {
+        None => {}
+        Some(None) => {
+            broadcasts = broadcasts.filter(event_push_broadcasts::thread_id.is_null());
+            overridden = overridden.filter(event_push_broadcasts::thread_id.is_null());
+            own = own.filter(event_push_actions::thread_id.is_null());
+        }
+        Some(Some(root)) => {
+            broadcasts = broadcasts.filter(event_push_broadcasts::thread_id.eq(root.clone()));
+            overridden = overridden.filter(event_push_broadcasts::thread_id.eq(root.clone()));
+            own = own.filter(event_push_actions::thread_id.eq(root.clone()));
+        }
+    }
+    let broadcasts: Vec<(Timeline, bool, i64)> = broadcasts.load(conn)?;
+    let overridden: Vec<(Timeline, bool, i64)> = overridden.load(conn)?;
+    let own: Vec<(Timeline, bool, i64)> = own.load(conn)?;
+    let mut tally: HashMap<Timeline, (i64, i64)> = HashMap::new();
+    let mut add = |rows: Vec<(Timeline, bool, i64)>, sign: i64| {
+        for (timeline, highlight, n) in rows {
+            let entry = tally.entry(timeline).or_default();
+            entry.0 += sign * n;
+            if highlight {
+                entry.1 += sign * n;
+            }
+        }
     };
-    let rows: Vec<(bool, i64)> = unread.load(conn)?;
-    let mut counts = UnreadCounts::default();
-    for (highlight, n) in rows {
-        add(&mut counts, highlight, n);
-    }
-    Ok(counts)
-}
-
-/// Adds `n` notifications, which highlight or not.
-fn add(counts: &mut UnreadCounts, highlight: bool, n: i64) {
-    let n = u64::try_from(n).unwrap_or(0);
-    counts.notifications += n;
-    if highlight {
-        counts.highlights += n;
-    }
+    add(broadcasts, 1);
+    add(overridden, -1);
+    add(own, 1);
+    Ok(tally
+        .into_iter()
+        .map(|(timeline, (notifications, highlights))| {
+            let n = |v: i64| u64::try_from(v).unwrap_or(0);
+            (
+                timeline,
+                UnreadCounts {
+                    notifications: n(notifications),
+                    highlights: n(highlights),
+                },
+            )
+        })
+        .collect())
 }

@@ -4,11 +4,13 @@ use async_trait::async_trait;
 use super::{
     Database, DbConnection,
     schema::{
-        current_state, event_push_actions, event_relations, event_txn_ids, events,
-        forward_extremities, redactions, rooms,
+        current_state, event_push_actions, event_push_broadcasts, event_relations, event_txn_ids,
+        events, forward_extremities, redactions, rooms,
     },
 };
-use crate::storage::{Error, ErrorKind, NewEvent, Room, RoomHead, RoomStore, StoredEvent, TxnKey};
+use crate::storage::{
+    Error, ErrorKind, NewEvent, Notify, Room, RoomHead, RoomStore, StoredEvent, TxnKey,
+};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = rooms)]
@@ -163,13 +165,12 @@ impl RoomStore for Database {
                     ))
                     .execute(conn)?;
             }
-            // One statement per batch: a message in a large room notifies every member, and
-            // building and binding a statement per row dominated the cost of the insert.
+            let notifications = &event.notifications;
             let thread = match &event.relation {
                 None => None,
                 Some(r) if r.rel_type == "m.thread" => Some(r.relates_to.clone()),
                 // An edit or reaction belongs to the thread of the event it relates to.
-                Some(r) if !event.push_actions.is_empty() => event_relations::table
+                Some(r) if !notifications.is_empty() => event_relations::table
                     .filter(event_relations::event_id.eq(&r.relates_to))
                     .filter(event_relations::rel_type.eq("m.thread"))
                     .select(event_relations::relates_to)
@@ -177,7 +178,21 @@ impl RoomStore for Database {
                     .optional()?,
                 Some(_) => None,
             };
-            for batch in event.push_actions.chunks(200) {
+            if notifications.everyone != Notify::No {
+                diesel::insert_into(event_push_broadcasts::table)
+                    .values((
+                        event_push_broadcasts::room_id.eq(&event.room_id),
+                        event_push_broadcasts::stream_ordering.eq(stream_ordering),
+                        event_push_broadcasts::sender.eq(&event.sender),
+                        event_push_broadcasts::highlight
+                            .eq(notifications.everyone == Notify::Highlight),
+                        event_push_broadcasts::thread_id.eq(thread.as_deref()),
+                    ))
+                    .execute(conn)?;
+            }
+            // One statement per batch: building and binding a statement per row dominated the
+            // cost when every member was listed; exceptions can still be many.
+            for batch in notifications.exceptions.chunks(200) {
                 let rows: Vec<_> = batch
                     .iter()
                     .map(|action| {
@@ -185,7 +200,8 @@ impl RoomStore for Database {
                             event_push_actions::room_id.eq(&event.room_id),
                             event_push_actions::user_id.eq(&action.user_id),
                             event_push_actions::stream_ordering.eq(stream_ordering),
-                            event_push_actions::highlight.eq(action.highlight),
+                            event_push_actions::notify.eq(action.notify != Notify::No),
+                            event_push_actions::highlight.eq(action.notify == Notify::Highlight),
                             event_push_actions::thread_id.eq(thread.as_deref()),
                         )
                     })

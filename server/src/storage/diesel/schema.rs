@@ -196,6 +196,7 @@
         stream_ordering -> BigInt,
         highlight -> Bool,
         thread_id -> Nullable<Text>,
+        notify -> Bool,
     }
 }
 
@@ -328,3 +329,15 @@
         device_data -> Text,
     }
 }
+
+::diesel::table! {
+    event_push_broadcasts (room_id, stream_ordering) {
+        room_id -> Text,
+        stream_ordering -> BigInt,
+        sender -> Text,
+        highlight -> Bool,
+        thread_id -> Nullable<Text>,
+    }
+}
+
+::diesel::allow_tables_to_appear_in_same_query!(event_push_actions, event_push_broadcasts);
