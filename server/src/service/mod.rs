@@ -5,6 +5,7 @@
 pub mod account_data;
 pub mod accounts;
 pub mod aliases;
+mod append;
 mod clock;
 pub mod device_lists;
 pub mod discovery;

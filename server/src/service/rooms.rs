@@ -2,12 +2,13 @@
 //!
 //! Every local event is built here (prev events from the forward extremities, auth events
 //! selected from current state, hashes, the server's signature, the version's event id),
-//! checked by `core::auth` against its auth events, and appended by `RoomStore::append_event`,
-//! which moves current state and extremities in the same transaction.
+//! checked by `core::auth` against its auth events, and handed to the append pipeline
+//! (`append`), which commits it with the events queued beside it through
+//! `RoomStore::append_events`, moving current state and extremities in the same transaction.
 //!
-//! Appends are serialised by one lock: that is the "one writer per room" invariant (for every
-//! room at once, for now), and it keeps stream orderings gap-free and in commit order for the
-//! single process this runs as. State is kept as current state only: every event so far is
+//! Building is serialised by one lock: that is the "one writer per room" invariant (for every
+//! room at once, for now), and with the pipeline's single committer it keeps stream orderings
+//! gap-free and in commit order for the single process this runs as. State is kept as current state only: every event so far is
 //! local and appended at the head, so the state before it is the current state. Federation
 //! brings state at arbitrary events, and with it state snapshots.
 
@@ -20,6 +21,7 @@ use tokio::sync::Mutex;
 use super::{
     Error, ErrorKind,
     accounts::AuthedUser,
+    append::{Pipeline, Ticket},
     clock::now_ms,
     ids::random_letters,
     notifier::Notifier,
@@ -54,7 +56,9 @@ pub struct RoomService {
     signing_key: Arc<SigningKey>,
     notifier: Arc<Notifier>,
     push: Arc<PushService>,
+    /// Held while an event is built (and, except for sends, until it commits).
     append_lock: Mutex<()>,
+    pipeline: Pipeline,
 }
 
 impl RoomService {
@@ -66,6 +70,7 @@ impl RoomService {
         push: Arc<PushService>,
     ) -> Self {
         Self {
+            pipeline: Pipeline::new(stores.clone(), notifier.clone()),
             server_name,
             stores,
             signing_key,
@@ -92,6 +97,7 @@ impl RoomService {
         })?;
         let creator_id = creator.user_id.to_string();
         let _guard = self.append_lock.lock().await;
+        let generation = self.pipeline.generation();
 
         let mut create_content = params.creation_content.clone().unwrap_or_default();
         create_content.insert("room_version".to_owned(), json!(version.id));
@@ -147,7 +153,8 @@ impl RoomService {
                 created_ts: now_ms(),
             })
             .await?;
-        self.persist(&version, create, None).await?;
+        // The room's first events are built on each other and committed together.
+        let mut tickets = vec![self.stage(&version, create, None, generation).await?];
 
         let preset = params.preset.clone().unwrap_or_else(|| {
             if params.public {
@@ -216,16 +223,21 @@ impl RoomService {
             ));
         }
         for (event_type, state_key, content) in events {
-            self.append_locked(
-                &version,
-                &room_id,
-                &creator_id,
-                &event_type,
-                Some(&state_key),
-                content,
-                None,
-            )
-            .await?;
+            let ticket = self
+                .stage_locked(
+                    &version,
+                    &room_id,
+                    &creator_id,
+                    &event_type,
+                    Some(&state_key),
+                    content,
+                    None,
+                )
+                .await?;
+            tickets.push(ticket);
+        }
+        for ticket in tickets {
+            self.pipeline.committed(ticket).await?;
         }
         tracing::info!(%room_id, creator = %creator_id, version = version.id, "room created");
         Ok(room_id)
@@ -258,17 +270,21 @@ impl RoomService {
             self.check_canonical_aliases(room_id, &content).await?;
         }
         let _guard = self.append_lock.lock().await;
-        // Checked again under the lock: two concurrent retries of one transaction.
-        if let Some(txn) = &txn
-            && let Some(event_id) = self.stores.rooms.event_for_txn(txn).await?
-        {
-            return Ok(event_id);
+        // Checked again under the lock: two concurrent retries of one transaction. A first
+        // try still waiting to commit is waited for.
+        if let Some(txn) = &txn {
+            if self.pipeline.txn_pending(txn) {
+                self.pipeline.flush().await;
+            }
+            if let Some(event_id) = self.stores.rooms.event_for_txn(txn).await? {
+                return Ok(event_id);
+            }
         }
         let closes_to_guests = event_type == "m.room.guest_access"
             && state_key == Some("")
             && content["guest_access"] != "can_join";
-        let event_id = self
-            .append_locked(
+        let ticket = self
+            .stage_locked(
                 &version,
                 room_id,
                 user.user_id.as_str(),
@@ -278,7 +294,9 @@ impl RoomService {
                 txn,
             )
             .await?;
+        // The next event may be built while this one waits to commit with it.
         drop(_guard);
+        let event_id = self.pipeline.committed(ticket).await?;
         if closes_to_guests {
             self.evict_guests(room_id).await?;
         }
@@ -840,10 +858,32 @@ impl RoomService {
         content: Value,
         txn: Option<TxnKey>,
     ) -> Result<String, Error> {
+        let ticket = self
+            .stage_locked(
+                version, room_id, sender, event_type, state_key, content, txn,
+            )
+            .await?;
+        self.pipeline.committed(ticket).await
+    }
+
+    /// Builds and authorises one event at the room's head and queues it to commit. Caller
+    /// holds the lock.
+    #[allow(clippy::too_many_arguments)]
+    async fn stage_locked(
+        &self,
+        version: &RoomVersion,
+        room_id: &str,
+        sender: &str,
+        event_type: &str,
+        state_key: Option<&str>,
+        content: Value,
+        txn: Option<TxnKey>,
+    ) -> Result<Ticket, Error> {
+        let generation = self.pipeline.generation();
         let pdu = self
             .prepare(version, room_id, sender, event_type, state_key, content)
             .await?;
-        self.persist(version, pdu, txn).await
+        self.stage(version, pdu, txn, generation).await
     }
 
     /// Builds the next event of `sender` in the room: prev events from the extremities, auth
@@ -857,7 +897,7 @@ impl RoomService {
         state_key: Option<&str>,
         content: Value,
     ) -> Result<Pdu, Error> {
-        let head = self.stores.rooms.room_head(room_id).await?;
+        let head = self.pipeline.head(room_id).await?;
         let state: std::collections::HashMap<(String, String), String> = head
             .state
             .into_iter()
@@ -916,13 +956,14 @@ impl RoomService {
         self.authorise(&version, &pdu).await.map(|_| ())
     }
 
-    /// Checks `pdu` against its auth events and appends it.
-    async fn persist(
+    /// Checks `pdu` against its auth events and queues it to commit.
+    async fn stage(
         &self,
         version: &RoomVersion,
         pdu: Pdu,
         txn: Option<TxnKey>,
-    ) -> Result<String, Error> {
+        generation: u64,
+    ) -> Result<Ticket, Error> {
         let auth = self.authorise(version, &pdu).await?;
         let room_id = pdu
             .room_id
@@ -945,22 +986,7 @@ impl RoomService {
             notifications: self.notifications(version, &room_id, &pdu, &auth).await?,
             json: pdu.json.clone(),
         };
-        match self
-            .stores
-            .rooms
-            .append_event(event, pdu.prev_events.clone(), txn)
-            .await
-        {
-            Ok(_) => {
-                self.notifier.wake();
-                Ok(pdu.event_id)
-            }
-            Err(e) if e.kind == storage::ErrorKind::Conflict => Err(Error::new(
-                ErrorKind::BadJson,
-                "This transaction id was already used",
-            )),
-            Err(e) => Err(e.into()),
-        }
+        self.pipeline.queue(generation, pdu, event, txn)
     }
 
     /// Which other joined members `pdu` notifies, by their push rules, in the room's current
@@ -973,15 +999,7 @@ impl RoomService {
         pdu: &Pdu,
         auth: &AuthEvents,
     ) -> Result<storage::Notifications, Error> {
-        let joined: Vec<(String, String)> = self
-            .stores
-            .rooms
-            .room_members(room_id)
-            .await?
-            .into_iter()
-            .filter(|(_, membership, _)| membership == "join")
-            .map(|(user, _, event_id)| (user, event_id))
-            .collect();
+        let joined = self.pipeline.joined_members(room_id).await?;
         let event = client_event(&pdu.json, &pdu.event_id, room_id);
         let room = PushRoom {
             version: version.id,
@@ -998,26 +1016,18 @@ impl RoomService {
     async fn authorise(&self, version: &RoomVersion, pdu: &Pdu) -> Result<AuthEvents, Error> {
         let mut auth_events = Vec::with_capacity(pdu.auth_events.len());
         for id in &pdu.auth_events {
-            let stored = self
-                .stores
-                .rooms
-                .get_event(id)
-                .await?
-                .ok_or_else(|| Error::internal(format!("auth event {id} is missing")))?;
             auth_events.push(
-                Pdu::from_json_with_known_id(stored.json, stored.event_id, version)
-                    .map_err(|e| Error::internal(format!("stored event {id}: {e}")))?,
+                self.pipeline
+                    .event(id, version)
+                    .await?
+                    .ok_or_else(|| Error::internal(format!("auth event {id} is missing")))?,
             );
         }
         let create = if version.auth.room_id_is_create_event_id && pdu.event_type != "m.room.create"
         {
             let room_id = pdu.room_id.clone().unwrap_or_default();
             let create_id = format!("${}", room_id.trim_start_matches('!'));
-            let stored = self.stores.rooms.get_event(&create_id).await?;
-            stored
-                .map(|s| Pdu::from_json_with_known_id(s.json, s.event_id, version))
-                .transpose()
-                .map_err(|e| Error::internal(e.to_string()))?
+            self.pipeline.event(&create_id, version).await?
         } else {
             None
         };

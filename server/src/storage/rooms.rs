@@ -49,8 +49,16 @@ pub struct RoomHead {
     pub state: Vec<(String, String, String)>,
 }
 
-/// How a send is tied to a client transaction id.
+/// One event to append, as `RoomStore::append_event` takes it.
 #[derive(Debug, Clone)]
+pub struct Append {
+    pub event: NewEvent,
+    pub prev_events: Vec<String>,
+    pub txn: Option<TxnKey>,
+}
+
+/// How a send is tied to a client transaction id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TxnKey {
     pub user_id: String,
     pub device_id: String,
@@ -71,7 +79,21 @@ pub trait RoomStore: Send + Sync {
         event: NewEvent,
         prev_events: Vec<String>,
         txn: Option<TxnKey>,
-    ) -> Result<i64, Error>;
+    ) -> Result<i64, Error> {
+        let mut positions = self
+            .append_events(vec![Append {
+                event,
+                prev_events,
+                txn,
+            }])
+            .await?;
+        positions
+            .pop()
+            .ok_or_else(|| Error::new(super::ErrorKind::Internal, "an append returned nothing"))
+    }
+    /// Persists several appends, in order, in one transaction (group commit): all or none.
+    /// Returns their stream orderings.
+    async fn append_events(&self, appends: Vec<Append>) -> Result<Vec<i64>, Error>;
     async fn get_event(&self, event_id: &str) -> Result<Option<StoredEvent>, Error>;
     async fn event_for_txn(&self, txn: &TxnKey) -> Result<Option<String>, Error>;
     /// Rooms where the user's current membership is `membership`.

@@ -1876,3 +1876,54 @@ async fn one_broadcast_counts_for_every_member_joined_at_the_time_but_its_sender
         assert_eq!(counts("@d:x").await, (1, 0), "the receipt read $m2 and $m3");
     }
 }
+
+#[tokio::test]
+async fn a_group_of_appends_commits_whole_or_not_at_all() {
+    use crate::storage::{Append, ErrorKind, Room, TxnKey};
+    for t in backends() {
+        let rooms = &t.stores.rooms;
+        rooms
+            .create_room(Room {
+                room_id: "!r:x".into(),
+                room_version: "12".into(),
+                creator: "@a:x".into(),
+                created_ts: 1,
+            })
+            .await
+            .unwrap();
+        let append = |id: &str, depth: i64, prev: &[&str], txn: Option<&str>| Append {
+            event: room_event(id, "m.room.message", None, None, depth),
+            prev_events: prev.iter().map(|p| (*p).to_owned()).collect(),
+            txn: txn.map(|txn| TxnKey {
+                user_id: "@a:x".into(),
+                device_id: "D".into(),
+                txn_id: txn.into(),
+            }),
+        };
+        let positions = rooms
+            .append_events(vec![
+                append("$1", 1, &[], Some("t1")),
+                append("$2", 2, &["$1"], None),
+                append("$3", 3, &["$2"], Some("t3")),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(positions[1], positions[0] + 1);
+        assert_eq!(positions[2], positions[0] + 2);
+        let head = rooms.room_head("!r:x").await.unwrap();
+        assert_eq!(head.extremities, vec![("$3".to_owned(), 3)]);
+
+        // The second append reuses a transaction id: the whole group is refused.
+        let refused = rooms
+            .append_events(vec![
+                append("$4", 4, &["$3"], Some("t4")),
+                append("$5", 5, &["$4"], Some("t1")),
+            ])
+            .await
+            .unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::Conflict);
+        assert!(rooms.get_event("$4").await.unwrap().is_none());
+        let head = rooms.room_head("!r:x").await.unwrap();
+        assert_eq!(head.extremities, vec![("$3".to_owned(), 3)]);
+    }
+}

@@ -9,7 +9,7 @@ use super::{
     },
 };
 use crate::storage::{
-    Error, ErrorKind, NewEvent, Notify, Room, RoomHead, RoomStore, StoredEvent, TxnKey,
+    Append, Error, ErrorKind, NewEvent, Notify, Room, RoomHead, RoomStore, StoredEvent, TxnKey,
 };
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -81,149 +81,12 @@ impl RoomStore for Database {
         .await
     }
 
-    async fn append_event(
-        &self,
-        event: NewEvent,
-        prev_events: Vec<String>,
-        txn: Option<TxnKey>,
-    ) -> Result<i64, Error> {
-        let json = event.json.to_string();
+    async fn append_events(&self, appends: Vec<Append>) -> Result<Vec<i64>, Error> {
         self.write(move |conn| {
-            // Writes are serialised (one writer on SQLite, and the room service appends under
-            // a lock), so the next position cannot be taken twice; the UNIQUE constraint
-            // would refuse it if it were.
-            let last: Option<i64> = events::table
-                .select(diesel::dsl::max(events::stream_ordering))
-                .first(conn)?;
-            let stream_ordering = last.unwrap_or(0) + 1;
-            diesel::insert_into(events::table)
-                .values((
-                    events::event_id.eq(&event.event_id),
-                    events::room_id.eq(&event.room_id),
-                    events::stream_ordering.eq(stream_ordering),
-                    events::depth.eq(event.depth),
-                    events::event_type.eq(&event.event_type),
-                    events::state_key.eq(&event.state_key),
-                    events::sender.eq(&event.sender),
-                    events::origin_server_ts.eq(event.origin_server_ts),
-                    events::json.eq(&json),
-                ))
-                .execute(conn)?;
-            if let Some(state_key) = &event.state_key {
-                diesel::delete(
-                    current_state::table
-                        .filter(current_state::room_id.eq(&event.room_id))
-                        .filter(current_state::event_type.eq(&event.event_type))
-                        .filter(current_state::state_key.eq(state_key)),
-                )
-                .execute(conn)?;
-                diesel::insert_into(current_state::table)
-                    .values((
-                        current_state::room_id.eq(&event.room_id),
-                        current_state::event_type.eq(&event.event_type),
-                        current_state::state_key.eq(state_key),
-                        current_state::event_id.eq(&event.event_id),
-                        current_state::membership.eq(&event.membership),
-                    ))
-                    .execute(conn)?;
-            }
-            diesel::delete(
-                forward_extremities::table
-                    .filter(forward_extremities::room_id.eq(&event.room_id))
-                    .filter(forward_extremities::event_id.eq_any(&prev_events)),
-            )
-            .execute(conn)?;
-            diesel::insert_into(forward_extremities::table)
-                .values((
-                    forward_extremities::room_id.eq(&event.room_id),
-                    forward_extremities::event_id.eq(&event.event_id),
-                ))
-                .execute(conn)?;
-            if let Some(target) = &event.redacts {
-                diesel::insert_into(redactions::table)
-                    .values((
-                        redactions::event_id.eq(&event.event_id),
-                        redactions::redacts.eq(target),
-                    ))
-                    .execute(conn)?;
-                // A redacted event's relation is gone with its content.
-                diesel::delete(event_relations::table.filter(event_relations::event_id.eq(target)))
-                    .execute(conn)?;
-            }
-            if let Some(relation) = &event.relation {
-                diesel::insert_into(event_relations::table)
-                    .values((
-                        event_relations::event_id.eq(&event.event_id),
-                        event_relations::room_id.eq(&event.room_id),
-                        event_relations::relates_to.eq(&relation.relates_to),
-                        event_relations::rel_type.eq(&relation.rel_type),
-                        event_relations::event_type.eq(&event.event_type),
-                        event_relations::sender.eq(&event.sender),
-                        event_relations::aggregation_key.eq(&relation.aggregation_key),
-                        event_relations::origin_server_ts.eq(event.origin_server_ts),
-                        event_relations::stream_ordering.eq(stream_ordering),
-                    ))
-                    .execute(conn)?;
-            }
-            let notifications = &event.notifications;
-            let thread = match &event.relation {
-                None => None,
-                Some(r) if r.rel_type == "m.thread" => Some(r.relates_to.clone()),
-                // An edit or reaction belongs to the thread of the event it relates to.
-                Some(r) if !notifications.is_empty() => event_relations::table
-                    .filter(event_relations::event_id.eq(&r.relates_to))
-                    .filter(event_relations::rel_type.eq("m.thread"))
-                    .select(event_relations::relates_to)
-                    .first::<String>(conn)
-                    .optional()?,
-                Some(_) => None,
-            };
-            if notifications.everyone != Notify::No {
-                diesel::insert_into(event_push_broadcasts::table)
-                    .values((
-                        event_push_broadcasts::room_id.eq(&event.room_id),
-                        event_push_broadcasts::stream_ordering.eq(stream_ordering),
-                        event_push_broadcasts::sender.eq(&event.sender),
-                        event_push_broadcasts::highlight
-                            .eq(notifications.everyone == Notify::Highlight),
-                        event_push_broadcasts::thread_id.eq(thread.as_deref()),
-                    ))
-                    .execute(conn)?;
-            }
-            // One statement per batch: building and binding a statement per row dominated the
-            // cost when every member was listed; exceptions can still be many.
-            for batch in notifications.exceptions.chunks(200) {
-                let rows: Vec<_> = batch
-                    .iter()
-                    .map(|action| {
-                        (
-                            event_push_actions::room_id.eq(&event.room_id),
-                            event_push_actions::user_id.eq(&action.user_id),
-                            event_push_actions::stream_ordering.eq(stream_ordering),
-                            event_push_actions::notify.eq(action.notify != Notify::No),
-                            event_push_actions::highlight.eq(action.notify == Notify::Highlight),
-                            event_push_actions::thread_id.eq(thread.as_deref()),
-                        )
-                    })
-                    .collect();
-                // The multi-backend connection has no batch insert; each backend has its own.
-                let insert = diesel::insert_into(event_push_actions::table).values(rows);
-                match conn {
-                    DbConnection::Sqlite(c) => insert.execute(c)?,
-                    DbConnection::Postgres(c) => insert.execute(c)?,
-                };
-            }
-            if let Some(txn) = &txn {
-                diesel::insert_into(event_txn_ids::table)
-                    .values((
-                        event_txn_ids::user_id.eq(&txn.user_id),
-                        event_txn_ids::device_id.eq(&txn.device_id),
-                        event_txn_ids::txn_id.eq(&txn.txn_id),
-                        event_txn_ids::event_id.eq(&event.event_id),
-                    ))
-                    .execute(conn)?;
-            }
-            Ok(stream_ordering)
+            appends
+                .iter()
+                .map(|a| append_in(conn, &a.event, &a.prev_events, a.txn.as_ref()))
+                .collect()
         })
         .await
     }
@@ -583,4 +446,149 @@ pub(super) fn stored_events(
             })
         })
         .collect()
+}
+
+/// One append inside the caller's transaction: the event, its position, current state,
+/// forward extremities, redaction, relation, notifications and transaction id.
+fn append_in(
+    conn: &mut DbConnection,
+    event: &NewEvent,
+    prev_events: &[String],
+    txn: Option<&TxnKey>,
+) -> QueryResult<i64> {
+    let json = event.json.to_string();
+    // Writes are serialised (one writer on SQLite, and the room service appends in one
+    // pipeline), so the next position cannot be taken twice; the UNIQUE constraint would
+    // refuse it if it were.
+    let last: Option<i64> = events::table
+        .select(diesel::dsl::max(events::stream_ordering))
+        .first(conn)?;
+    let stream_ordering = last.unwrap_or(0) + 1;
+    diesel::insert_into(events::table)
+        .values((
+            events::event_id.eq(&event.event_id),
+            events::room_id.eq(&event.room_id),
+            events::stream_ordering.eq(stream_ordering),
+            events::depth.eq(event.depth),
+            events::event_type.eq(&event.event_type),
+            events::state_key.eq(&event.state_key),
+            events::sender.eq(&event.sender),
+            events::origin_server_ts.eq(event.origin_server_ts),
+            events::json.eq(&json),
+        ))
+        .execute(conn)?;
+    if let Some(state_key) = &event.state_key {
+        diesel::delete(
+            current_state::table
+                .filter(current_state::room_id.eq(&event.room_id))
+                .filter(current_state::event_type.eq(&event.event_type))
+                .filter(current_state::state_key.eq(state_key)),
+        )
+        .execute(conn)?;
+        diesel::insert_into(current_state::table)
+            .values((
+                current_state::room_id.eq(&event.room_id),
+                current_state::event_type.eq(&event.event_type),
+                current_state::state_key.eq(state_key),
+                current_state::event_id.eq(&event.event_id),
+                current_state::membership.eq(&event.membership),
+            ))
+            .execute(conn)?;
+    }
+    diesel::delete(
+        forward_extremities::table
+            .filter(forward_extremities::room_id.eq(&event.room_id))
+            .filter(forward_extremities::event_id.eq_any(prev_events)),
+    )
+    .execute(conn)?;
+    diesel::insert_into(forward_extremities::table)
+        .values((
+            forward_extremities::room_id.eq(&event.room_id),
+            forward_extremities::event_id.eq(&event.event_id),
+        ))
+        .execute(conn)?;
+    if let Some(target) = &event.redacts {
+        diesel::insert_into(redactions::table)
+            .values((
+                redactions::event_id.eq(&event.event_id),
+                redactions::redacts.eq(target),
+            ))
+            .execute(conn)?;
+        // A redacted event's relation is gone with its content.
+        diesel::delete(event_relations::table.filter(event_relations::event_id.eq(target)))
+            .execute(conn)?;
+    }
+    if let Some(relation) = &event.relation {
+        diesel::insert_into(event_relations::table)
+            .values((
+                event_relations::event_id.eq(&event.event_id),
+                event_relations::room_id.eq(&event.room_id),
+                event_relations::relates_to.eq(&relation.relates_to),
+                event_relations::rel_type.eq(&relation.rel_type),
+                event_relations::event_type.eq(&event.event_type),
+                event_relations::sender.eq(&event.sender),
+                event_relations::aggregation_key.eq(&relation.aggregation_key),
+                event_relations::origin_server_ts.eq(event.origin_server_ts),
+                event_relations::stream_ordering.eq(stream_ordering),
+            ))
+            .execute(conn)?;
+    }
+    let notifications = &event.notifications;
+    let thread = match &event.relation {
+        None => None,
+        Some(r) if r.rel_type == "m.thread" => Some(r.relates_to.clone()),
+        // An edit or reaction belongs to the thread of the event it relates to.
+        Some(r) if !notifications.is_empty() => event_relations::table
+            .filter(event_relations::event_id.eq(&r.relates_to))
+            .filter(event_relations::rel_type.eq("m.thread"))
+            .select(event_relations::relates_to)
+            .first::<String>(conn)
+            .optional()?,
+        Some(_) => None,
+    };
+    if notifications.everyone != Notify::No {
+        diesel::insert_into(event_push_broadcasts::table)
+            .values((
+                event_push_broadcasts::room_id.eq(&event.room_id),
+                event_push_broadcasts::stream_ordering.eq(stream_ordering),
+                event_push_broadcasts::sender.eq(&event.sender),
+                event_push_broadcasts::highlight.eq(notifications.everyone == Notify::Highlight),
+                event_push_broadcasts::thread_id.eq(thread.as_deref()),
+            ))
+            .execute(conn)?;
+    }
+    // One statement per batch: building and binding a statement per row dominated the
+    // cost when every member was listed; exceptions can still be many.
+    for batch in notifications.exceptions.chunks(200) {
+        let rows: Vec<_> = batch
+            .iter()
+            .map(|action| {
+                (
+                    event_push_actions::room_id.eq(&event.room_id),
+                    event_push_actions::user_id.eq(&action.user_id),
+                    event_push_actions::stream_ordering.eq(stream_ordering),
+                    event_push_actions::notify.eq(action.notify != Notify::No),
+                    event_push_actions::highlight.eq(action.notify == Notify::Highlight),
+                    event_push_actions::thread_id.eq(thread.as_deref()),
+                )
+            })
+            .collect();
+        // The multi-backend connection has no batch insert; each backend has its own.
+        let insert = diesel::insert_into(event_push_actions::table).values(rows);
+        match conn {
+            DbConnection::Sqlite(c) => insert.execute(c)?,
+            DbConnection::Postgres(c) => insert.execute(c)?,
+        };
+    }
+    if let Some(txn) = &txn {
+        diesel::insert_into(event_txn_ids::table)
+            .values((
+                event_txn_ids::user_id.eq(&txn.user_id),
+                event_txn_ids::device_id.eq(&txn.device_id),
+                event_txn_ids::txn_id.eq(&txn.txn_id),
+                event_txn_ids::event_id.eq(&event.event_id),
+            ))
+            .execute(conn)?;
+    }
+    Ok(stream_ordering)
 }
