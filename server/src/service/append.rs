@@ -9,12 +9,15 @@
 //! committed. Commits run in their own tasks so that a request dropped by its client cannot
 //! stop one halfway, and one at a time so that groups commit in the order they were built.
 //!
-//! Events that are built but not committed live in an overlay that the next build reads on
-//! top of the database: the head, the auth events and the member list. **Invariant:** the
-//! overlay is read before the database, so anything that left it (because it was committed)
-//! is seen in the database read that follows. If a group fails to commit, every event built
-//! on it fails too: the overlay is cleared, the queue is failed, and a build that began
-//! before the failure (it carries an older generation) is refused when it tries to queue.
+//! Each room's head (forward extremities, current state ids, memberships) is kept in memory
+//! from its first build on and moved by every event built, so a build reads no state from the
+//! database however large the room; events built but not committed are kept by id for the
+//! builds that cite them as auth events, and recently committed state events stay parsed.
+//! **Invariant:** this pipeline is the only writer of room events, in the only process that
+//! writes them, so a cached head is the database's head plus the events queued. If a group
+//! fails to commit, every event built on it fails too: heads and queue are dropped (heads
+//! are read again from the database), and a build that began before the failure (it carries
+//! an older generation) is refused when it tries to queue.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -26,7 +29,7 @@ use tokio::sync::oneshot;
 use super::{Error, ErrorKind, notifier::Notifier};
 use crate::{
     core::{event::Pdu, room_version::RoomVersion},
-    storage::{self, Append, NewEvent, RoomHead, Stores, TxnKey},
+    storage::{self, Append, NewEvent, Stores, TxnKey},
 };
 
 pub(super) struct Pipeline {
@@ -40,7 +43,7 @@ struct Inner {
     commit_lock: tokio::sync::Mutex<()>,
 }
 
-/// Built events not yet committed, and the queue they wait in.
+/// Built events not yet committed, the queue they wait in, and the rooms' heads.
 #[derive(Default)]
 struct Staged {
     /// Bumped when a group fails: builds from before it must not queue.
@@ -48,18 +51,71 @@ struct Staged {
     queue: Vec<Queued>,
     /// The queued events by id, for builds that cite them as auth events.
     events: HashMap<String, Pdu>,
-    rooms: HashMap<String, RoomOverlay>,
+    /// Committed state events, parsed, for builds that cite them as auth events.
+    committed_state: HashMap<String, Pdu>,
+    heads: HashMap<String, Arc<Head>>,
     txns: HashSet<TxnKey>,
 }
 
-/// What a room's uncommitted events change of its head.
+/// Parsed state events kept at most; past it the cache starts again.
+const COMMITTED_STATE_CACHE: usize = 20_000;
+
+/// A room's head as of the last event built in it.
 #[derive(Clone, Default)]
-struct RoomOverlay {
-    extremities: Vec<(String, i64)>,
-    /// (type, state_key) → (event id, membership of a member event).
-    state: HashMap<(String, String), (String, Option<String>)>,
-    /// The last event built in the room: once it commits, the overlay says nothing new.
-    last: String,
+pub(super) struct Head {
+    pub extremities: Vec<(String, i64)>,
+    state: HashMap<(String, String), String>,
+    /// user → (membership, member event id).
+    members: HashMap<String, (String, String)>,
+    /// The joined members with their member event ids, made when first asked for after a
+    /// membership changed.
+    joined: Option<Arc<[(String, String)]>>,
+}
+
+impl Head {
+    pub fn state_id(&self, event_type: &str, state_key: &str) -> Option<&str> {
+        self.state
+            .get(&(event_type.to_owned(), state_key.to_owned()))
+            .map(String::as_str)
+    }
+
+    fn apply(&mut self, pdu: &Pdu, membership: Option<&str>) {
+        self.extremities = vec![(pdu.event_id.clone(), pdu.depth)];
+        if let Some(state_key) = &pdu.state_key {
+            self.state.insert(
+                (pdu.event_type.clone(), state_key.clone()),
+                pdu.event_id.clone(),
+            );
+            if pdu.event_type == "m.room.member" {
+                let membership = membership.unwrap_or_default().to_owned();
+                self.members
+                    .insert(state_key.clone(), (membership, pdu.event_id.clone()));
+                self.joined = None;
+            }
+        }
+    }
+
+    fn joined(&mut self) -> Arc<[(String, String)]> {
+        let members = &self.members;
+        self.joined
+            .get_or_insert_with(|| {
+                members
+                    .iter()
+                    .filter(|(_, (membership, _))| membership == "join")
+                    .map(|(user, (_, id))| (user.clone(), id.clone()))
+                    .collect()
+            })
+            .clone()
+    }
+}
+
+impl Staged {
+    fn keep_committed(&mut self, pdu: Pdu) {
+        if self.committed_state.len() >= COMMITTED_STATE_CACHE {
+            self.committed_state.clear();
+        }
+        self.committed_state.insert(pdu.event_id.clone(), pdu);
+    }
 }
 
 struct Queued {
@@ -94,60 +150,78 @@ impl Pipeline {
         self.staged().generation
     }
 
-    /// The room's head with the events built but not yet committed.
-    pub async fn head(&self, room_id: &str) -> Result<RoomHead, Error> {
-        let overlay = self.staged().rooms.get(room_id).cloned();
-        let mut head = self.inner.stores.rooms.room_head(room_id).await?;
-        if let Some(overlay) = overlay {
-            head.extremities = overlay.extremities;
-            let mut state: HashMap<(String, String), String> = head
+    /// The room's head, with the events built but not yet committed. Drop it before
+    /// queueing: the head is updated in place when nobody else holds it.
+    pub async fn head(&self, room_id: &str) -> Result<Arc<Head>, Error> {
+        if let Some(head) = self.staged().heads.get(room_id) {
+            return Ok(head.clone());
+        }
+        let generation = self.generation();
+        let rooms = &self.inner.stores.rooms;
+        let stored = rooms.room_head(room_id).await?;
+        let members = rooms.room_members(room_id).await?;
+        let head = Arc::new(Head {
+            extremities: stored.extremities,
+            state: stored
                 .state
                 .into_iter()
                 .map(|(t, k, id)| ((t, k), id))
-                .collect();
-            for (key, (id, _)) in overlay.state {
-                state.insert(key, id);
-            }
-            head.state = state.into_iter().map(|((t, k), id)| (t, k, id)).collect();
+                .collect(),
+            members: members
+                .into_iter()
+                .map(|(user, membership, id)| (user, (membership, id)))
+                .collect(),
+            joined: None,
+        });
+        let mut staged = self.staged();
+        // A failed group in between may have left the database elsewhere; `queue` will
+        // refuse this build, so the head is not kept.
+        if staged.generation != generation {
+            return Ok(head);
         }
-        Ok(head)
+        // Readers outside the append lock (permission checks) load heads too: whoever
+        // stored one first may have built on it since, so a later load never replaces it.
+        Ok(staged
+            .heads
+            .entry(room_id.to_owned())
+            .or_insert(head)
+            .clone())
     }
 
     /// An event by id, built or committed, parsed for `version`.
     pub async fn event(&self, event_id: &str, version: &RoomVersion) -> Result<Option<Pdu>, Error> {
-        if let Some(pdu) = self.staged().events.get(event_id) {
-            return Ok(Some(pdu.clone()));
+        {
+            let staged = self.staged();
+            if let Some(pdu) = staged
+                .events
+                .get(event_id)
+                .or_else(|| staged.committed_state.get(event_id))
+            {
+                return Ok(Some(pdu.clone()));
+            }
         }
         let Some(stored) = self.inner.stores.rooms.get_event(event_id).await? else {
             return Ok(None);
         };
-        Pdu::from_json_with_known_id(stored.json, stored.event_id, version)
-            .map(Some)
-            .map_err(|e| Error::internal(format!("stored event {event_id}: {e}")))
+        let pdu = Pdu::from_json_with_known_id(stored.json, stored.event_id, version)
+            .map_err(|e| Error::internal(format!("stored event {event_id}: {e}")))?;
+        if pdu.state_key.is_some() {
+            self.staged().keep_committed(pdu.clone());
+        }
+        Ok(Some(pdu))
     }
 
     /// The room's joined members with their member event ids, built events included.
-    pub async fn joined_members(&self, room_id: &str) -> Result<Vec<(String, String)>, Error> {
-        let overlay = self.staged().rooms.get(room_id).cloned();
-        let mut members: HashMap<String, (String, String)> = self
-            .inner
-            .stores
-            .rooms
-            .room_members(room_id)
-            .await?
-            .into_iter()
-            .map(|(user, membership, id)| (user, (membership, id)))
-            .collect();
-        for ((event_type, user), (id, membership)) in overlay.map(|o| o.state).unwrap_or_default() {
-            if event_type == "m.room.member" {
-                members.insert(user, (membership.unwrap_or_default(), id));
-            }
+    pub async fn joined_members(&self, room_id: &str) -> Result<Arc<[(String, String)]>, Error> {
+        drop(self.head(room_id).await?);
+        let mut staged = self.staged();
+        match staged.heads.get_mut(room_id) {
+            Some(head) => Ok(Arc::make_mut(head).joined()),
+            // Dropped by a failed group since: `queue` will refuse this build anyway.
+            None => Err(Error::internal(
+                "an earlier event of this room failed to commit; retry",
+            )),
         }
-        Ok(members
-            .into_iter()
-            .filter(|(_, (membership, _))| membership == "join")
-            .map(|(user, (_, id))| (user, id))
-            .collect())
     }
 
     /// Whether a built event with this transaction id is waiting to commit.
@@ -169,16 +243,20 @@ impl Pipeline {
                 "an earlier event of this room failed to commit; retry",
             ));
         }
+        let head = match staged.heads.get_mut(&event.room_id) {
+            Some(head) => head,
+            // A new room starts from nothing; any other room's head was read by the build.
+            None if pdu.event_type == "m.room.create" => {
+                staged.heads.entry(event.room_id.clone()).or_default()
+            }
+            None => {
+                return Err(Error::internal(
+                    "an earlier event of this room failed to commit; retry",
+                ));
+            }
+        };
+        Arc::make_mut(head).apply(&pdu, event.membership.as_deref());
         let (done, waiting) = oneshot::channel();
-        let overlay = staged.rooms.entry(event.room_id.clone()).or_default();
-        overlay.extremities = vec![(pdu.event_id.clone(), pdu.depth)];
-        overlay.last = pdu.event_id.clone();
-        if let Some(state_key) = &pdu.state_key {
-            overlay.state.insert(
-                (pdu.event_type.clone(), state_key.clone()),
-                (pdu.event_id.clone(), event.membership.clone()),
-            );
-        }
         if let Some(txn) = &txn {
             staged.txns.insert(txn.clone());
         }
@@ -230,24 +308,18 @@ impl Inner {
         }
         let (appends, waiters): (Vec<Append>, Vec<_>) =
             group.into_iter().map(|q| (q.append, q.done)).unzip();
-        let ids: Vec<(String, String)> = appends
-            .iter()
-            .map(|a| (a.event.room_id.clone(), a.event.event_id.clone()))
-            .collect();
+        let ids: Vec<String> = appends.iter().map(|a| a.event.event_id.clone()).collect();
         let txns: Vec<TxnKey> = appends.iter().filter_map(|a| a.txn.clone()).collect();
         let result = self.stores.rooms.append_events(appends).await;
         let result = {
             let mut staged = self.staged();
             match result {
                 Ok(_) => {
-                    for (room_id, event_id) in &ids {
-                        staged.events.remove(event_id);
-                        if staged
-                            .rooms
-                            .get(room_id)
-                            .is_some_and(|o| &o.last == event_id)
+                    for event_id in &ids {
+                        if let Some(pdu) = staged.events.remove(event_id)
+                            && pdu.state_key.is_some()
                         {
-                            staged.rooms.remove(room_id);
+                            staged.keep_committed(pdu);
                         }
                     }
                     for txn in &txns {
@@ -256,7 +328,8 @@ impl Inner {
                     Ok(())
                 }
                 Err(e) => {
-                    // Everything built since was built on this group: none of it can stand.
+                    // Everything built since was built on this group: none of it can stand,
+                    // and the heads that include it are read again from the database.
                     let later = std::mem::take(&mut *staged);
                     staged.generation = later.generation + 1;
                     for queued in later.queue {

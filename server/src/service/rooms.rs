@@ -898,12 +898,7 @@ impl RoomService {
         content: Value,
     ) -> Result<Pdu, Error> {
         let head = self.pipeline.head(room_id).await?;
-        let state: std::collections::HashMap<(String, String), String> = head
-            .state
-            .into_iter()
-            .map(|(t, k, id)| ((t, k), id))
-            .collect();
-        let prev: Vec<(String, i64)> = head.extremities.into_iter().take(20).collect();
+        let prev: Vec<(String, i64)> = head.extremities.iter().take(20).cloned().collect();
         // A first build only to learn which auth events this event selects; the second is
         // the event itself (built from the same content: `build` may move fields out of it).
         let draft = self.build(
@@ -919,8 +914,11 @@ impl RoomService {
         // Auth events: the current state entries the event's type selects.
         let auth_ids: Vec<String> = auth::auth_types_for_event(version, &draft)
             .into_iter()
-            .filter_map(|key| state.get(&key).cloned())
+            .filter_map(|(event_type, state_key)| {
+                head.state_id(&event_type, &state_key).map(str::to_owned)
+            })
             .collect();
+        drop(head);
         self.build(
             version,
             Some(room_id),
