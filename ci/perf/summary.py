@@ -16,6 +16,7 @@ METRICS = [
     ("initial sync p50 ms", "initial_sync", ["initial_sync", "p50_ms"], False),
     ("newcomer join + first sync ms", "newcomer", ["join_plus_first_sync_ms"], False),
     ("newcomer (lazy members) ms", "newcomer_lazy", ["join_plus_first_sync_ms"], False),
+    ("/messages page of 100, p50 ms", "pagination", ["page", "p50_ms"], False),
     ("server CPU ms per message", "messages", ["server_cpu_ms_per_op"], False),
     ("server peak RSS MiB", None, ["server_memory_kib", "peak"], False),
 ]

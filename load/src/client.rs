@@ -156,6 +156,25 @@ impl Client {
             .context("send returned no event_id")
     }
 
+    /// `GET /rooms/{room}/messages` backwards from `from` (the newest events without it).
+    pub async fn messages(
+        &self,
+        user: &User,
+        room: &str,
+        from: Option<&str>,
+        limit: usize,
+    ) -> Result<Value> {
+        let mut path = format!(
+            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit={limit}",
+            encode(room)
+        );
+        if let Some(from) = from {
+            path.push_str(&format!("&from={}", encode(from)));
+        }
+        self.ok(reqwest::Method::GET, &path, Some(&user.token), None)
+            .await
+    }
+
     /// `GET /sync`; the whole response.
     pub async fn sync(
         &self,

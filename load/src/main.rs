@@ -45,6 +45,13 @@ struct Args {
     /// Members of the room a newcomer joins.
     #[arg(long)]
     room_members: Option<usize>,
+    /// Newcomers join the message room (all users, all messages) instead of a room of
+    /// `--room-members` made for them: the scale-of-data run.
+    #[arg(long)]
+    newcomers_join_message_room: bool,
+    /// Pages of 100 events read backwards through the message room.
+    #[arg(long)]
+    pages: Option<usize>,
     /// Fresh-device initial syncs timed.
     #[arg(long)]
     sync_repeats: Option<usize>,
@@ -63,14 +70,15 @@ struct Sizes {
     delivery_samples: usize,
     room_members: usize,
     sync_repeats: usize,
+    pages: usize,
 }
 
 impl Sizes {
     fn from(args: &Args) -> Self {
-        let (users, senders, messages, delivery, members, repeats) = if args.quick {
-            (20, 4, 300, 20, 50, 3)
+        let (users, senders, messages, delivery, members, repeats, pages) = if args.quick {
+            (20, 4, 300, 20, 50, 3, 3)
         } else {
-            (100, 16, 5000, 100, 500, 5)
+            (100, 16, 5000, 100, 500, 5, 20)
         };
         Self {
             users: args.users.unwrap_or(users),
@@ -79,6 +87,7 @@ impl Sizes {
             delivery_samples: args.delivery_samples.unwrap_or(delivery),
             room_members: args.room_members.unwrap_or(members),
             sync_repeats: args.sync_repeats.unwrap_or(repeats),
+            pages: args.pages.unwrap_or(pages),
         }
     }
 }
@@ -150,26 +159,41 @@ async fn main() -> Result<()> {
     numbers["room_events_at_least"] = json!(sizes.messages);
     results.insert("initial_sync".into(), numbers);
 
-    // A room of `room_members`, then two newcomers: one syncing everything, one lazily.
-    let (crowd, _) = scenarios::register_users(
-        &client,
-        &format!("{run}m"),
-        sizes.room_members.saturating_sub(1) + 2,
-        args.concurrency,
+    let numbers = measure(
+        pid,
+        sizes.pages,
+        scenarios::paginate(&client, owner, &room, sizes.pages, 100),
     )
     .await?;
+    results.insert("pagination".into(), numbers);
+
+    // Two newcomers, one syncing everything, one lazily: into a room of `room_members`
+    // made for them, or into the message room itself.
+    let crowd_size = if args.newcomers_join_message_room {
+        2
+    } else {
+        sizes.room_members.saturating_sub(1) + 2
+    };
+    let (crowd, _) =
+        scenarios::register_users(&client, &format!("{run}m"), crowd_size, args.concurrency)
+            .await?;
     let (newcomers, members) = crowd.split_at(2);
-    let big = client
-        .create_room(owner, json!({"preset": "public_chat", "name": "crowd"}))
-        .await?;
-    scenarios::join_all(&client, members, &big, args.concurrency).await?;
+    let (big, big_members) = if args.newcomers_join_message_room {
+        (room.clone(), users.len())
+    } else {
+        let big = client
+            .create_room(owner, json!({"preset": "public_chat", "name": "crowd"}))
+            .await?;
+        scenarios::join_all(&client, members, &big, args.concurrency).await?;
+        (big, members.len() + 1)
+    };
     for (newcomer, lazy, name) in [
         (&newcomers[0], false, "newcomer"),
         (&newcomers[1], true, "newcomer_lazy"),
     ] {
         let mut numbers =
             measure(pid, 1, scenarios::newcomer(&client, newcomer, &big, lazy)).await?;
-        numbers["room_members"] = json!(members.len() + 1);
+        numbers["room_members"] = json!(big_members);
         results.insert(name.into(), numbers);
     }
 
@@ -178,7 +202,8 @@ async fn main() -> Result<()> {
         "sizes": {
             "users": sizes.users, "senders": sizes.senders, "messages": sizes.messages,
             "delivery_samples": sizes.delivery_samples, "room_members": sizes.room_members,
-            "sync_repeats": sizes.sync_repeats,
+            "sync_repeats": sizes.sync_repeats, "pages": sizes.pages,
+            "newcomers_join_message_room": args.newcomers_join_message_room,
         },
         "scenarios": Value::Object(results),
         "wall_s": started.elapsed().as_secs_f64(),

@@ -222,3 +222,28 @@ pub async fn newcomer(client: &Client, user: &User, room: &str, lazy: bool) -> R
         "state_events_in_first_sync": state,
     }))
 }
+
+/// Pages backwards through `room` from its newest event, `pages` pages of `limit` events,
+/// each page timed on its own.
+pub async fn paginate(
+    client: &Client,
+    user: &User,
+    room: &str,
+    pages: usize,
+    limit: usize,
+) -> Result<Value> {
+    let mut durations = Vec::with_capacity(pages);
+    let mut from: Option<String> = None;
+    let mut events = 0;
+    for _ in 0..pages {
+        let started = Instant::now();
+        let page = client.messages(user, room, from.as_deref(), limit).await?;
+        durations.push(started.elapsed());
+        events += page["chunk"].as_array().map_or(0, Vec::len);
+        match page["end"].as_str() {
+            Some(end) => from = Some(end.to_owned()),
+            None => break,
+        }
+    }
+    Ok(json!({ "page": latency_summary(&mut durations), "page_size": limit, "events": events }))
+}

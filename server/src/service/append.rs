@@ -12,7 +12,8 @@
 //! Each room's head (forward extremities, current state ids, memberships) is kept in memory
 //! from its first build on and moved by every event built, so a build reads no state from the
 //! database however large the room; events built but not committed are kept by id for the
-//! builds that cite them as auth events, and recently committed state events stay parsed.
+//! builds that cite them as auth events, and state events once read as auth events stay
+//! parsed.
 //! **Invariant:** this pipeline is the only writer of room events, in the only process that
 //! writes them, so a cached head is the database's head plus the events queued. If a group
 //! fails to commit, every event built on it fails too: heads and queue are dropped (heads
@@ -51,14 +52,14 @@ struct Staged {
     queue: Vec<Queued>,
     /// The queued events by id, for builds that cite them as auth events.
     events: HashMap<String, Pdu>,
-    /// Committed state events, parsed, for builds that cite them as auth events.
+    /// Committed state events that builds cited as auth events, parsed.
     committed_state: HashMap<String, Pdu>,
     heads: HashMap<String, Arc<Head>>,
     txns: HashSet<TxnKey>,
 }
 
-/// Parsed state events kept at most; past it the cache starts again.
-const COMMITTED_STATE_CACHE: usize = 20_000;
+/// Parsed auth events kept at most (a few MiB); past it the cache starts again.
+const COMMITTED_STATE_CACHE: usize = 4_096;
 
 /// A room's head as of the last event built in it.
 #[derive(Clone, Default)]
@@ -316,11 +317,7 @@ impl Inner {
             match result {
                 Ok(_) => {
                     for event_id in &ids {
-                        if let Some(pdu) = staged.events.remove(event_id)
-                            && pdu.state_key.is_some()
-                        {
-                            staged.keep_committed(pdu);
-                        }
+                        staged.events.remove(event_id);
                     }
                     for txn in &txns {
                         staged.txns.remove(txn);
