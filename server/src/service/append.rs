@@ -68,9 +68,7 @@ pub(super) struct Head {
     state: HashMap<(String, String), String>,
     /// user → (membership, member event id).
     members: HashMap<String, (String, String)>,
-    /// The joined members with their member event ids, made when first asked for after a
-    /// membership changed.
-    joined: Option<Arc<[(String, String)]>>,
+    joined_count: usize,
 }
 
 impl Head {
@@ -78,6 +76,15 @@ impl Head {
         self.state
             .get(&(event_type.to_owned(), state_key.to_owned()))
             .map(String::as_str)
+    }
+
+    /// Every member event's user → (membership, event id).
+    pub fn members(&self) -> &HashMap<String, (String, String)> {
+        &self.members
+    }
+
+    pub fn joined_count(&self) -> usize {
+        self.joined_count
     }
 
     fn apply(&mut self, pdu: &Pdu, membership: Option<&str>) {
@@ -89,24 +96,18 @@ impl Head {
             );
             if pdu.event_type == "m.room.member" {
                 let membership = membership.unwrap_or_default().to_owned();
-                self.members
+                let joins = membership == "join";
+                let before = self
+                    .members
                     .insert(state_key.clone(), (membership, pdu.event_id.clone()));
-                self.joined = None;
+                let joined_before = before.is_some_and(|(m, _)| m == "join");
+                match (joined_before, joins) {
+                    (false, true) => self.joined_count += 1,
+                    (true, false) => self.joined_count -= 1,
+                    _ => {}
+                }
             }
         }
-    }
-
-    fn joined(&mut self) -> Arc<[(String, String)]> {
-        let members = &self.members;
-        self.joined
-            .get_or_insert_with(|| {
-                members
-                    .iter()
-                    .filter(|(_, (membership, _))| membership == "join")
-                    .map(|(user, (_, id))| (user.clone(), id.clone()))
-                    .collect()
-            })
-            .clone()
     }
 }
 
@@ -161,6 +162,7 @@ impl Pipeline {
         let rooms = &self.inner.stores.rooms;
         let stored = rooms.room_head(room_id).await?;
         let members = rooms.room_members(room_id).await?;
+        let joined_count = members.iter().filter(|(_, m, _)| m == "join").count();
         let head = Arc::new(Head {
             extremities: stored.extremities,
             state: stored
@@ -172,7 +174,7 @@ impl Pipeline {
                 .into_iter()
                 .map(|(user, membership, id)| (user, (membership, id)))
                 .collect(),
-            joined: None,
+            joined_count,
         });
         let mut staged = self.staged();
         // A failed group in between may have left the database elsewhere; `queue` will
@@ -210,19 +212,6 @@ impl Pipeline {
             self.staged().keep_committed(pdu.clone());
         }
         Ok(Some(pdu))
-    }
-
-    /// The room's joined members with their member event ids, built events included.
-    pub async fn joined_members(&self, room_id: &str) -> Result<Arc<[(String, String)]>, Error> {
-        drop(self.head(room_id).await?);
-        let mut staged = self.staged();
-        match staged.heads.get_mut(room_id) {
-            Some(head) => Ok(Arc::make_mut(head).joined()),
-            // Dropped by a failed group since: `queue` will refuse this build anyway.
-            None => Err(Error::internal(
-                "an earlier event of this room failed to commit; retry",
-            )),
-        }
     }
 
     /// Whether a built event with this transaction id is waiting to commit.

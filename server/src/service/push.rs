@@ -7,7 +7,7 @@
 //! are cached in memory per process and replaced on every write through this service.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 
@@ -31,6 +31,8 @@ pub struct PushService {
     account_data: Arc<AccountDataService>,
     /// Each user's stored rule set; `None` for users who run the server defaults.
     cache: Mutex<HashMap<String, Option<Arc<Ruleset>>>>,
+    /// Everyone with a stored rule set, once read; bumping the version drops it.
+    custom_users: Mutex<(u64, Option<Arc<HashSet<String>>>)>,
 }
 
 /// Where a new rule goes relative to the user's other rules of its kind.
@@ -46,6 +48,7 @@ impl PushService {
             stores,
             account_data,
             cache: Mutex::default(),
+            custom_users: Mutex::default(),
         }
     }
 
@@ -55,6 +58,32 @@ impl PushService {
             .custom_ruleset(user_id.as_str())
             .await?
             .unwrap_or_else(|| Arc::new(Ruleset::server_default(user_id))))
+    }
+
+    /// Every user with a stored rule set: the only ones, besides those an event names, whose
+    /// outcome can differ from the server defaults'.
+    async fn custom_users(&self) -> Result<Arc<HashSet<String>>, Error> {
+        let version = {
+            let cached = self.custom_users.lock().expect("push rule cache poisoned");
+            if let Some(users) = &cached.1 {
+                return Ok(users.clone());
+            }
+            cached.0
+        };
+        let users: Arc<HashSet<String>> = Arc::new(
+            self.stores
+                .account_data
+                .users_with_account_data("m.push_rules")
+                .await?
+                .into_iter()
+                .collect(),
+        );
+        let mut cached = self.custom_users.lock().expect("push rule cache poisoned");
+        // A rule set stored while this was read may be missing from it: keep it only if none was.
+        if cached.0 == version {
+            cached.1 = Some(users.clone());
+        }
+        Ok(users)
     }
 
     /// The rule set the user stored, if they ever changed a rule.
@@ -98,6 +127,9 @@ impl PushService {
             .lock()
             .expect("push rule cache poisoned")
             .insert(user_id.to_string(), Some(Arc::new(ruleset)));
+        let mut custom = self.custom_users.lock().expect("push rule cache poisoned");
+        custom.0 += 1;
+        custom.1 = None;
         Ok(out)
     }
 
@@ -227,14 +259,15 @@ impl PushService {
         let Ok(room_id) = OwnedRoomId::try_from(room.room_id) else {
             return Ok(Notifications::default());
         };
-        if room.joined.iter().all(|(member, _)| member == sender) {
+        let sender_joined = room.joined_event(sender).is_some();
+        if room.joined_count <= usize::from(sender_joined) {
             return Ok(Notifications::default());
         }
         let power_levels = power_levels_ctx(room.version, room.create, room.power_levels);
         let raw: Raw<ruma::events::AnySyncTimelineEvent> = Raw::from_json(
             serde_json::value::to_raw_value(event).map_err(|e| Error::internal(e.to_string()))?,
         );
-        let member_count = UInt::try_from(room.joined.len() as u64).unwrap_or(UInt::MAX);
+        let member_count = UInt::try_from(room.joined_count as u64).unwrap_or(UInt::MAX);
         let context = |user_id: OwnedUserId, display_name: String| {
             let ctx =
                 PushConditionRoomCtx::new(room_id.clone(), member_count, user_id, display_name);
@@ -257,16 +290,33 @@ impl PushService {
                 .await;
             Some(outcome(actions))
         };
+        // Only members the event names and members with rules of their own can differ from
+        // everyone; without a shared outcome, every member is evaluated.
+        let custom_users = self.custom_users().await?;
+        let candidates: BTreeSet<&str> =
+            if everyone.is_none() || custom_users.len() > room.joined_count {
+                room.members.keys().map(String::as_str).collect()
+            } else {
+                named
+                    .iter()
+                    .copied()
+                    .chain(custom_users.iter().map(String::as_str))
+                    .collect()
+            };
         let mut exceptions = Vec::new();
-        for (member, member_event) in room.joined {
-            if member == sender {
+        for member in candidates {
+            let Some(member_event) = room.joined_event(member).filter(|_| member != sender) else {
+                continue;
+            };
+            let custom = if custom_users.contains(member) {
+                self.custom_ruleset(member).await?
+            } else {
+                None
+            };
+            if custom.is_none() && everyone.is_some() && !named.contains(member) {
                 continue;
             }
-            let custom = self.custom_ruleset(member).await?;
-            if custom.is_none() && everyone.is_some() && !named.contains(member.as_str()) {
-                continue;
-            }
-            let Ok(user_id) = OwnedUserId::try_from(member.as_str()) else {
+            let Ok(user_id) = OwnedUserId::try_from(member) else {
                 continue;
             };
             let ruleset = custom.unwrap_or_else(|| Arc::new(Ruleset::server_default(&user_id)));
@@ -280,7 +330,7 @@ impl PushService {
             let notify = outcome(actions);
             if notify != everyone.unwrap_or_default() {
                 exceptions.push(PushAction {
-                    user_id: member.clone(),
+                    user_id: member.to_owned(),
                     notify,
                 });
             }
@@ -302,12 +352,23 @@ impl PushService {
 pub struct PushRoom<'a> {
     pub version: &'a str,
     pub room_id: &'a str,
-    /// The joined members, each with the id of their member event.
-    pub joined: &'a [(String, String)],
+    /// Every member event's user → (membership, event id).
+    pub members: &'a HashMap<String, (String, String)>,
+    pub joined_count: usize,
     /// The room's create event, when it has one (full JSON).
     pub create: Option<&'a Value>,
     /// The room's power-levels event, when it has one (full JSON).
     pub power_levels: Option<&'a Value>,
+}
+
+impl PushRoom<'_> {
+    /// The member event of a joined member.
+    fn joined_event(&self, user: &str) -> Option<&str> {
+        self.members
+            .get(user)
+            .filter(|(membership, _)| membership == "join")
+            .map(|(_, event_id)| event_id.as_str())
+    }
 }
 
 /// The stand-in for every member who runs the server-default rules and whom an event does not

@@ -997,12 +997,13 @@ impl RoomService {
         pdu: &Pdu,
         auth: &AuthEvents,
     ) -> Result<storage::Notifications, Error> {
-        let joined = self.pipeline.joined_members(room_id).await?;
+        let head = self.pipeline.head(room_id).await?;
         let event = client_event(&pdu.json, &pdu.event_id, room_id);
         let room = PushRoom {
             version: version.id,
             room_id,
-            joined: &joined,
+            members: head.members(),
+            joined_count: head.joined_count(),
             create: auth.state("m.room.create").map(|e| &e.json),
             power_levels: auth.state("m.room.power_levels").map(|e| &e.json),
         };

@@ -64,6 +64,18 @@ impl AccountDataStore for Database {
         content.map(|c| parse(&c)).transpose()
     }
 
+    async fn users_with_account_data(&self, data_type: &str) -> Result<Vec<String>, Error> {
+        let kind = data_type.to_owned();
+        self.read(move |conn| {
+            account_data::table
+                .filter(account_data::room_id.eq(""))
+                .filter(account_data::data_type.eq(kind))
+                .select(account_data::user_id)
+                .load(conn)
+        })
+        .await
+    }
+
     async fn account_data_after(
         &self,
         user_id: &str,

@@ -767,6 +767,16 @@ async fn account_data_replaces_per_type_and_room_and_streams_in_order() {
             .collect();
         assert_eq!(kinds, vec![("!r:x", "m.tag"), ("", "m.direct")]);
         assert!(data.max_account_data_stream().await.unwrap() > c);
+        let mut direct = data.users_with_account_data("m.direct").await.unwrap();
+        direct.sort();
+        assert_eq!(direct, vec!["@a:x", "@b:x"]);
+        assert!(
+            data.users_with_account_data("m.tag")
+                .await
+                .unwrap()
+                .is_empty(),
+            "room data is not global data"
+        );
     }
 }
 
