@@ -587,11 +587,27 @@ impl SyncService {
         let state = if needs_state {
             let in_timeline: std::collections::HashSet<&str> =
                 events.iter().map(|e| e.event_id.as_str()).collect();
-            let mut state = self.stores.rooms.state_at(room_id, now).await?;
+            let lazy = filter.state.lazy_load_members && !full_state;
+            // Lazily loaded, only the members the timeline needs are read at all.
+            let members = lazy.then(|| {
+                let senders = events.iter().filter_map(|e| e.json["sender"].as_str());
+                let mut members: Vec<String> = senders
+                    .chain(std::iter::once(user_id))
+                    .map(str::to_owned)
+                    .collect();
+                members.sort();
+                members.dedup();
+                members
+            });
+            let mut state = self
+                .stores
+                .rooms
+                .state_at_with_members(room_id, now, members)
+                .await?;
             state.retain(|e| {
                 !in_timeline.contains(e.event_id.as_str()) && filter.state.allows_event(e)
             });
-            if filter.state.lazy_load_members && !full_state {
+            if lazy {
                 lazy_members(&mut state, &events, user_id);
             }
             super::rooms::apply_redactions(&self.stores, &mut state).await?;

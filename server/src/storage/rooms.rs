@@ -141,7 +141,17 @@ pub trait RoomStore: Send + Sync {
     ) -> Result<Vec<StoredEvent>, Error>;
     /// The room's state right after the event at stream ordering `up_to` (the latest event
     /// per type and state key at or below it).
-    async fn state_at(&self, room_id: &str, up_to: i64) -> Result<Vec<StoredEvent>, Error>;
+    async fn state_at(&self, room_id: &str, up_to: i64) -> Result<Vec<StoredEvent>, Error> {
+        self.state_at_with_members(room_id, up_to, None).await
+    }
+    /// `state_at`, with member events only for `members` when given (lazy-loaded members:
+    /// a 10,000-member room's state need not be read to send a page of it).
+    async fn state_at_with_members(
+        &self,
+        room_id: &str,
+        up_to: i64,
+        members: Option<Vec<String>>,
+    ) -> Result<Vec<StoredEvent>, Error>;
     /// Every event that set the room's state at (`event_type`, `state_key`), oldest first.
     async fn state_history(
         &self,

@@ -925,6 +925,7 @@ async fn state_at_a_position_and_the_history_of_one_key() {
             ("$m", "m.room.message", None, None),
             ("$l", "m.room.member", Some("@a:x"), Some("leave")),
             ("$t2", "m.room.topic", Some(""), None),
+            ("$jb", "m.room.member", Some("@b:x"), Some("join")),
         ]
         .into_iter()
         .enumerate()
@@ -952,8 +953,25 @@ async fn state_at_a_position_and_the_history_of_one_key() {
         );
         assert_eq!(
             ids(rooms.state_at("!r:x", i64::MAX).await.unwrap()),
-            vec!["$c", "$l", "$t2"],
+            vec!["$c", "$jb", "$l", "$t2"],
             "current state"
+        );
+        let only = |user: &str| Some(vec![user.to_owned()]);
+        assert_eq!(
+            ids(rooms
+                .state_at_with_members("!r:x", i64::MAX, only("@b:x"))
+                .await
+                .unwrap()),
+            vec!["$c", "$jb", "$t2"],
+            "current state with one member's event"
+        );
+        assert_eq!(
+            ids(rooms
+                .state_at_with_members("!r:x", orderings[3], only("@b:x"))
+                .await
+                .unwrap()),
+            vec!["$c", "$t1"],
+            "past state with one member's event: they had none yet"
         );
         assert!(rooms.state_at("!r:x", 0).await.unwrap().is_empty());
         let history = rooms

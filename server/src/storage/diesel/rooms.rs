@@ -293,7 +293,12 @@ impl RoomStore for Database {
         stored_events(rows)
     }
 
-    async fn state_at(&self, room_id: &str, up_to: i64) -> Result<Vec<StoredEvent>, Error> {
+    async fn state_at_with_members(
+        &self,
+        room_id: &str,
+        up_to: i64,
+        members: Option<Vec<String>>,
+    ) -> Result<Vec<StoredEvent>, Error> {
         let room = room_id.to_owned();
         let rows: Vec<(String, String, String, i64, String)> = self
             .read(move |conn| {
@@ -304,7 +309,7 @@ impl RoomStore for Database {
                 // At the head (what most callers ask for) the current state table already
                 // holds the answer; only past positions replay the room's state history.
                 if head.is_none_or(|head| up_to >= head) {
-                    return current_state::table
+                    let mut current = current_state::table
                         .inner_join(events::table.on(events::event_id.eq(current_state::event_id)))
                         .filter(current_state::room_id.eq(&room))
                         .select((
@@ -314,9 +319,17 @@ impl RoomStore for Database {
                             events::stream_ordering,
                             events::json,
                         ))
-                        .load(conn);
+                        .into_boxed();
+                    if let Some(members) = &members {
+                        current = current.filter(
+                            current_state::event_type
+                                .ne("m.room.member")
+                                .or(current_state::state_key.eq_any(members.clone())),
+                        );
+                    }
+                    return current.load(conn);
                 }
-                events::table
+                let mut history = events::table
                     .filter(events::room_id.eq(&room))
                     .filter(events::state_key.is_not_null())
                     .filter(events::stream_ordering.le(up_to))
@@ -328,7 +341,15 @@ impl RoomStore for Database {
                         events::stream_ordering,
                         events::json,
                     ))
-                    .load(conn)
+                    .into_boxed();
+                if let Some(members) = &members {
+                    history = history.filter(
+                        events::event_type
+                            .ne("m.room.member")
+                            .or(events::state_key.eq_any(members.clone())),
+                    );
+                }
+                history.load(conn)
             })
             .await?;
         // Later events replace earlier ones at the same key; the order out is by key so that
