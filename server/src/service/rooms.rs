@@ -440,7 +440,12 @@ impl RoomService {
         room_id: &str,
         content: &Value,
     ) -> Result<Option<String>, Error> {
-        let state = self.stores.rooms.state_at(room_id, i64::MAX).await?;
+        // Every join asks, so only the joiner's own member event is read, not the room's.
+        let state = self
+            .stores
+            .rooms
+            .state_at_with_members(room_id, i64::MAX, Some(vec![user.user_id.to_string()]))
+            .await?;
         let join_rules = state
             .iter()
             .find(|e| e.json["type"] == "m.room.join_rules" && e.json["state_key"] == "")
@@ -486,12 +491,9 @@ impl RoomService {
         }
         let version = self.room_version(room_id).await?;
         let local_suffix = format!(":{}", self.server_name);
-        let candidates = state.iter().filter_map(|e| {
-            let member = e.json["state_key"].as_str()?;
-            (e.json["type"] == "m.room.member"
-                && e.json["content"]["membership"] == "join"
-                && member.ends_with(&local_suffix))
-            .then_some(member)
+        let members = self.stores.rooms.room_members(room_id).await?;
+        let candidates = members.iter().filter_map(|(member, membership, _)| {
+            (membership == "join" && member.ends_with(&local_suffix)).then_some(member.as_str())
         });
         for candidate in candidates {
             let mut vouched = content.clone();
