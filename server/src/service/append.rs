@@ -88,7 +88,13 @@ impl Head {
     }
 
     fn apply(&mut self, pdu: &Pdu, membership: Option<&str>) {
-        self.extremities = vec![(pdu.event_id.clone(), pdu.depth)];
+        // As the append does: the events it cites stop being extremities, it becomes one.
+        self.extremities
+            .retain(|(id, _)| !pdu.prev_events.contains(id));
+        self.extremities.push((pdu.event_id.clone(), pdu.depth));
+        // The store orders extremities deepest first; builds take the first twenty.
+        self.extremities
+            .sort_by_key(|(_, depth)| std::cmp::Reverse(*depth));
         if let Some(state_key) = &pdu.state_key {
             self.state.insert(
                 (pdu.event_type.clone(), state_key.clone()),

@@ -322,17 +322,20 @@ impl RoomService {
                 continue;
             }
             let version = self.room_version(room_id).await?;
-            let _guard = self.append_lock.lock().await;
-            self.append_locked(
-                &version,
-                room_id,
-                user_id.as_str(),
-                "m.room.member",
-                Some(&member),
-                json!({"membership": "leave", "reason": "This room no longer admits guests"}),
-                None,
-            )
-            .await?;
+            let guard = self.append_lock.lock().await;
+            let ticket = self
+                .stage_locked(
+                    &version,
+                    room_id,
+                    user_id.as_str(),
+                    "m.room.member",
+                    Some(&member),
+                    json!({"membership": "leave", "reason": "This room no longer admits guests"}),
+                    None,
+                )
+                .await?;
+            drop(guard);
+            self.pipeline.committed(ticket).await?;
         }
         Ok(())
     }
@@ -846,26 +849,6 @@ impl RoomService {
             .ok_or_else(|| Error::new(ErrorKind::NotFound, "Unknown room"))?;
         RoomVersion::from_id(&room.room_version)
             .ok_or_else(|| Error::internal(format!("stored room version {}", room.room_version)))
-    }
-
-    /// Builds, authorises and persists one event at the room's head. Caller holds the lock.
-    #[allow(clippy::too_many_arguments)]
-    async fn append_locked(
-        &self,
-        version: &RoomVersion,
-        room_id: &str,
-        sender: &str,
-        event_type: &str,
-        state_key: Option<&str>,
-        content: Value,
-        txn: Option<TxnKey>,
-    ) -> Result<String, Error> {
-        let ticket = self
-            .stage_locked(
-                version, room_id, sender, event_type, state_key, content, txn,
-            )
-            .await?;
-        self.pipeline.committed(ticket).await
     }
 
     /// Builds and authorises one event at the room's head and queues it to commit. Caller
