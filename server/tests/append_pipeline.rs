@@ -193,3 +193,115 @@ async fn concurrent_retries_of_one_transaction_send_one_event() {
         .count();
     assert_eq!(bodies, 1);
 }
+
+/// A group that fails to commit fails every send in it and every send built on it, leaves
+/// nothing of them behind, and the next sends build on what the database holds. The failure
+/// is a trigger refusing one event type, installed beside the running server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_group_fails_what_was_built_on_it_and_nothing_else_is_lost() {
+    use diesel::{Connection as _, connection::SimpleConnection as _, sqlite::SqliteConnection};
+
+    let (services, dir) = services().await;
+    let alice = user(&services, "alice").await;
+    let bob = user(&services, "bob").await;
+    let room = room(&services, &alice, &[&bob]).await;
+    let db = dir.path().join("rechain.db");
+    SqliteConnection::establish(db.to_str().unwrap())
+        .unwrap()
+        .batch_execute(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON events
+             WHEN NEW.event_type = 'm.poison'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+        )
+        .unwrap();
+
+    // Alone, a refused event fails its own send and the room goes on from before it.
+    let refused = services
+        .rooms
+        .send(
+            &alice,
+            &room,
+            "m.poison",
+            None,
+            json!({}),
+            Some("p0".into()),
+        )
+        .await;
+    assert!(refused.is_err(), "the refused event was acknowledged");
+    let after = services
+        .rooms
+        .send(&bob, &room, "m.room.message", None, message("after"), None)
+        .await
+        .unwrap();
+
+    // Among concurrent sends, every fifth is refused: whatever shares its group or was built
+    // on it fails too, everything acknowledged is stored, and nothing else is.
+    let sends: Vec<_> = (0..30)
+        .map(|i| {
+            let services = services.clone();
+            let sender = if i % 2 == 0 {
+                alice.clone()
+            } else {
+                bob.clone()
+            };
+            let room = room.clone();
+            let event_type = if i % 5 == 0 {
+                "m.poison"
+            } else {
+                "m.room.message"
+            };
+            tokio::spawn(async move {
+                let sent = services
+                    .rooms
+                    .send(
+                        &sender,
+                        &room,
+                        event_type,
+                        None,
+                        message(&format!("c{i}")),
+                        Some(format!("c{i}")),
+                    )
+                    .await;
+                (event_type, sent)
+            })
+        })
+        .collect();
+    let mut acknowledged = HashSet::from([after]);
+    for send in sends {
+        match send.await.unwrap() {
+            ("m.poison", sent) => assert!(sent.is_err(), "a refused event was acknowledged"),
+            (_, Ok(event_id)) => {
+                acknowledged.insert(event_id);
+            }
+            (_, Err(_)) => {}
+        }
+    }
+    let last = services
+        .rooms
+        .send(&alice, &room, "m.room.message", None, message("last"), None)
+        .await
+        .unwrap();
+    acknowledged.insert(last);
+
+    let rooms = &services.stores.rooms;
+    let events = rooms.room_events_after(&room, 0, 1000).await.unwrap();
+    let stored: HashSet<String> = events
+        .iter()
+        .filter(|e| e.json["type"] == "m.room.message")
+        .map(|e| e.event_id.clone())
+        .collect();
+    assert_eq!(
+        stored, acknowledged,
+        "stored messages are the acknowledged ones"
+    );
+    assert!(events.iter().all(|e| e.json["type"] != "m.poison"));
+    for pair in events.windows(2) {
+        assert_eq!(
+            pair[1].json["prev_events"],
+            json!([pair[0].event_id]),
+            "nothing stored cites an event that failed"
+        );
+    }
+    let head = rooms.room_head(&room).await.unwrap();
+    assert_eq!(head.extremities.len(), 1);
+}

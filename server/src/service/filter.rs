@@ -2,7 +2,7 @@
 //! lazy-loaded members. Filters arrive as JSON (stored or inline) and are read leniently:
 //! a field of the wrong shape is ignored rather than failing the sync.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 
@@ -266,23 +266,17 @@ fn project_fields(event: &Value, paths: &[Vec<String>]) -> Value {
     out
 }
 
-/// Lazy loading: of `state`, keep member events only for the senders of `timeline` (and the
-/// user themselves). Members already sent in an earlier sync are not tracked, so they are sent
-/// again whatever `include_redundant_members` says: redundant, never missing, as the spec
-/// allows.
-pub fn lazy_members(state: &mut Vec<StoredEvent>, timeline: &[StoredEvent], user_id: &str) {
-    let senders: HashSet<&str> = timeline
+/// Lazy loading: the members whose member events go with `timeline`, its senders and the
+/// user themselves (for `RoomStore::state_at_with_members`, which then reads no others).
+/// Members already sent in an earlier sync are not tracked, so they are sent again whatever
+/// `include_redundant_members` says: redundant, never missing, as the spec allows.
+pub fn lazy_members(timeline: &[StoredEvent], user_id: &str) -> Vec<String> {
+    let members: BTreeSet<&str> = timeline
         .iter()
         .filter_map(|e| e.json["sender"].as_str())
         .chain(std::iter::once(user_id))
         .collect();
-    let senders: HashSet<String> = senders.into_iter().map(str::to_owned).collect();
-    state.retain(|e| {
-        e.json["type"] != "m.room.member"
-            || e.json["state_key"]
-                .as_str()
-                .is_some_and(|k| senders.contains(k))
-    });
+    members.into_iter().map(str::to_owned).collect()
 }
 
 /// A type pattern: exact, or ending in `*` for a prefix.
@@ -393,25 +387,15 @@ mod tests {
     }
 
     #[test]
-    fn lazy_loading_keeps_only_the_timeline_senders_members() {
-        let member = |user: &str| StoredEvent {
-            event_id: format!("${user}"),
-            room_id: "!r:x".into(),
-            stream_ordering: 1,
-            json: json!({"type": "m.room.member", "state_key": user, "content": {"membership": "join"}}),
-        };
-        let mut state = vec![
-            member("@a:x"),
-            member("@b:x"),
-            member("@me:x"),
-            event("m.room.name", "@a:x", json!({})),
+    fn lazy_loading_asks_for_the_timeline_senders_and_the_user() {
+        let timeline = vec![
+            event("m.room.message", "@b:x", json!({})),
+            event("m.room.message", "@a:x", json!({})),
+            event("m.room.message", "@b:x", json!({})),
         ];
-        let timeline = vec![event("m.room.message", "@a:x", json!({}))];
-        lazy_members(&mut state, &timeline, "@me:x");
-        let kept: Vec<&str> = state
-            .iter()
-            .map(|e| e.json["state_key"].as_str().unwrap_or("(name)"))
-            .collect();
-        assert_eq!(kept, vec!["@a:x", "@me:x", "(name)"]);
+        assert_eq!(
+            lazy_members(&timeline, "@me:x"),
+            vec!["@a:x", "@b:x", "@me:x"]
+        );
     }
 }

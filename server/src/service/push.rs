@@ -319,11 +319,14 @@ impl PushService {
             let Ok(user_id) = OwnedUserId::try_from(member) else {
                 continue;
             };
+            // Only a stored rule set can match on the display name (the server defaults no
+            // longer do), so only then is the member event read for it.
+            let display_name = match &custom {
+                Some(_) => self.display_name(member_event).await?,
+                None => None,
+            }
+            .unwrap_or_else(|| user_id.localpart().to_owned());
             let ruleset = custom.unwrap_or_else(|| Arc::new(Ruleset::server_default(&user_id)));
-            let display_name = self
-                .display_name(member_event)
-                .await?
-                .unwrap_or_else(|| user_id.localpart().to_owned());
             let actions = ruleset
                 .get_actions(&raw, &context(user_id, display_name))
                 .await;

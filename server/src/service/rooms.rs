@@ -8,9 +8,10 @@
 //!
 //! Building is serialised by one lock: that is the "one writer per room" invariant (for every
 //! room at once, for now), and with the pipeline's single committer it keeps stream orderings
-//! gap-free and in commit order for the single process this runs as. State is kept as current state only: every event so far is
-//! local and appended at the head, so the state before it is the current state. Federation
-//! brings state at arbitrary events, and with it state snapshots.
+//! gap-free and in commit order for the single process this runs as. State is kept as current
+//! state only: every event so far is local and appended at the head, so the state before it
+//! is the current state. Federation brings state at arbitrary events, and with it state
+//! snapshots.
 
 use std::sync::Arc;
 
@@ -494,11 +495,21 @@ impl RoomService {
         }
         let version = self.room_version(room_id).await?;
         let local_suffix = format!(":{}", self.server_name);
-        let members = self.stores.rooms.room_members(room_id).await?;
-        let candidates = members.iter().filter_map(|(member, membership, _)| {
-            (membership == "join" && member.ends_with(&local_suffix)).then_some(member.as_str())
-        });
-        for candidate in candidates {
+        // The memberships are in the room's head already; it is dropped before any build.
+        let candidates: Vec<String> = {
+            let head = self.pipeline.head(room_id).await?;
+            let mut local: Vec<String> = head
+                .members()
+                .iter()
+                .filter(|(member, (membership, _))| {
+                    membership == "join" && member.ends_with(&local_suffix)
+                })
+                .map(|(member, _)| member.clone())
+                .collect();
+            local.sort();
+            local
+        };
+        for candidate in &candidates {
             let mut vouched = content.clone();
             vouched["join_authorised_via_users_server"] = json!(candidate);
             let pdu = self

@@ -587,18 +587,9 @@ impl SyncService {
         let state = if needs_state {
             let in_timeline: std::collections::HashSet<&str> =
                 events.iter().map(|e| e.event_id.as_str()).collect();
-            let lazy = filter.state.lazy_load_members && !full_state;
             // Lazily loaded, only the members the timeline needs are read at all.
-            let members = lazy.then(|| {
-                let senders = events.iter().filter_map(|e| e.json["sender"].as_str());
-                let mut members: Vec<String> = senders
-                    .chain(std::iter::once(user_id))
-                    .map(str::to_owned)
-                    .collect();
-                members.sort();
-                members.dedup();
-                members
-            });
+            let members = (filter.state.lazy_load_members && !full_state)
+                .then(|| lazy_members(&events, user_id));
             let mut state = self
                 .stores
                 .rooms
@@ -607,9 +598,6 @@ impl SyncService {
             state.retain(|e| {
                 !in_timeline.contains(e.event_id.as_str()) && filter.state.allows_event(e)
             });
-            if lazy {
-                lazy_members(&mut state, &events, user_id);
-            }
             super::rooms::apply_redactions(&self.stores, &mut state).await?;
             state
                 .iter()

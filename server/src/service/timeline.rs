@@ -100,9 +100,13 @@ impl TimelineService {
         }
         if filter.lazy_load_members {
             // The members behind the page's senders, as the room stood at its start.
-            let mut members = self.stores.rooms.state_at(room_id, start).await?;
+            let wanted = lazy_members(&events, user.user_id.as_str());
+            let mut members = self
+                .stores
+                .rooms
+                .state_at_with_members(room_id, start, Some(wanted))
+                .await?;
             members.retain(|e| e.json["type"] == "m.room.member" && view.may_see(e));
-            lazy_members(&mut members, &events, user.user_id.as_str());
             apply_redactions(&self.stores, &mut members).await?;
             page["state"] = json!(
                 members

@@ -504,6 +504,19 @@ fn room_event(
     }
 }
 
+/// A version-12 room created by @a:x.
+async fn create_room(rooms: &std::sync::Arc<dyn crate::storage::RoomStore>, room_id: &str) {
+    rooms
+        .create_room(crate::storage::Room {
+            room_id: room_id.into(),
+            room_version: "12".into(),
+            creator: "@a:x".into(),
+            created_ts: 1,
+        })
+        .await
+        .unwrap();
+}
+
 /// A member event by `user` setting their membership.
 fn membership_event(
     id: &str,
@@ -534,18 +547,10 @@ fn notifying_only(user: &str, highlight: bool) -> crate::storage::Notifications 
 
 #[tokio::test]
 async fn appended_events_move_state_extremities_and_stream_order() {
-    use crate::storage::{Room, TxnKey};
+    use crate::storage::TxnKey;
     for t in backends() {
         let rooms = &t.stores.rooms;
-        rooms
-            .create_room(Room {
-                room_id: "!r:x".into(),
-                room_version: "12".into(),
-                creator: "@a:x".into(),
-                created_ts: 1,
-            })
-            .await
-            .unwrap();
+        create_room(rooms, "!r:x").await;
         assert_eq!(rooms.max_stream_ordering().await.unwrap(), 0);
         let s1 = rooms
             .append_event(
@@ -904,18 +909,9 @@ async fn media_reservations_are_filled_once_and_thumbnails_kept_once() {
 
 #[tokio::test]
 async fn state_at_a_position_and_the_history_of_one_key() {
-    use crate::storage::Room;
     for t in backends() {
         let rooms = &t.stores.rooms;
-        rooms
-            .create_room(Room {
-                room_id: "!r:x".into(),
-                room_version: "12".into(),
-                creator: "@a:x".into(),
-                created_ts: 1,
-            })
-            .await
-            .unwrap();
+        create_room(rooms, "!r:x").await;
         let mut orderings = Vec::new();
         let mut prev: Vec<String> = vec![];
         for (depth, (id, kind, key, membership)) in [
@@ -1059,18 +1055,10 @@ async fn relations_of_events_stored_before_the_relations_table_are_backfilled() 
 
 #[tokio::test]
 async fn unread_counts_are_push_actions_after_the_latest_read_receipt() {
-    use crate::storage::{Receipt, Room, UnreadCounts};
+    use crate::storage::{Receipt, UnreadCounts};
     for t in backends() {
         let rooms = &t.stores.rooms;
-        rooms
-            .create_room(Room {
-                room_id: "!r:x".into(),
-                room_version: "12".into(),
-                creator: "@a:x".into(),
-                created_ts: 1,
-            })
-            .await
-            .unwrap();
+        create_room(rooms, "!r:x").await;
         let join = membership_event("$join", "@b:x", "join", 1);
         rooms.append_event(join, vec![], None).await.unwrap();
         let mut prev: Vec<String> = vec!["$join".into()];
@@ -1620,18 +1608,10 @@ async fn key_backups_write_only_the_latest_version_and_never_reuse_numbers() {
 
 #[tokio::test]
 async fn push_actions_for_a_crowd_are_all_written() {
-    use crate::storage::{Notifications, Notify, PushAction, Room};
+    use crate::storage::{Notifications, Notify, PushAction};
     for t in backends() {
         let rooms = &t.stores.rooms;
-        rooms
-            .create_room(Room {
-                room_id: "!crowd:x".into(),
-                room_version: "12".into(),
-                creator: "@a:x".into(),
-                created_ts: 1,
-            })
-            .await
-            .unwrap();
+        create_room(rooms, "!crowd:x").await;
         let checked = ["@u0:x", "@u199:x", "@u200:x", "@u449:x"];
         let mut prev = vec![];
         for (depth, user) in checked.iter().enumerate() {
@@ -1712,7 +1692,7 @@ async fn concurrent_stream_writes_get_distinct_positions_in_commit_order() {
 
 #[tokio::test]
 async fn threaded_receipts_read_only_their_own_timeline() {
-    use crate::storage::{Notifications, Notify, Receipt, Relation, Room, UnreadCounts};
+    use crate::storage::{Notifications, Notify, Receipt, Relation, UnreadCounts};
     // The same counts whether @b is notified as one of everyone or on their own.
     for (t, broadcast) in backends()
         .into_iter()
@@ -1720,15 +1700,7 @@ async fn threaded_receipts_read_only_their_own_timeline() {
         .chain(backends().into_iter().map(|t| (t, true)))
     {
         let rooms = &t.stores.rooms;
-        rooms
-            .create_room(Room {
-                room_id: "!r:x".into(),
-                room_version: "12".into(),
-                creator: "@a:x".into(),
-                created_ts: 1,
-            })
-            .await
-            .unwrap();
+        create_room(rooms, "!r:x").await;
         // $root and $m2 in the main timeline; $t1, $t2 and the reaction $r1 to $t1 in $root's
         // thread; $u1 in $other's; the reaction $r0 to the root itself in the main timeline.
         let join = membership_event("$join", "@b:x", "join", 1);
@@ -1813,18 +1785,10 @@ async fn threaded_receipts_read_only_their_own_timeline() {
 
 #[tokio::test]
 async fn one_broadcast_counts_for_every_member_joined_at_the_time_but_its_sender() {
-    use crate::storage::{Notifications, Notify, PushAction, Receipt, Room};
+    use crate::storage::{Notifications, Notify, PushAction, Receipt};
     for t in backends() {
         let rooms = &t.stores.rooms;
-        rooms
-            .create_room(Room {
-                room_id: "!r:x".into(),
-                room_version: "12".into(),
-                creator: "@a:x".into(),
-                created_ts: 1,
-            })
-            .await
-            .unwrap();
+        create_room(rooms, "!r:x").await;
         let message = |id: &str, sender: &str, everyone: Notify, exceptions: &[(&str, Notify)]| {
             let mut event = room_event(id, "m.room.message", None, None, 0);
             event.sender = sender.to_owned();
@@ -1907,18 +1871,10 @@ async fn one_broadcast_counts_for_every_member_joined_at_the_time_but_its_sender
 
 #[tokio::test]
 async fn a_group_of_appends_commits_whole_or_not_at_all() {
-    use crate::storage::{Append, ErrorKind, Room, TxnKey};
+    use crate::storage::{Append, ErrorKind, TxnKey};
     for t in backends() {
         let rooms = &t.stores.rooms;
-        rooms
-            .create_room(Room {
-                room_id: "!r:x".into(),
-                room_version: "12".into(),
-                creator: "@a:x".into(),
-                created_ts: 1,
-            })
-            .await
-            .unwrap();
+        create_room(rooms, "!r:x").await;
         let append = |id: &str, depth: i64, prev: &[&str], txn: Option<&str>| Append {
             event: room_event(id, "m.room.message", None, None, depth),
             prev_events: prev.iter().map(|p| (*p).to_owned()).collect(),
