@@ -66,8 +66,8 @@ type Conflicted = BTreeMap<(String, String), Vec<String>>;
 struct Split<'a> {
     /// The keys with the same event in every set.
     unconflicted: StateIds,
-    /// The events of `unconflicted`, looked up while their ids were at hand.
-    unconflicted_events: Vec<&'a Pdu>,
+    /// The event ids of `unconflicted`, borrowed from the first state set.
+    unconflicted_ids: Vec<&'a str>,
     conflicted: Conflicted,
 }
 
@@ -75,13 +75,10 @@ struct Split<'a> {
 /// the conflicted keys with every event any set has for them. The sets are sorted maps, so
 /// they are walked together in one pass, comparing each set's next key with the smallest
 /// seen so far once.
-fn split_conflicts<'a>(
-    state_sets: &[StateIds],
-    source: &'a dyn EventSource,
-) -> Result<Split<'a>, StateResError> {
+fn split_conflicts(state_sets: &[StateIds]) -> Split<'_> {
     let mut iters: Vec<_> = state_sets.iter().map(|s| s.iter().peekable()).collect();
     let mut unconflicted = Vec::with_capacity(state_sets.first().map_or(0, StateIds::len));
-    let mut unconflicted_events = Vec::with_capacity(unconflicted.capacity());
+    let mut unconflicted_ids = Vec::with_capacity(unconflicted.capacity());
     let mut conflicted = Conflicted::new();
     let mut holders: Vec<usize> = Vec::with_capacity(state_sets.len());
     let mut values: Vec<&String> = Vec::with_capacity(state_sets.len());
@@ -107,7 +104,7 @@ fn split_conflicts<'a>(
         }
         let first = values[0];
         if holders.len() == state_sets.len() && values[1..].iter().all(|v| *v == first) {
-            unconflicted_events.push(require(source, first)?);
+            unconflicted_ids.push(first.as_str());
             unconflicted.push((key.clone(), first.clone()));
         } else {
             let mut ids: Vec<String> = values.iter().map(|v| (*v).clone()).collect();
@@ -116,12 +113,12 @@ fn split_conflicts<'a>(
             conflicted.insert(key.clone(), ids);
         }
     }
-    Ok(Split {
+    Split {
         // Built from keys in order, which BTreeMap turns into a map in linear time.
         unconflicted: unconflicted.into_iter().collect(),
-        unconflicted_events,
+        unconflicted_ids,
         conflicted,
-    })
+    }
 }
 
 /// The room's create event: from the state sets (v1–v11), or from the room id (v12, whose room

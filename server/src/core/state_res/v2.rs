@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::{
     Conflicted, EventSource, Split, StateIds, StateResError, find_create,
     graph::{Graph, Idx},
-    split_conflicts,
+    require, split_conflicts,
 };
 use crate::core::{
     auth::{self, Level, PowerLevels, StateMap, StateView},
@@ -31,9 +31,9 @@ pub fn resolve(
 ) -> Result<StateIds, StateResError> {
     let Split {
         unconflicted,
-        unconflicted_events,
+        unconflicted_ids,
         conflicted,
-    } = split_conflicts(state_sets, source)?;
+    } = split_conflicts(state_sets);
     if conflicted.is_empty() {
         return Ok(unconflicted);
     }
@@ -58,13 +58,7 @@ pub fn resolve(
     for &i in &conflicted_idx {
         full[i as usize] = true;
     }
-    for i in auth_difference(
-        &graph,
-        state_sets,
-        &conflicted,
-        &unconflicted_events,
-        source,
-    ) {
+    for i in auth_difference(&graph, state_sets, &conflicted, &unconflicted_ids, source)? {
         full[i as usize] = true;
     }
     if version.state_resolution == StateResolution::V2_1 {
@@ -169,9 +163,9 @@ fn auth_difference(
     graph: &Graph<'_>,
     state_sets: &[StateIds],
     conflicted: &Conflicted,
-    unconflicted_events: &[&Pdu],
+    unconflicted_ids: &[&str],
     source: &dyn EventSource,
-) -> Vec<Idx> {
+) -> Result<Vec<Idx>, StateResError> {
     let n = graph.len();
     let mut count = vec![0u32; n];
     let mut chain = vec![false; n];
@@ -183,36 +177,30 @@ fn auth_difference(
             *c += u32::from(in_chain);
         }
     }
-    let in_unconflicted_chain = mark_unconflicted_chain(graph, unconflicted_events, source);
+    let in_unconflicted_chain = mark_unconflicted_chain(graph, unconflicted_ids, source)?;
     let all = state_sets.len() as u32;
-    (0..n as Idx)
+    Ok((0..n as Idx)
         .filter(|&i| {
             let c = count[i as usize];
             c > 0 && c < all && !in_unconflicted_chain[i as usize]
         })
-        .collect()
+        .collect())
 }
 
 /// Which graph events lie in the full auth chain of the unconflicted state. Its events'
 /// auth events are looked up by id, once each; events outside the graph are followed (their
 /// chains may lead back into it) but never interned.
-fn mark_unconflicted_chain(
+fn mark_unconflicted_chain<'a>(
     graph: &Graph<'_>,
-    unconflicted_events: &[&Pdu],
-    source: &dyn EventSource,
-) -> Vec<bool> {
+    unconflicted_ids: &[&str],
+    source: &'a dyn EventSource,
+) -> Result<Vec<bool>, StateResError> {
     // Graph events the unconflicted state reaches directly (repeats are cheap:
     // `mark_closure` skips what it has marked).
     let mut starts: Vec<Idx> = Vec::new();
     let mut outside: Vec<&Pdu> = Vec::new();
     let mut seen_outside: foldhash::HashSet<&str> = foldhash::HashSet::default();
-    for &pdu in unconflicted_events {
-        match graph.idx_of(pdu) {
-            Some(i) => starts.push(i),
-            None => outside.push(pdu),
-        }
-    }
-    while let Some(pdu) = outside.pop() {
+    let mut follow = |pdu: &'a Pdu, starts: &mut Vec<Idx>, outside: &mut Vec<&'a Pdu>| {
         for auth_id in &pdu.auth_events {
             match graph.idx(auth_id) {
                 Some(i) => starts.push(i),
@@ -225,10 +213,21 @@ fn mark_unconflicted_chain(
                 }
             }
         }
+    };
+    // Each event's auth events are read right after the event is found, while it is in cache.
+    for &id in unconflicted_ids {
+        let pdu = require(source, id)?;
+        match graph.idx_of(pdu) {
+            Some(i) => starts.push(i),
+            None => follow(pdu, &mut starts, &mut outside),
+        }
+    }
+    while let Some(pdu) = outside.pop() {
+        follow(pdu, &mut starts, &mut outside);
     }
     let mut marked = vec![false; graph.len()];
     graph.mark_closure(starts, &mut marked);
-    marked
+    Ok(marked)
 }
 
 /// MSC4297: the events on `auth_events` paths from one conflicted event to another.
@@ -587,7 +586,7 @@ mod tests {
                 ("m.room.topic", "", "tb"),
             ]),
         ];
-        let split = split_conflicts(&sets, &events).unwrap();
+        let split = split_conflicts(&sets);
         let graph = Graph::build(
             split.conflicted.values().flatten().map(String::as_str),
             &events,
@@ -596,9 +595,10 @@ mod tests {
             &graph,
             &sets,
             &split.conflicted,
-            &split.unconflicted_events,
+            &split.unconflicted_ids,
             &events,
         )
+        .unwrap()
         .into_iter()
         .map(|i| graph.pdu(i).event_id.clone())
         .collect();
