@@ -9,8 +9,6 @@ mod power_levels;
 mod rules;
 mod selection;
 
-use std::collections::HashMap;
-
 pub use power_levels::{Level, PowerLevels};
 pub use rules::check;
 pub use selection::auth_types_for_event;
@@ -43,18 +41,19 @@ pub trait StateView {
     }
 }
 
-impl StateView for HashMap<(String, String), Pdu> {
+impl StateView for std::collections::HashMap<(String, String), Pdu> {
     fn get(&self, event_type: &str, state_key: &str) -> Option<&Pdu> {
         // Allocation-free lookups need a borrowed key type; state maps on hot paths use
         // `StateMap` below instead.
-        HashMap::get(self, &(event_type.to_owned(), state_key.to_owned()))
+        std::collections::HashMap::get(self, &(event_type.to_owned(), state_key.to_owned()))
     }
 }
 
-/// A state map of borrowed events keyed by (type, state_key).
+/// A state map of borrowed events keyed by (type, state_key). State resolution builds one per
+/// event it checks, so the maps hash with foldhash (seeded per process) rather than SipHash.
 #[derive(Debug, Default, Clone)]
 pub struct StateMap<'a> {
-    entries: HashMap<&'a str, HashMap<&'a str, &'a Pdu>>,
+    entries: foldhash::HashMap<&'a str, foldhash::HashMap<&'a str, &'a Pdu>>,
 }
 
 impl<'a> StateMap<'a> {
