@@ -1911,3 +1911,88 @@ async fn a_group_of_appends_commits_whole_or_not_at_all() {
         assert_eq!(head.extremities, vec![("$3".to_owned(), 3)]);
     }
 }
+
+/// A group is written table by table (multi-row inserts, extremities moved once per room);
+/// the result must be what appending its events one by one gives: forks keep both tips,
+/// a state key set twice keeps the later event, every transaction id is kept.
+#[tokio::test]
+async fn a_group_leaves_what_appending_one_by_one_leaves() {
+    use crate::storage::{Append, TxnKey};
+    let appends = |room: &str| -> Vec<Append> {
+        let event = |id: &str, event_type: &str, state_key: Option<&str>, depth: i64| {
+            let mut e = room_event(&format!("${room}{id}"), event_type, state_key, None, depth);
+            e.room_id = format!("!{room}:x");
+            e
+        };
+        let append = |e: crate::storage::NewEvent, prev: &[&str], txn: Option<&str>| Append {
+            event: e,
+            prev_events: prev.iter().map(|p| format!("${room}{p}")).collect(),
+            txn: txn.map(|t| TxnKey {
+                user_id: "@a:x".into(),
+                device_id: "D".into(),
+                txn_id: format!("{room}{t}"),
+            }),
+        };
+        vec![
+            append(event("c", "m.room.create", Some(""), 1), &[], None),
+            append(event("t1", "m.room.topic", Some(""), 2), &["c"], Some("1")),
+            // A fork: both cite t1, so both are extremities until something cites them.
+            append(event("m1", "m.room.message", None, 3), &["t1"], Some("2")),
+            append(event("t2", "m.room.topic", Some(""), 3), &["t1"], Some("3")),
+            append(event("n1", "m.room.name", Some(""), 4), &["t2"], None),
+        ]
+    };
+    for t in backends() {
+        let rooms = &t.stores.rooms;
+        create_room(rooms, "!g:x").await;
+        create_room(rooms, "!s:x").await;
+        let positions = rooms.append_events(appends("g")).await.unwrap();
+        assert!(
+            positions.windows(2).all(|w| w[1] == w[0] + 1),
+            "{positions:?}"
+        );
+        for a in appends("s") {
+            rooms.append_events(vec![a]).await.unwrap();
+        }
+        let normalise = |room: &str, head: crate::storage::RoomHead| {
+            let strip = |id: String| id.replacen(&format!("${room}"), "$", 1);
+            let mut extremities: Vec<_> = head
+                .extremities
+                .into_iter()
+                .map(|(id, depth)| (strip(id), depth))
+                .collect();
+            extremities.sort();
+            let mut state: Vec<_> = head
+                .state
+                .into_iter()
+                .map(|(t, k, id)| (t, k, strip(id)))
+                .collect();
+            state.sort();
+            (extremities, state)
+        };
+        let group = normalise("g", rooms.room_head("!g:x").await.unwrap());
+        let single = normalise("s", rooms.room_head("!s:x").await.unwrap());
+        assert_eq!(group, single);
+        assert_eq!(
+            group.0,
+            vec![("$m1".to_owned(), 3), ("$n1".to_owned(), 4)],
+            "the fork's message and the name are the tips"
+        );
+        assert!(
+            group
+                .1
+                .contains(&("m.room.topic".into(), String::new(), "$t2".into()))
+        );
+        for (txn, event) in [("g1", "$gt1"), ("g2", "$gm1"), ("g3", "$gt2")] {
+            let key = TxnKey {
+                user_id: "@a:x".into(),
+                device_id: "D".into(),
+                txn_id: txn.into(),
+            };
+            assert_eq!(
+                rooms.event_for_txn(&key).await.unwrap().as_deref(),
+                Some(event)
+            );
+        }
+    }
+}

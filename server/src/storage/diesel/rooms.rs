@@ -82,13 +82,7 @@ impl RoomStore for Database {
     }
 
     async fn append_events(&self, appends: Vec<Append>) -> Result<Vec<i64>, Error> {
-        self.write(move |conn| {
-            appends
-                .iter()
-                .map(|a| append_in(conn, &a.event, &a.prev_events, a.txn.as_ref()))
-                .collect()
-        })
-        .await
+        self.write(move |conn| append_group(conn, &appends)).await
     }
 
     async fn get_event(&self, event_id: &str) -> Result<Option<StoredEvent>, Error> {
@@ -469,35 +463,123 @@ pub(super) fn stored_events(
         .collect()
 }
 
-/// One append inside the caller's transaction: the event, its position, current state,
-/// forward extremities, redaction, relation, notifications and transaction id.
-fn append_in(
-    conn: &mut DbConnection,
-    event: &NewEvent,
-    prev_events: &[String],
-    txn: Option<&TxnKey>,
-) -> QueryResult<i64> {
-    let json = event.json.to_string();
+/// Rows per multi-row INSERT: at nine columns, well under the bound-parameter limits of both
+/// backends (SQLite 32,766, PostgreSQL 65,535).
+const ROWS_PER_INSERT: usize = 500;
+
+/// One multi-row INSERT. The multi-backend connection has no batch insert; each backend has
+/// its own.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let insert = diesel::insert_into($table).values($rows);
+        match $conn {
+            DbConnection::Sqlite(c) => insert.execute(c),
+            DbConnection::Postgres(c) => insert.execute(c),
+        }
+    }};
+}
+
+/// A group of appends inside the caller's transaction: the events, their positions, current
+/// state, forward extremities, redactions, relations, notifications and transaction ids.
+///
+/// Each table gets one multi-row INSERT per group where the rows do not depend on one another
+/// (events, push rows, transaction ids), so a group costs a handful of statements rather than
+/// some six per event; on PostgreSQL every statement is a round trip. What one event can
+/// change for the next (current state, relations a later edit's thread is read from) is
+/// written event by event, in order.
+fn append_group(conn: &mut DbConnection, appends: &[Append]) -> QueryResult<Vec<i64>> {
     // Writes are serialised (one writer on SQLite, and the room service appends in one
-    // pipeline), so the next position cannot be taken twice; the UNIQUE constraint would
-    // refuse it if it were.
+    // pipeline), so the next positions cannot be taken twice; the UNIQUE constraint would
+    // refuse them if they were.
     let last: Option<i64> = events::table
         .select(diesel::dsl::max(events::stream_ordering))
         .first(conn)?;
-    let stream_ordering = last.unwrap_or(0) + 1;
-    diesel::insert_into(events::table)
-        .values((
-            events::event_id.eq(&event.event_id),
-            events::room_id.eq(&event.room_id),
-            events::stream_ordering.eq(stream_ordering),
-            events::depth.eq(event.depth),
-            events::event_type.eq(&event.event_type),
-            events::state_key.eq(&event.state_key),
-            events::sender.eq(&event.sender),
-            events::origin_server_ts.eq(event.origin_server_ts),
-            events::json.eq(&json),
-        ))
-        .execute(conn)?;
+    let first = last.unwrap_or(0) + 1;
+    let positions: Vec<i64> = (first..).take(appends.len()).collect();
+    let jsons: Vec<String> = appends.iter().map(|a| a.event.json.to_string()).collect();
+    let rows: Vec<_> = appends
+        .iter()
+        .zip(&positions)
+        .zip(&jsons)
+        .map(|((a, &position), json)| {
+            let e = &a.event;
+            (
+                events::event_id.eq(&e.event_id),
+                events::room_id.eq(&e.room_id),
+                events::stream_ordering.eq(position),
+                events::depth.eq(e.depth),
+                events::event_type.eq(&e.event_type),
+                events::state_key.eq(&e.state_key),
+                events::sender.eq(&e.sender),
+                events::origin_server_ts.eq(e.origin_server_ts),
+                events::json.eq(json.as_str()),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        insert_rows!(conn, events::table, chunk)?;
+    }
+
+    let mut broadcasts = Vec::new();
+    let mut actions = Vec::new();
+    for (a, &position) in appends.iter().zip(&positions) {
+        let thread = write_event_links(conn, &a.event, position)?;
+        let (event, notifications) = (&a.event, &a.event.notifications);
+        if notifications.everyone != Notify::No {
+            broadcasts.push((
+                event_push_broadcasts::room_id.eq(&event.room_id),
+                event_push_broadcasts::stream_ordering.eq(position),
+                event_push_broadcasts::sender.eq(&event.sender),
+                event_push_broadcasts::highlight.eq(notifications.everyone == Notify::Highlight),
+                event_push_broadcasts::thread_id.eq(thread.clone()),
+            ));
+        }
+        actions.extend(notifications.exceptions.iter().map(|action| {
+            (
+                event_push_actions::room_id.eq(&event.room_id),
+                event_push_actions::user_id.eq(&action.user_id),
+                event_push_actions::stream_ordering.eq(position),
+                event_push_actions::notify.eq(action.notify != Notify::No),
+                event_push_actions::highlight.eq(action.notify == Notify::Highlight),
+                event_push_actions::thread_id.eq(thread.clone()),
+            )
+        }));
+    }
+    for chunk in broadcasts.chunks(ROWS_PER_INSERT) {
+        insert_rows!(conn, event_push_broadcasts::table, chunk)?;
+    }
+    for chunk in actions.chunks(ROWS_PER_INSERT) {
+        insert_rows!(conn, event_push_actions::table, chunk)?;
+    }
+
+    move_extremities(conn, appends)?;
+
+    let txns: Vec<_> = appends
+        .iter()
+        .filter_map(|a| {
+            let txn = a.txn.as_ref()?;
+            Some((
+                event_txn_ids::user_id.eq(&txn.user_id),
+                event_txn_ids::device_id.eq(&txn.device_id),
+                event_txn_ids::txn_id.eq(&txn.txn_id),
+                event_txn_ids::event_id.eq(&a.event.event_id),
+            ))
+        })
+        .collect();
+    for chunk in txns.chunks(ROWS_PER_INSERT) {
+        insert_rows!(conn, event_txn_ids::table, chunk)?;
+    }
+    Ok(positions)
+}
+
+/// What an event changes that a later event of the same group may read: the room's current
+/// state, a redaction (which also drops its target's relation) and its own relation. Returns
+/// the thread the event belongs to, for its push rows.
+fn write_event_links(
+    conn: &mut DbConnection,
+    event: &NewEvent,
+    position: i64,
+) -> QueryResult<Option<String>> {
     if let Some(state_key) = &event.state_key {
         diesel::delete(
             current_state::table
@@ -516,18 +598,6 @@ fn append_in(
             ))
             .execute(conn)?;
     }
-    diesel::delete(
-        forward_extremities::table
-            .filter(forward_extremities::room_id.eq(&event.room_id))
-            .filter(forward_extremities::event_id.eq_any(prev_events)),
-    )
-    .execute(conn)?;
-    diesel::insert_into(forward_extremities::table)
-        .values((
-            forward_extremities::room_id.eq(&event.room_id),
-            forward_extremities::event_id.eq(&event.event_id),
-        ))
-        .execute(conn)?;
     if let Some(target) = &event.redacts {
         diesel::insert_into(redactions::table)
             .values((
@@ -550,66 +620,58 @@ fn append_in(
                 event_relations::sender.eq(&event.sender),
                 event_relations::aggregation_key.eq(&relation.aggregation_key),
                 event_relations::origin_server_ts.eq(event.origin_server_ts),
-                event_relations::stream_ordering.eq(stream_ordering),
+                event_relations::stream_ordering.eq(position),
             ))
             .execute(conn)?;
     }
-    let notifications = &event.notifications;
-    let thread = match &event.relation {
+    Ok(match &event.relation {
         None => None,
         Some(r) if r.rel_type == "m.thread" => Some(r.relates_to.clone()),
         // An edit or reaction belongs to the thread of the event it relates to.
-        Some(r) if !notifications.is_empty() => event_relations::table
+        Some(r) if !event.notifications.is_empty() => event_relations::table
             .filter(event_relations::event_id.eq(&r.relates_to))
             .filter(event_relations::rel_type.eq("m.thread"))
             .select(event_relations::relates_to)
             .first::<String>(conn)
             .optional()?,
         Some(_) => None,
-    };
-    if notifications.everyone != Notify::No {
-        diesel::insert_into(event_push_broadcasts::table)
-            .values((
-                event_push_broadcasts::room_id.eq(&event.room_id),
-                event_push_broadcasts::stream_ordering.eq(stream_ordering),
-                event_push_broadcasts::sender.eq(&event.sender),
-                event_push_broadcasts::highlight.eq(notifications.everyone == Notify::Highlight),
-                event_push_broadcasts::thread_id.eq(thread.as_deref()),
-            ))
+    })
+}
+
+/// Moves each room's forward extremities past the group. Appending the events one by one
+/// would remove each event's prev_events and add the event; since an event can only cite
+/// events before it, the net effect is: remove every prev_event the group cites, add every
+/// event of the group that no later event of it cites.
+fn move_extremities(conn: &mut DbConnection, appends: &[Append]) -> QueryResult<()> {
+    let mut rooms: Vec<&str> = appends.iter().map(|a| a.event.room_id.as_str()).collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    for room in rooms {
+        let in_room = || appends.iter().filter(|a| a.event.room_id == room);
+        let cited: std::collections::HashSet<&str> = in_room()
+            .flat_map(|a| a.prev_events.iter().map(String::as_str))
+            .collect();
+        let listed: Vec<&str> = cited.iter().copied().collect();
+        for chunk in listed.chunks(ROWS_PER_INSERT) {
+            diesel::delete(
+                forward_extremities::table
+                    .filter(forward_extremities::room_id.eq(room))
+                    .filter(forward_extremities::event_id.eq_any(chunk)),
+            )
             .execute(conn)?;
-    }
-    // One statement per batch: building and binding a statement per row dominated the
-    // cost when every member was listed; exceptions can still be many.
-    for batch in notifications.exceptions.chunks(200) {
-        let rows: Vec<_> = batch
-            .iter()
-            .map(|action| {
+        }
+        let new: Vec<_> = in_room()
+            .filter(|a| !cited.contains(&a.event.event_id.as_str()))
+            .map(|a| {
                 (
-                    event_push_actions::room_id.eq(&event.room_id),
-                    event_push_actions::user_id.eq(&action.user_id),
-                    event_push_actions::stream_ordering.eq(stream_ordering),
-                    event_push_actions::notify.eq(action.notify != Notify::No),
-                    event_push_actions::highlight.eq(action.notify == Notify::Highlight),
-                    event_push_actions::thread_id.eq(thread.as_deref()),
+                    forward_extremities::room_id.eq(room),
+                    forward_extremities::event_id.eq(&a.event.event_id),
                 )
             })
             .collect();
-        // The multi-backend connection has no batch insert; each backend has its own.
-        let insert = diesel::insert_into(event_push_actions::table).values(rows);
-        match conn {
-            DbConnection::Sqlite(c) => insert.execute(c)?,
-            DbConnection::Postgres(c) => insert.execute(c)?,
-        };
+        for chunk in new.chunks(ROWS_PER_INSERT) {
+            insert_rows!(conn, forward_extremities::table, chunk)?;
+        }
     }
-    if let Some(txn) = &txn {
-        diesel::insert_into(event_txn_ids::table)
-            .values((
-                event_txn_ids::user_id.eq(&txn.user_id),
-                event_txn_ids::device_id.eq(&txn.device_id),
-                event_txn_ids::txn_id.eq(&txn.txn_id),
-                event_txn_ids::event_id.eq(&event.event_id),
-            ))
-            .execute(conn)?;
-    }
-    Ok(stream_ordering)
+    Ok(())
 }
