@@ -1866,6 +1866,23 @@ async fn one_broadcast_counts_for_every_member_joined_at_the_time_but_its_sender
             .await
             .unwrap();
         assert_eq!(counts("@d:x").await, (1, 0), "the receipt read $m2 and $m3");
+
+        // Counted again after more events: each count extends the tally of the one before
+        // (the rows after it only), and must come out as a count from scratch would.
+        let more = [
+            message("$m5", "@a:x", Notify::Yes, &[("@d:x", Notify::No)]),
+            message("$m6", "@a:x", Notify::Highlight, &[("@b:x", Notify::Yes)]),
+        ];
+        for (depth, mut event) in more.into_iter().enumerate() {
+            event.depth = depth as i64 + 20;
+            let id = event.event_id.clone();
+            rooms.append_event(event, prev, None).await.unwrap();
+            prev = vec![id];
+        }
+        assert_eq!(counts("@a:x").await, (1, 0), "still only $m3");
+        assert_eq!(counts("@b:x").await, (5, 0), "$m5 and $m6, not highlighted");
+        assert_eq!(counts("@c:x").await, (3, 1), "$m4, $m5, $m6 highlighted");
+        assert_eq!(counts("@d:x").await, (2, 1), "$m4 and $m6; $m5 silenced");
     }
 }
 

@@ -79,6 +79,8 @@ pub struct Database {
     backend: Backend,
     /// SQLite has one writer: writers wait here rather than on the database lock.
     write_gate: Option<Arc<Semaphore>>,
+    /// Unread counts already tallied, extended rather than recounted.
+    unread_tallies: Arc<notifications::UnreadTallies>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +131,7 @@ impl Database {
             pool,
             backend,
             write_gate,
+            unread_tallies: Arc::default(),
         };
         db.run_migrations()?;
         Ok(db)
