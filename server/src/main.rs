@@ -110,13 +110,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// Blocking work is database queries (bounded by the pool), password hashing and thumbnails
+/// (bounded by their own semaphores) and file I/O: more threads than this only wait, each with
+/// its own stack and allocator cache.
+const BLOCKING_THREADS: usize = 32;
+
+// Work running with direct storage holds a thread while it may wait on a write that needs
+// another: the pool must be larger than the slots for it.
+const _: () = assert!(BLOCKING_THREADS >= rechain_server::storage::DIRECT_SLOTS + 8);
+
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        // Blocking work is database queries (bounded by the pool), password hashing and
-        // thumbnails (bounded by their own semaphores) and file I/O: more threads than this
-        // only wait, each with its own stack and allocator cache.
-        .max_blocking_threads(32)
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }

@@ -46,6 +46,7 @@ const INVITE_STATE_TYPES: &[&str] = &[
     "m.room.topic",
 ];
 
+#[derive(Clone)]
 pub struct SyncService {
     stores: Stores,
     notifier: Arc<Notifier>,
@@ -220,8 +221,7 @@ impl SyncService {
         let mut changes = self.notifier.subscribe();
         loop {
             changes.borrow_and_update();
-            let now = self.stores.rooms.max_stream_ordering().await?;
-            let response = self.build(user, since, now, full_state, filter).await?;
+            let response = self.build_now(user, since, full_state, filter).await?;
             // Other users' events move the stream too: keep waiting until this user has
             // something, or the timeout passes.
             let waiting = since.is_some()
@@ -238,10 +238,27 @@ impl SyncService {
                 .await
                 .is_err()
             {
-                let now = self.stores.rooms.max_stream_ordering().await?;
-                return self.build(user, since, now, full_state, filter).await;
+                return self.build_now(user, since, full_state, filter).await;
             }
         }
+    }
+
+    /// A response at the stream's current position. Building one asks the database some
+    /// twenty small questions in turn, so it runs with direct storage: none of them costs a
+    /// hand-off between threads.
+    async fn build_now(
+        &self,
+        user: &AuthedUser,
+        since: Option<SyncPosition>,
+        full_state: bool,
+        filter: &SyncFilterDef,
+    ) -> Result<Value, Error> {
+        let (this, user, filter) = (self.clone(), user.clone(), filter.clone());
+        crate::storage::with_direct_storage(async move {
+            let now = this.stores.rooms.max_stream_ordering().await?;
+            this.build(&user, since, now, full_state, &filter).await
+        })
+        .await?
     }
 
     async fn build(

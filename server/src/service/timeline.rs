@@ -19,6 +19,7 @@ use super::{
 };
 use crate::storage::{StoredEvent, Stores};
 
+#[derive(Clone)]
 pub struct TimelineService {
     stores: Stores,
 }
@@ -55,6 +56,25 @@ impl TimelineService {
 
     /// `GET /messages`: a page from a token, backwards (newest first) or forwards.
     pub async fn messages(
+        &self,
+        user: &AuthedUser,
+        room_id: &str,
+        from: Option<&str>,
+        backwards: bool,
+        limit: i64,
+        filter: &EventFilter,
+    ) -> Result<Value, Error> {
+        let (this, user, room_id) = (self.clone(), user.clone(), room_id.to_owned());
+        let (from, filter) = (from.map(str::to_owned), filter.clone());
+        // A page asks the database several questions in turn: no thread hand-off for each.
+        crate::storage::with_direct_storage(async move {
+            this.page(&user, &room_id, from.as_deref(), backwards, limit, &filter)
+                .await
+        })
+        .await?
+    }
+
+    async fn page(
         &self,
         user: &AuthedUser,
         room_id: &str,

@@ -2013,3 +2013,46 @@ async fn a_group_leaves_what_appending_one_by_one_leaves() {
         }
     }
 }
+
+/// Work with direct storage keeps a blocking-pool thread while it waits for SQLite's write
+/// gate; the slot limit keeps threads free for the plain writes it may wait behind. With only
+/// two blocking threads beyond the slots, 40 direct works and 40 plain writes at once must all
+/// finish (without the limit, the direct works fill every thread and wait on a write that
+/// needs one).
+#[test]
+fn direct_storage_leaves_the_pool_room_for_the_writes_it_waits_on() {
+    use crate::storage::{DIRECT_SLOTS, is_direct, with_direct_storage};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(DIRECT_SLOTS + 2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let t = sqlite();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            let rooms = t.stores.rooms.clone();
+            tasks.spawn(async move {
+                with_direct_storage(async move {
+                    assert!(is_direct());
+                    create_room(&rooms, &format!("!d{i}:x")).await;
+                    assert!(rooms.get_room(&format!("!d{i}:x")).await.unwrap().is_some());
+                })
+                .await
+                .unwrap();
+            });
+            let rooms = t.stores.rooms.clone();
+            tasks.spawn(async move { create_room(&rooms, &format!("!p{i}:x")).await });
+        }
+        let all = async {
+            while let Some(done) = tasks.join_next().await {
+                done.unwrap();
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), all)
+            .await
+            .expect("every write finishes");
+        assert!(!is_direct(), "only the work's own thread is direct");
+    });
+}

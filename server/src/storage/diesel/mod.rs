@@ -176,12 +176,17 @@ impl Database {
         Ok(applied.into_iter().map(|v| v.to_string()).collect())
     }
 
-    /// Runs `f` with a pooled connection on the blocking pool.
+    /// Runs `f` with a pooled connection on the blocking pool, or in place on a thread running
+    /// with direct storage (see `storage::with_direct_storage`).
     pub async fn read<T, F>(&self, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, ::diesel::result::Error> + Send + 'static,
     {
+        if crate::storage::is_direct() {
+            let mut conn = self.pool.get().map_err(unavailable)?;
+            return f(&mut conn).map_err(from_diesel);
+        }
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(unavailable)?;
