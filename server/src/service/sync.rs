@@ -617,8 +617,8 @@ impl SyncService {
             });
             super::rooms::apply_redactions(&self.stores, &mut state).await?;
             state
-                .iter()
-                .map(|e| room_event(e, filter.event_format))
+                .into_iter()
+                .map(|e| into_room_event(e, filter.event_format))
                 .collect::<Vec<_>>()
         } else {
             Vec::new()
@@ -627,17 +627,17 @@ impl SyncService {
             .first()
             .map(|e| token(e.stream_ordering - 1))
             .unwrap_or_else(|| token(now));
+        let timeline: Vec<Value> = events
+            .into_iter()
+            .map(|e| into_room_event(e, filter.event_format))
+            .collect();
+        // `json!` would serialise (copy) an array given by value; these are moved in.
         let mut room = json!({
-            "timeline": {
-                "events": events
-                    .iter()
-                    .map(|e| room_event(e, filter.event_format))
-                    .collect::<Vec<_>>(),
-                "limited": limited,
-                "prev_batch": prev_batch,
-            },
-            "state": {"events": state},
+            "timeline": {"limited": limited, "prev_batch": prev_batch},
+            "state": {},
         });
+        room["timeline"]["events"] = Value::Array(timeline);
+        room["state"]["events"] = Value::Array(state);
         let unread = self
             .stores
             .notifications
@@ -771,6 +771,21 @@ fn room_event(event: &StoredEvent, format: EventFormat) -> Value {
     match format {
         EventFormat::Client => sync_event(event),
         EventFormat::Federation => event.json.clone(),
+    }
+}
+
+/// [`room_event`] for an event the response takes over: moved, not copied.
+fn into_room_event(event: StoredEvent, format: EventFormat) -> Value {
+    match format {
+        EventFormat::Client => {
+            let mut out =
+                super::rooms::into_client_event(event.json, &event.event_id, &event.room_id);
+            if let Some(fields) = out.as_object_mut() {
+                fields.remove("room_id");
+            }
+            out
+        }
+        EventFormat::Federation => event.json,
     }
 }
 
