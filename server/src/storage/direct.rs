@@ -9,6 +9,7 @@
 use std::{cell::Cell, future::Future, sync::LazyLock};
 
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 use super::{Error, ErrorKind};
 
@@ -34,6 +35,8 @@ where
         .await
         .map_err(|_| Error::new(ErrorKind::Internal, "direct storage slots closed"))?;
     let runtime = tokio::runtime::Handle::current();
+    // The request's span goes with the work, so what it logs still names the request.
+    let work = work.instrument(tracing::Span::current());
     tokio::task::spawn_blocking(move || {
         let _direct = Direct::enter();
         runtime.block_on(work)
