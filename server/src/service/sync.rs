@@ -305,11 +305,15 @@ impl SyncService {
                 })
         };
 
-        let joined_rooms = self
-            .stores
-            .rooms
-            .rooms_with_membership(user_id, "join")
-            .await?;
+        let memberships = self.stores.rooms.memberships_of(user_id).await?;
+        let rooms_where = |membership: &str| -> Vec<String> {
+            memberships
+                .iter()
+                .filter(|(_, m)| m == membership)
+                .map(|(room, _)| room.clone())
+                .collect()
+        };
+        let joined_rooms = rooms_where("join");
         let device_lists = match (since, device_lists_since) {
             (Some(since), Some(devices_since)) => {
                 let span = Span {
@@ -350,12 +354,7 @@ impl SyncService {
         }
 
         let mut invite = Map::new();
-        for room_id in self
-            .stores
-            .rooms
-            .rooms_with_membership(user_id, "invite")
-            .await?
-        {
+        for room_id in rooms_where("invite") {
             if changed_since(&room_id, None)
                 && !self.invited_by_ignored(&room_id, user_id, &ignored).await?
             {
@@ -368,12 +367,7 @@ impl SyncService {
 
         // Knocks: the room as the knocker may see it, like an invite's stripped state.
         let mut knock = Map::new();
-        for room_id in self
-            .stores
-            .rooms
-            .rooms_with_membership(user_id, "knock")
-            .await?
-        {
+        for room_id in rooms_where("knock") {
             if changed_since(&room_id, None) {
                 knock.insert(
                     room_id.clone(),

@@ -96,6 +96,9 @@ pub trait RoomStore: Send + Sync {
     async fn append_events(&self, appends: Vec<Append>) -> Result<Vec<i64>, Error>;
     async fn get_event(&self, event_id: &str) -> Result<Option<StoredEvent>, Error>;
     async fn event_for_txn(&self, txn: &TxnKey) -> Result<Option<String>, Error>;
+    /// Every room the user has a current membership in, with that membership, by room id:
+    /// one read where a sync would otherwise ask once per membership.
+    async fn memberships_of(&self, user_id: &str) -> Result<Vec<(String, String)>, Error>;
     /// Rooms where the user's current membership is `membership`.
     async fn rooms_with_membership(
         &self,

@@ -2056,3 +2056,55 @@ fn direct_storage_leaves_the_pool_room_for_the_writes_it_waits_on() {
         assert!(!is_direct(), "only the work's own thread is direct");
     });
 }
+
+/// One read gives the user's current membership in every room, as the per-membership reads
+/// give it room by room; other users' memberships and earlier ones are not in it.
+#[tokio::test]
+async fn memberships_of_lists_each_room_with_the_current_membership() {
+    for t in backends() {
+        let rooms = &t.stores.rooms;
+        let cases = [
+            ("!d:x", "join"),
+            ("!a:x", "invite"),
+            ("!c:x", "knock"),
+            ("!b:x", "leave"),
+        ];
+        for (room, membership) in cases {
+            create_room(rooms, room).await;
+            // The user joined first everywhere; the last membership is the current one.
+            for (depth, (user, m)) in [("@u:x", "join"), ("@other:x", "join"), ("@u:x", membership)]
+                .into_iter()
+                .enumerate()
+            {
+                let mut event = membership_event(&format!("${room}{depth}"), user, m, 1);
+                event.room_id = room.to_owned();
+                rooms.append_event(event, vec![], None).await.unwrap();
+            }
+        }
+        let all = rooms.memberships_of("@u:x").await.unwrap();
+        assert_eq!(
+            all,
+            vec![
+                ("!a:x".to_owned(), "invite".to_owned()),
+                ("!b:x".to_owned(), "leave".to_owned()),
+                ("!c:x".to_owned(), "knock".to_owned()),
+                ("!d:x".to_owned(), "join".to_owned()),
+            ]
+        );
+        for membership in ["join", "invite", "knock", "leave"] {
+            let one: Vec<String> = all
+                .iter()
+                .filter(|(_, m)| m == membership)
+                .map(|(r, _)| r.clone())
+                .collect();
+            assert_eq!(
+                one,
+                rooms
+                    .rooms_with_membership("@u:x", membership)
+                    .await
+                    .unwrap()
+            );
+        }
+        assert_eq!(rooms.memberships_of("@nobody:x").await.unwrap(), vec![]);
+    }
+}

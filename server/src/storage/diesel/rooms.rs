@@ -119,6 +119,23 @@ impl RoomStore for Database {
         .await
     }
 
+    async fn memberships_of(&self, user_id: &str) -> Result<Vec<(String, String)>, Error> {
+        let user = user_id.to_owned();
+        self.read(move |conn| {
+            current_state::table
+                .filter(current_state::event_type.eq("m.room.member"))
+                .filter(current_state::state_key.eq(user))
+                .filter(current_state::membership.is_not_null())
+                .select((
+                    current_state::room_id,
+                    current_state::membership.assume_not_null(),
+                ))
+                .order(current_state::room_id)
+                .load(conn)
+        })
+        .await
+    }
+
     async fn rooms_with_membership(
         &self,
         user_id: &str,
