@@ -201,6 +201,17 @@ impl PresenceService {
         }
     }
 
+    /// The users whose presence changed after serial `since`.
+    pub fn changed_since(&self, since: i64) -> Vec<String> {
+        let inner = self.inner.lock().expect("presence poisoned");
+        inner
+            .users
+            .iter()
+            .filter(|(_, entry)| entry.changed > since)
+            .map(|(user, _)| user.clone())
+            .collect()
+    }
+
     /// `m.presence` events of those of `users` whose presence changed after serial `since`.
     pub fn changes_since(&self, since: i64, users: &[String]) -> Vec<Value> {
         let inner = self.inner.lock().expect("presence poisoned");

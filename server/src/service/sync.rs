@@ -481,9 +481,10 @@ impl SyncService {
         response["device_one_time_keys_count"] = key_counts;
         response["device_unused_fallback_key_types"] = fallback_types;
         if presence_now > presence_since {
-            let mut presence = self
-                .presence
-                .changes_since(presence_since, &self.co_members(&joined_rooms).await?);
+            let mut presence = self.presence.changes_since(
+                presence_since,
+                &self.sharing_a_room(user_id, presence_since).await?,
+            );
             presence.retain(|e| filter.presence.allows("m.presence", e["sender"].as_str()));
             if !presence.is_empty() {
                 response["presence"] = json!({ "events": presence });
@@ -492,17 +493,15 @@ impl SyncService {
         Ok(response)
     }
 
-    /// Everyone joined to any of `rooms`: whose presence the user sees.
-    async fn co_members(&self, rooms: &[String]) -> Result<Vec<String>, Error> {
-        let mut members = std::collections::BTreeSet::new();
-        for room in rooms {
-            for (user, membership, _) in self.stores.rooms.room_members(room).await? {
-                if membership == "join" {
-                    members.insert(user);
-                }
-            }
+    /// Those whose presence changed after `since` and who share a room with the user (whose
+    /// presence the user sees): the changed users are few next to a large room's members, so
+    /// only they are looked up.
+    async fn sharing_a_room(&self, user_id: &str, since: i64) -> Result<Vec<String>, Error> {
+        let changed = self.presence.changed_since(since);
+        if changed.is_empty() {
+            return Ok(changed);
         }
-        Ok(members.into_iter().collect())
+        Ok(self.stores.rooms.co_members_among(user_id, changed).await?)
     }
 
     /// The user's account data changed in `(after, now]`, as events: global, and per room.

@@ -99,6 +99,13 @@ pub trait RoomStore: Send + Sync {
     /// Every room the user has a current membership in, with that membership, by room id:
     /// one read where a sync would otherwise ask once per membership.
     async fn memberships_of(&self, user_id: &str) -> Result<Vec<(String, String)>, Error>;
+    /// Those of `candidates` joined to a room the user is joined to (the user included, when
+    /// a candidate and joined anywhere).
+    async fn co_members_among(
+        &self,
+        user_id: &str,
+        candidates: Vec<String>,
+    ) -> Result<Vec<String>, Error>;
     /// Rooms where the user's current membership is `membership`.
     async fn rooms_with_membership(
         &self,

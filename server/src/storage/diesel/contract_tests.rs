@@ -2108,3 +2108,46 @@ async fn memberships_of_lists_each_room_with_the_current_membership() {
         assert_eq!(rooms.memberships_of("@nobody:x").await.unwrap(), vec![]);
     }
 }
+
+/// Presence is shown to those sharing a joined room: of the candidates, only members joined
+/// now to a room the user is joined to now.
+#[tokio::test]
+async fn co_members_among_keeps_only_those_joined_where_the_user_is() {
+    for t in backends() {
+        let rooms = &t.stores.rooms;
+        let memberships = [
+            ("!r1:x", "@a:x", "join"),
+            ("!r1:x", "@b:x", "join"),
+            ("!r1:x", "@e:x", "invite"),
+            ("!r2:x", "@a:x", "join"),
+            ("!r2:x", "@c:x", "join"),
+            ("!r2:x", "@c:x", "leave"),
+            ("!r3:x", "@d:x", "join"),
+            // @a was in r3 once; a past membership shares nothing.
+            ("!r3:x", "@a:x", "join"),
+            ("!r3:x", "@a:x", "leave"),
+        ];
+        for room in ["!r1:x", "!r2:x", "!r3:x"] {
+            create_room(rooms, room).await;
+        }
+        for (n, (room, user, membership)) in memberships.into_iter().enumerate() {
+            let mut event = membership_event(&format!("$m{n}"), user, membership, 1);
+            event.room_id = room.to_owned();
+            rooms.append_event(event, vec![], None).await.unwrap();
+        }
+        let candidates = ["@a:x", "@b:x", "@c:x", "@d:x", "@e:x", "@zz:x"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            rooms
+                .co_members_among("@a:x", candidates.clone())
+                .await
+                .unwrap(),
+            vec!["@a:x".to_owned(), "@b:x".to_owned()]
+        );
+        assert_eq!(
+            rooms.co_members_among("@d:x", candidates).await.unwrap(),
+            vec!["@d:x".to_owned()]
+        );
+    }
+}

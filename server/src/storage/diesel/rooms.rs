@@ -136,6 +136,41 @@ impl RoomStore for Database {
         .await
     }
 
+    async fn co_members_among(
+        &self,
+        user_id: &str,
+        candidates: Vec<String>,
+    ) -> Result<Vec<String>, Error> {
+        let mut found = std::collections::BTreeSet::new();
+        for chunk in chunked(&candidates) {
+            let user = user_id.to_owned();
+            let rows: Vec<String> = self
+                .read(move |conn| {
+                    let users_rooms = diesel::alias!(current_state as users_rooms);
+                    let joined_by_user = users_rooms
+                        .filter(
+                            users_rooms
+                                .field(current_state::event_type)
+                                .eq("m.room.member"),
+                        )
+                        .filter(users_rooms.field(current_state::state_key).eq(user))
+                        .filter(users_rooms.field(current_state::membership).eq("join"))
+                        .select(users_rooms.field(current_state::room_id));
+                    current_state::table
+                        .filter(current_state::event_type.eq("m.room.member"))
+                        .filter(current_state::membership.eq("join"))
+                        .filter(current_state::state_key.eq_any(chunk))
+                        .filter(current_state::room_id.eq_any(joined_by_user))
+                        .select(current_state::state_key)
+                        .distinct()
+                        .load(conn)
+                })
+                .await?;
+            found.extend(rows);
+        }
+        Ok(found.into_iter().collect())
+    }
+
     async fn rooms_with_membership(
         &self,
         user_id: &str,
