@@ -2151,3 +2151,49 @@ async fn co_members_among_keeps_only_those_joined_where_the_user_is() {
         );
     }
 }
+
+/// Connections are not pinged on checkout (a round trip per store call on PostgreSQL), so a
+/// connection the server closed must be dropped by the pool once it fails: after PostgreSQL
+/// ends every backend of the pool, each pooled connection may fail one call, as unavailable,
+/// and then calls succeed again on new ones.
+#[test]
+fn connections_the_database_closed_are_replaced() {
+    let Some(admin_url) = std::env::var("REC_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let t = postgres(&admin_url);
+        let name = t.pg_drop.as_ref().unwrap().1.clone();
+        // Fill the pool: four calls at once hold four connections.
+        let calls = (0..4).map(|_| t.stores.rooms.max_stream_ordering());
+        for result in futures_util::future::join_all(calls).await {
+            result.unwrap();
+        }
+        let mut admin = PgConnection::establish(&admin_url).unwrap();
+        ::diesel::sql_query(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ))
+        .execute(&mut admin)
+        .unwrap();
+        let mut failures = 0;
+        for _ in 0..12 {
+            if let Err(e) = t.stores.rooms.max_stream_ordering().await {
+                // Unavailable (503): the client may retry, and nothing was half done.
+                assert_eq!(e.kind, ErrorKind::Unavailable, "{e:?}");
+                failures += 1;
+            }
+        }
+        assert!(
+            failures <= 4,
+            "{failures} calls failed after the backends ended"
+        );
+        for _ in 0..4 {
+            t.stores.rooms.max_stream_ordering().await.unwrap();
+        }
+    });
+}

@@ -123,6 +123,11 @@ impl Database {
         };
         let pool = ::diesel::r2d2::Pool::builder()
             .max_size(size)
+            // Not pinged on every checkout: the ping is a round trip per store call on
+            // PostgreSQL (a sync makes some twenty). A connection the database closed fails
+            // its next call as unavailable and is then dropped (`Manager::has_broken`); the
+            // contract test `connections_the_database_closed_are_replaced` holds to that.
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .build(Manager::new(url.clone()))
             .map_err(|e| Error::new(ErrorKind::Unavailable, e.to_string()))?;
