@@ -108,10 +108,11 @@ async fn concurrent_sends_form_one_chain() {
         .collect();
     assert_eq!(messages, sent);
     // Each member is notified of the 40 messages the two others sent.
+    let head = services.stores.rooms.max_stream_ordering().await.unwrap();
     let unread = services
         .stores
         .notifications
-        .unread_counts(&room, bob.user_id.as_str())
+        .unread_counts(&room, bob.user_id.as_str(), head)
         .await
         .unwrap()
         .total();

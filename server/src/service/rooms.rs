@@ -1181,32 +1181,29 @@ pub async fn apply_redactions(
 
 /// The client-server format of an event: the PDU's client-visible fields.
 pub fn client_event(pdu: &Value, event_id: &str, room_id: &str) -> Value {
-    let mut out = json!({
-        "content": pdu.get("content").cloned().unwrap_or_else(|| json!({})),
-        "event_id": event_id,
-        "origin_server_ts": pdu.get("origin_server_ts").cloned().unwrap_or(json!(0)),
-        "room_id": room_id,
-        "sender": pdu.get("sender").cloned().unwrap_or(Value::Null),
-        "type": pdu.get("type").cloned().unwrap_or(Value::Null),
-        "unsigned": pdu.get("unsigned").cloned().unwrap_or_else(|| json!({})),
-    });
-    if let Some(key) = pdu.get("state_key") {
-        out["state_key"] = key.clone();
-    }
-    if let Some(redacts) = redaction_target(pdu) {
-        out["redacts"] = redacts.clone();
-    }
-    out
+    let redacts = redaction_target(pdu).cloned();
+    client_form(|key| pdu.get(key).cloned(), event_id, room_id, redacts)
 }
 
 /// [`client_event`] for a stored event the caller is done with: its fields are moved into the
 /// client form, not copied (a first sync of a large room converts thousands).
 pub fn into_client_event(pdu: Value, event_id: &str, room_id: &str) -> Value {
     let redacts = redaction_target(&pdu).cloned();
-    let Value::Object(mut pdu) = pdu else {
-        return client_event(&pdu, event_id, room_id);
-    };
-    let mut take = |key: &str| pdu.remove(key);
+    match pdu {
+        Value::Object(mut fields) => {
+            client_form(|key| fields.remove(key), event_id, room_id, redacts)
+        }
+        other => client_event(&other, event_id, room_id),
+    }
+}
+
+/// The client form of an event whose fields `take` gives, one by one.
+fn client_form(
+    mut take: impl FnMut(&str) -> Option<Value>,
+    event_id: &str,
+    room_id: &str,
+    redacts: Option<Value>,
+) -> Value {
     let mut out = Map::new();
     out.insert(
         "content".into(),

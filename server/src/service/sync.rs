@@ -634,7 +634,7 @@ impl SyncService {
         let unread = self
             .stores
             .notifications
-            .unread_counts(room_id, user_id)
+            .unread_counts(room_id, user_id, now)
             .await?;
         // Asked to count threads apart, the room's counts are the main timeline's and each
         // thread with notifications gets its own; otherwise one count covers everything.

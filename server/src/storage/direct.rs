@@ -65,3 +65,28 @@ impl Drop for Direct {
         DIRECT.with(|d| d.set(false));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic in the work is an internal error for its caller, not a panic of the caller's
+    /// task, and it gives its slot back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_work_is_an_internal_error_and_frees_its_slot() {
+        // More panics than slots: a slot kept by a panicked work would make one wait forever.
+        let panics = async {
+            for _ in 0..DIRECT_SLOTS + 1 {
+                let failed: Error = with_direct_storage(async { panic!("the work fails") })
+                    .await
+                    .unwrap_err();
+                assert_eq!(failed.kind, ErrorKind::Internal);
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), panics)
+            .await
+            .expect("every slot came back");
+        assert!(with_direct_storage(async { is_direct() }).await.unwrap());
+        assert!(!is_direct());
+    }
+}

@@ -83,5 +83,12 @@ pub trait NotificationStore: Send + Sync {
     /// since the join that began their current membership (nothing when not joined).
     /// An unthreaded receipt reads everything before it; a threaded one (`main` or a thread
     /// root) reads only its own timeline: each count starts after the later of the two.
-    async fn unread_counts(&self, room_id: &str, user_id: &str) -> Result<RoomUnread, Error>;
+    /// Counts events up to position `up_to`, which must already be committed (a position the
+    /// caller read, such as a sync's `now`): what is counted up to it is kept and extended.
+    async fn unread_counts(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        up_to: i64,
+    ) -> Result<RoomUnread, Error>;
 }

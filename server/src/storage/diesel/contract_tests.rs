@@ -517,6 +517,11 @@ async fn create_room(rooms: &std::sync::Arc<dyn crate::storage::RoomStore>, room
         .unwrap();
 }
 
+/// The latest committed position: what a sync's `now` would be.
+async fn head(rooms: &std::sync::Arc<dyn crate::storage::RoomStore>) -> i64 {
+    rooms.max_stream_ordering().await.unwrap()
+}
+
 /// A member event by `user` setting their membership.
 fn membership_event(
     id: &str,
@@ -1075,7 +1080,7 @@ async fn unread_counts_are_push_actions_after_the_latest_read_receipt() {
             let notifications = t.stores.notifications.clone();
             async move {
                 notifications
-                    .unread_counts("!r:x", user)
+                    .unread_counts("!r:x", user, head(rooms).await)
                     .await
                     .unwrap()
                     .total()
@@ -1641,7 +1646,7 @@ async fn push_actions_for_a_crowd_are_all_written() {
             let counts = t
                 .stores
                 .notifications
-                .unread_counts("!crowd:x", user)
+                .unread_counts("!crowd:x", user, head(rooms).await)
                 .await
                 .unwrap()
                 .total();
@@ -1741,7 +1746,14 @@ async fn threaded_receipts_read_only_their_own_timeline() {
         }
         let unread = || {
             let notifications = t.stores.notifications.clone();
-            async move { notifications.unread_counts("!r:x", "@b:x").await.unwrap() }
+            let rooms = rooms.clone();
+            async move {
+                let up_to = head(&rooms).await;
+                notifications
+                    .unread_counts("!r:x", "@b:x", up_to)
+                    .await
+                    .unwrap()
+            }
         };
         let n = |notifications, highlights| UnreadCounts {
             notifications,
@@ -1832,7 +1844,7 @@ async fn one_broadcast_counts_for_every_member_joined_at_the_time_but_its_sender
             let notifications = t.stores.notifications.clone();
             async move {
                 let c = notifications
-                    .unread_counts("!r:x", user)
+                    .unread_counts("!r:x", user, head(rooms).await)
                     .await
                     .unwrap()
                     .total();

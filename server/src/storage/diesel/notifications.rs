@@ -99,7 +99,12 @@ impl UnreadTallies {
 
 #[async_trait]
 impl NotificationStore for Database {
-    async fn unread_counts(&self, room_id: &str, user_id: &str) -> Result<RoomUnread, Error> {
+    async fn unread_counts(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        up_to: i64,
+    ) -> Result<RoomUnread, Error> {
         let (room, user) = (room_id.to_owned(), user_id.to_owned());
         let tallies = self.unread_tallies.clone();
         let counts = self
@@ -108,11 +113,6 @@ impl NotificationStore for Database {
                     return Ok(HashMap::new());
                 };
                 let mut read = read_positions(conn, &room, &user)?;
-                // Everything up to here is committed (see `UnreadTallies`).
-                let up_to: i64 = events::table
-                    .select(diesel::dsl::max(events::stream_ordering))
-                    .first::<Option<i64>>(conn)?
-                    .unwrap_or(0);
                 let key = |timeline: Option<Timeline>| TallyKey {
                     room: room.clone(),
                     user: user.clone(),
