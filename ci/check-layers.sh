@@ -39,6 +39,15 @@ forbid conformance/src '\brechain_server\b' \
 forbid load/src '\brechain_server\b' \
     "the load tool measures any server: HTTP only, no REChain internals"
 
+# unsafe_code is denied workspace-wide; its one allowance is the allocator tuning in main.rs.
+unsafe_allowances=$(grep -rn --include='*.rs' 'allow(unsafe_code)' server conformance load benches fuzz 2>/dev/null \
+    | grep -v "^$S/main.rs:" || true)
+if [ -n "$unsafe_allowances" ] || [ "$(grep -c 'allow(unsafe_code)' $S/main.rs)" -gt 1 ]; then
+    echo "check-layers: unsafe code is allowed only in tune_allocator (server/src/main.rs)"
+    echo "$unsafe_allowances" | sed 's/^/  /'
+    status=1
+fi
+
 for f in $S/main.rs; do
     if grep -nE '\bdiesel::|sql_query' "$f" >/dev/null; then
         echo "check-layers: main.rs stays thin (no SQL)"

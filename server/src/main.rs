@@ -5,13 +5,6 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 use rechain_server::{app, config::Config, telemetry};
 
-/// mimalloc instead of the system allocator: glibc keeps up to eight arenas per core, one per
-/// thread that touched the heap, and with queries and password hashing spread over the
-/// blocking pool those arenas held hundreds of MiB freed long ago (measured with rechain-load
-/// --quick: 18 MiB idle, over 400 MiB peak; about 80 MiB with mimalloc, `docs/PERFORMANCE.md`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "rechain", version, about = "REChain, a Matrix homeserver")]
 struct Cli {
@@ -79,6 +72,7 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
 }
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::GenerateConfig => {
@@ -109,6 +103,33 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// The server's live heap stays small (under 20 MiB in a `rechain-load` run, 14 of them two
+/// Argon2 buffers), but each thread of the blocking pool allocates: an allocator that keeps
+/// freed memory per thread (mimalloc; glibc's default of eight arenas per core) held 130–210
+/// MiB at the peak of the same run. glibc with one arena per core and a fixed mmap threshold
+/// peaks at about 38 MiB, for some 5–10 % more CPU per message than mimalloc (alternating
+/// runs, `docs/PERFORMANCE.md`): freed memory is reused across threads, and
+/// blocks of 256 KiB or more (the Argon2 buffers) are mapped and returned on free, where the
+/// default threshold grows to the largest block freed and keeps such blocks in an arena.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn tune_allocator() {
+    let arenas = std::thread::available_parallelism()
+        .map_or(2, usize::from)
+        .clamp(1, 8);
+    let arenas = libc::c_int::try_from(arenas).unwrap_or(2);
+    // SAFETY: mallopt only sets glibc allocator parameters (under the allocator's own lock);
+    // it is called first thing in main, before any other thread exists. A refused value
+    // (return 0) leaves glibc's default, which is correct, only larger.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
 
 /// Blocking work is database queries (bounded by the pool), password hashing and thumbnails
 /// (bounded by their own semaphores) and file I/O: more threads than this only wait, each with
