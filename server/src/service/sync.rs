@@ -30,7 +30,7 @@ use super::{
     typing::TypingService,
     visibility::HistoryView,
 };
-use crate::storage::{StoredEvent, Stores, UnreadCounts};
+use crate::storage::{StoredEvent, Stores, StreamHeads, UnreadCounts};
 
 /// Long polls are capped so a client cannot hold a connection forever.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
@@ -255,8 +255,8 @@ impl SyncService {
     ) -> Result<Value, Error> {
         let (this, user, filter) = (self.clone(), user.clone(), filter.clone());
         crate::storage::with_direct_storage(async move {
-            let now = this.stores.rooms.max_stream_ordering().await?;
-            this.build(&user, since, now, full_state, &filter).await
+            let heads = this.stores.streams.stream_heads().await?;
+            this.build(&user, since, heads, full_state, &filter).await
         })
         .await?
     }
@@ -265,15 +265,16 @@ impl SyncService {
         &self,
         user: &AuthedUser,
         since: Option<SyncPosition>,
-        now: i64,
+        heads: StreamHeads,
         full_state: bool,
         filter: &SyncFilterDef,
     ) -> Result<Value, Error> {
+        let now = heads.events;
         let typing_now = self.typing.serial();
-        let receipts_now = self.stores.receipts.max_receipt_stream().await?;
+        let receipts_now = heads.receipts;
         let typing_since = since.map(|p| p.typing.min(typing_now));
         let receipts_since = since.map(|p| p.receipts.min(receipts_now));
-        let account_data_now = self.stores.account_data.max_account_data_stream().await?;
+        let account_data_now = heads.account_data;
         let account_data_since = since.map_or(0, |p| p.account_data.min(account_data_now));
         let presence_now = self.presence.serial();
         let presence_since = since.map_or(0, |p| p.presence.min(presence_now));
@@ -281,7 +282,7 @@ impl SyncService {
             .to_device
             .for_sync(user, since.map(|p| p.to_device))
             .await?;
-        let device_lists_now = self.device_lists.position().await?;
+        let device_lists_now = heads.device_lists;
         let device_lists_since = since.map(|p| p.device_lists.min(device_lists_now));
         let since = since.map(|p| p.events.min(now));
         let user_id = user.user_id.as_str();

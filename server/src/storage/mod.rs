@@ -22,6 +22,7 @@ mod receipts;
 mod relations;
 mod reports;
 mod rooms;
+mod streams;
 mod to_device;
 mod users;
 
@@ -46,6 +47,7 @@ pub use receipts::{Receipt, ReceiptStore};
 pub use relations::{Relation, RelationQuery, RelationRow, RelationStore};
 pub use reports::{Report, ReportStore};
 pub use rooms::{Append, NewEvent, Room, RoomHead, RoomStore, StoredEvent, TxnKey};
+pub use streams::{StreamHeads, StreamStore};
 pub use to_device::{QueuedToDevice, ToDeviceMessage, ToDeviceStore};
 pub use users::{NewUser, User, UserStore};
 
@@ -67,6 +69,7 @@ pub struct Stores {
     pub relations: Arc<dyn RelationStore>,
     pub reports: Arc<dyn ReportStore>,
     pub rooms: Arc<dyn RoomStore>,
+    pub streams: Arc<dyn StreamStore>,
     pub to_device: Arc<dyn ToDeviceStore>,
     pub health: Arc<dyn DatabaseHealth>,
 }

@@ -298,6 +298,72 @@ async fn device_with_token_is_found_by_token_hash() {
     }
 }
 
+/// Token lookups are cached (`token_cache`): each path that ends a session or changes what a
+/// token opens must be seen by the very next lookup, even right after one that was answered.
+#[tokio::test]
+async fn a_token_looked_up_just_before_its_session_ends_is_refused_after() {
+    for t in backends() {
+        let devices = &t.stores.devices;
+        let looked_up_twice = |hash: &'static str| {
+            let devices = devices.clone();
+            async move {
+                let first = devices.find_token(hash).await.unwrap().unwrap();
+                assert_eq!(devices.find_token(hash).await.unwrap(), Some(first.clone()));
+                first
+            }
+        };
+        devices
+            .create_device_with_token(device("@a:x", "D1"), "h1".into(), None)
+            .await
+            .unwrap();
+        looked_up_twice("h1").await;
+        devices.delete_device(user_id!("@a:x"), "D1").await.unwrap();
+        assert_eq!(devices.find_token("h1").await.unwrap(), None, "logout");
+
+        devices
+            .create_device_with_token(device("@a:x", "D2"), "h2".into(), None)
+            .await
+            .unwrap();
+        looked_up_twice("h2").await;
+        devices.delete_all_devices(user_id!("@a:x")).await.unwrap();
+        assert_eq!(devices.find_token("h2").await.unwrap(), None, "logout/all");
+
+        devices
+            .create_device_with_token(device("@a:x", "D3"), "h3".into(), Some(10))
+            .await
+            .unwrap();
+        devices
+            .add_refresh_token("r3".into(), "h3".into(), 1)
+            .await
+            .unwrap();
+        looked_up_twice("h3").await;
+        devices
+            .rotate_refresh_token("r3", "h4".into(), Some(20), "r4".into(), 2)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(devices.find_token("h3").await.unwrap(), None, "refresh");
+
+        let mut guest = new_user("@guest:x");
+        guest.is_guest = true;
+        t.stores.users.create_user(guest).await.unwrap();
+        devices
+            .create_device_with_token(device("@guest:x", "G"), "hg".into(), None)
+            .await
+            .unwrap();
+        assert!(looked_up_twice("hg").await.is_guest);
+        assert!(
+            t.stores
+                .users
+                .upgrade_guest(user_id!("@guest:x"), None)
+                .await
+                .unwrap()
+        );
+        let upgraded = devices.find_token("hg").await.unwrap().unwrap();
+        assert!(!upgraded.is_guest, "a guest's upgrade is seen at once");
+    }
+}
+
 #[tokio::test]
 async fn logging_in_again_on_a_device_keeps_it_and_adds_a_token() {
     for t in backends() {
@@ -557,6 +623,10 @@ async fn appended_events_move_state_extremities_and_stream_order() {
         let rooms = &t.stores.rooms;
         create_room(rooms, "!r:x").await;
         assert_eq!(rooms.max_stream_ordering().await.unwrap(), 0);
+        assert_eq!(
+            t.stores.streams.stream_heads().await.unwrap(),
+            crate::storage::StreamHeads::default()
+        );
         let s1 = rooms
             .append_event(
                 room_event("$c", "m.room.create", Some(""), None, 1),
@@ -588,6 +658,7 @@ async fn appended_events_move_state_extremities_and_stream_order() {
             .unwrap();
         assert!(s1 < s2 && s2 < s3, "{s1} {s2} {s3}");
         assert_eq!(rooms.max_stream_ordering().await.unwrap(), s3);
+        assert_eq!(t.stores.streams.stream_heads().await.unwrap().events, s3);
 
         let head = rooms.room_head("!r:x").await.unwrap();
         assert_eq!(head.extremities, vec![("$m".to_owned(), 3)]);
@@ -736,6 +807,7 @@ async fn receipts_replace_per_kind_and_stream_in_order() {
         assert_eq!(all[0].event_id, "$2");
         assert_eq!(receipts.receipts_after("!r:x", b).await.unwrap().len(), 1);
         assert_eq!(receipts.max_receipt_stream().await.unwrap(), c);
+        assert_eq!(t.stores.streams.stream_heads().await.unwrap().receipts, c);
     }
 }
 
@@ -777,6 +849,10 @@ async fn account_data_replaces_per_type_and_room_and_streams_in_order() {
             .collect();
         assert_eq!(kinds, vec![("!r:x", "m.tag"), ("", "m.direct")]);
         assert!(data.max_account_data_stream().await.unwrap() > c);
+        assert_eq!(
+            t.stores.streams.stream_heads().await.unwrap().account_data,
+            data.max_account_data_stream().await.unwrap()
+        );
         let mut direct = data.users_with_account_data("m.direct").await.unwrap();
         direct.sort();
         assert_eq!(direct, vec!["@a:x", "@b:x"]);
@@ -1388,6 +1464,10 @@ async fn device_list_changes_follow_keys_signatures_and_deleted_devices() {
             "the same keys again change nothing"
         );
         let after_keys = keys.max_device_list_stream().await.unwrap();
+        assert_eq!(
+            t.stores.streams.stream_heads().await.unwrap().device_lists,
+            after_keys
+        );
         assert_eq!(
             keys.device_list_changes(0, after_keys).await.unwrap(),
             vec!["@a:x".to_owned()]

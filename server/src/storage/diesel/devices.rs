@@ -119,7 +119,7 @@ impl DeviceStore for Database {
     async fn delete_device(&self, user_id: &UserId, device_id: &str) -> Result<bool, Error> {
         let (user, device) = (user_id.to_string(), device_id.to_owned());
         let deleted = self
-            .write(move |conn| {
+            .write_tokens(move |conn| {
                 diesel::delete(
                     access_tokens::table
                         .filter(access_tokens::user_id.eq(&user))
@@ -151,7 +151,7 @@ impl DeviceStore for Database {
     async fn delete_all_devices(&self, user_id: &UserId) -> Result<u64, Error> {
         let user = user_id.to_string();
         let deleted = self
-            .write(move |conn| {
+            .write_tokens(move |conn| {
                 diesel::delete(access_tokens::table.filter(access_tokens::user_id.eq(&user)))
                     .execute(conn)?;
                 diesel::delete(refresh_tokens::table.filter(refresh_tokens::user_id.eq(&user)))
@@ -175,6 +175,10 @@ impl DeviceStore for Database {
     }
 
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, Error> {
+        if let Some(owner) = self.tokens.get(token_hash) {
+            return Ok(Some(owner));
+        }
+        let generation = self.tokens.generation();
         let hash = token_hash.to_owned();
         type Row = (String, String, Option<i64>, Option<bool>, Option<String>);
         let row: Option<Row> = self
@@ -193,17 +197,24 @@ impl DeviceStore for Database {
                     .optional()
             })
             .await?;
-        row.map(|(user, device, expires_ts, is_guest, retires)| {
-            Ok(TokenOwner {
-                user_id: OwnedUserId::try_from(user)
-                    .map_err(|e| Error::new(ErrorKind::Internal, format!("stored user id: {e}")))?,
-                device_id: OwnedDeviceId::from(device),
-                expires_ts,
-                is_guest: is_guest.unwrap_or(false),
-                retires_refresh: retires.is_some(),
+        let owner = row
+            .map(|(user, device, expires_ts, is_guest, retires)| {
+                Ok::<_, Error>(TokenOwner {
+                    user_id: OwnedUserId::try_from(user).map_err(|e| {
+                        Error::new(ErrorKind::Internal, format!("stored user id: {e}"))
+                    })?,
+                    device_id: OwnedDeviceId::from(device),
+                    expires_ts,
+                    is_guest: is_guest.unwrap_or(false),
+                    retires_refresh: retires.is_some(),
+                })
             })
-        })
-        .transpose()
+            .transpose()?;
+        if let Some(owner) = &owner {
+            self.tokens
+                .insert(generation, token_hash.to_owned(), owner.clone());
+        }
+        Ok(owner)
     }
 
     async fn add_refresh_token(
@@ -241,7 +252,7 @@ impl DeviceStore for Database {
     ) -> Result<Option<TokenOwner>, Error> {
         let old = old_refresh_hash.to_owned();
         let owner: Option<(String, String, bool)> = self
-            .write(move |conn| {
+            .write_tokens(move |conn| {
                 type Row = (String, String, String, Option<String>);
                 let find = |conn: &mut DbConnection, hash: &str| -> QueryResult<Option<Row>> {
                     refresh_tokens::table
@@ -321,7 +332,7 @@ impl DeviceStore for Database {
 
     async fn retire_refreshed(&self, access_token_hash: &str) -> Result<(), Error> {
         let access = access_token_hash.to_owned();
-        self.write(move |conn| {
+        self.write_tokens(move |conn| {
             let retires: Option<Option<String>> = access_tokens::table
                 .find(&access)
                 .select(access_tokens::retires_refresh_hash)
@@ -369,7 +380,7 @@ impl DeviceStore for Database {
             last_seen_ts: None,
             last_seen_ip: None,
         };
-        self.write(move |conn| {
+        self.write_tokens(move |conn| {
             remove_dehydrated(conn, &user)?;
             diesel::insert_into(devices::table)
                 .values(&row)
@@ -410,7 +421,7 @@ impl DeviceStore for Database {
 
     async fn delete_dehydrated_device(&self, user_id: &UserId) -> Result<Option<String>, Error> {
         let user = user_id.to_string();
-        self.write(move |conn| {
+        self.write_tokens(move |conn| {
             let removed = remove_dehydrated(conn, &user)?;
             if removed.is_some() {
                 mark_device_list_changed(conn, &user)?;

@@ -26,7 +26,9 @@ mod relations;
 mod reports;
 mod rooms;
 mod schema;
+mod streams;
 mod to_device;
+mod token_cache;
 mod users;
 
 #[cfg(test)]
@@ -81,6 +83,8 @@ pub struct Database {
     write_gate: Option<Arc<Semaphore>>,
     /// Unread counts already tallied, extended rather than recounted.
     unread_tallies: Arc<notifications::UnreadTallies>,
+    /// Access tokens resolved recently (`token_cache`'s invariant).
+    tokens: Arc<token_cache::TokenCache>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +141,7 @@ impl Database {
             backend,
             write_gate,
             unread_tallies: Arc::default(),
+            tokens: Arc::default(),
         };
         db.run_migrations()?;
         Ok(db)
@@ -161,6 +166,7 @@ impl Database {
             relations: db.clone(),
             reports: db.clone(),
             rooms: db.clone(),
+            streams: db.clone(),
             to_device: db.clone(),
             health: db,
         }
@@ -207,6 +213,29 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, ::diesel::result::Error> + Send + 'static,
     {
+        self.write_then_forget(f, Some(self.tokens.clone())).await
+    }
+
+    /// A write that changes access tokens, devices or the users they belong to. The token
+    /// cache is emptied on the thread that ran the transaction, once it has ended: a caller
+    /// that stops waiting cannot leave a deleted token cached.
+    async fn write_tokens<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, ::diesel::result::Error> + Send + 'static,
+    {
+        self.write_then_forget(f, Some(self.tokens.clone())).await
+    }
+
+    async fn write_then_forget<T, F>(
+        &self,
+        f: F,
+        tokens: Option<Arc<token_cache::TokenCache>>,
+    ) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, ::diesel::result::Error> + Send + 'static,
+    {
         let _permit = match &self.write_gate {
             Some(gate) => Some(
                 gate.clone()
@@ -218,7 +247,11 @@ impl Database {
         };
         self.read(move |conn| {
             use ::diesel::Connection as _;
-            conn.transaction(f)
+            let result = conn.transaction(f);
+            if let Some(tokens) = tokens {
+                tokens.invalidate();
+            }
+            result
         })
         .await
     }

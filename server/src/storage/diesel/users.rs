@@ -79,7 +79,7 @@ impl UserStore for Database {
     async fn deactivate_user(&self, user_id: &UserId) -> Result<bool, Error> {
         let id = user_id.to_string();
         let updated = self
-            .write(move |conn| {
+            .write_tokens(move |conn| {
                 diesel::update(users::table.find(id))
                     .set((
                         users::deactivated.eq(true),
@@ -117,7 +117,7 @@ impl UserStore for Database {
     async fn upgrade_guest(&self, user_id: &UserId, hash: Option<String>) -> Result<bool, Error> {
         let id = user_id.to_string();
         let updated = self
-            .write(move |conn| {
+            .write_tokens(move |conn| {
                 diesel::update(
                     users::table
                         .find(id)
