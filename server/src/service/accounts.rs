@@ -832,13 +832,19 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
 }
 
-/// Password hashes running at once. Each Argon2 run holds its memory and keeps a core busy, so
-/// more of them than cores only adds memory (a burst of registrations once took the resident
-/// size from 18 MiB to over 400 MiB) without adding throughput.
+/// Password hashes running at once. Each Argon2 run holds 7 MiB and keeps a core busy: with
+/// a hash per core, a burst of logins stalls every other request, and the hashes' memory is
+/// the largest part of the server's peak (`docs/PERFORMANCE.md`).
 static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    tokio::sync::Semaphore::new(cores.clamp(1, 4))
+    tokio::sync::Semaphore::new(hashing_slots(cores))
 });
+
+/// Half the cores, at least one and at most four: the other half stays free for the rest of
+/// the traffic during a burst of logins or registrations.
+fn hashing_slots(cores: usize) -> usize {
+    (cores / 2).clamp(1, 4)
+}
 
 async fn hashing_permit() -> Result<tokio::sync::SemaphorePermit<'static>, Error> {
     HASHING
@@ -901,6 +907,12 @@ fn random_localpart() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashing_leaves_half_the_cores_to_other_requests() {
+        let slots: Vec<usize> = [1, 2, 3, 4, 8, 16, 64].map(hashing_slots).to_vec();
+        assert_eq!(slots, vec![1, 1, 1, 2, 4, 4, 4]);
+    }
 
     #[test]
     fn dummy_hash_is_a_valid_argon2_hash() {
