@@ -73,8 +73,21 @@ impl ::diesel::r2d2::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        std::thread::panicking() || conn.is_broken()
+        std::thread::panicking() || conn.is_broken() || LOST.take()
     }
+}
+
+thread_local! {
+    /// Set when a call on this thread's connection found the server gone. diesel's
+    /// `is_broken` looks only at the transaction state, so without this a connection the
+    /// server closed would go back to the pool and fail every later call.
+    static LOST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the connection in use on this thread as lost: the pool drops it when it comes back
+/// (connections return to the pool on the thread that used them).
+pub(super) fn mark_lost() {
+    LOST.set(true);
 }
 
 /// Opens and closes one PostgreSQL connection.

@@ -195,16 +195,12 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, ::diesel::result::Error> + Send + 'static,
     {
         if crate::storage::is_direct() {
-            let mut conn = self.pool.get().map_err(unavailable)?;
-            return f(&mut conn).map_err(from_diesel);
+            return run_on(&self.pool, f);
         }
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(unavailable)?;
-            f(&mut conn).map_err(from_diesel)
-        })
-        .await
-        .map_err(|e| Error::new(ErrorKind::Internal, format!("database task failed: {e}")))?
+        tokio::task::spawn_blocking(move || run_on(&pool, f))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Internal, format!("database task failed: {e}")))?
     }
 
     /// Runs `f` in a transaction, one writer at a time on SQLite. Returns once committed.
@@ -213,7 +209,7 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, ::diesel::result::Error> + Send + 'static,
     {
-        self.write_then_forget(f, Some(self.tokens.clone())).await
+        self.write_then_forget(f, None).await
     }
 
     /// A write that changes access tokens, devices or the users they belong to. The token
@@ -280,6 +276,24 @@ impl DatabaseHealth for Database {
     }
 }
 
+/// Runs `f` on a pooled connection; a connection the server has gone from is dropped, not
+/// returned to the pool.
+fn run_on<T>(
+    pool: &Pool,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, ::diesel::result::Error>,
+) -> Result<T, Error> {
+    let mut conn = pool.get().map_err(unavailable)?;
+    let result = f(&mut conn).map_err(from_diesel);
+    if result
+        .as_ref()
+        .is_err_and(|e| e.kind == ErrorKind::Unavailable)
+    {
+        connection::mark_lost();
+    }
+    drop(conn);
+    result
+}
+
 fn unavailable(e: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorKind::Unavailable,
@@ -294,6 +308,19 @@ fn from_diesel(e: ::diesel::result::Error) -> Error {
             Error::new(ErrorKind::Conflict, info.message().to_owned())
         }
         D::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+            Error::new(ErrorKind::Unavailable, e.to_string())
+        }
+        // libpq's words for a connection the server ended, which diesel does not always
+        // classify as closed (a call on a connection already known to be dead).
+        D::DatabaseError(_, info)
+            if [
+                "no connection to the server",
+                "server closed the connection",
+                "terminating connection",
+            ]
+            .iter()
+            .any(|lost| info.message().contains(lost)) =>
+        {
             Error::new(ErrorKind::Unavailable, e.to_string())
         }
         _ => Error::new(ErrorKind::Internal, e.to_string()),
