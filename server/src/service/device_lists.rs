@@ -50,11 +50,6 @@ impl DeviceListService {
         Self { stores }
     }
 
-    /// The latest position of the device-list stream.
-    pub async fn position(&self) -> Result<i64, Error> {
-        Ok(self.stores.keys.max_device_list_stream().await?)
-    }
-
     /// `GET /keys/changes`: the changes between two sync tokens (`to` capped at now).
     pub async fn changes_between_tokens(
         &self,
@@ -63,11 +58,10 @@ impl DeviceListService {
         to: &str,
     ) -> Result<DeviceListChanges, Error> {
         let (from, to) = (parse_sync_token(from)?, parse_sync_token(to)?);
-        let events_now = self.stores.rooms.max_stream_ordering().await?;
-        let devices_now = self.position().await?;
+        let heads = self.stores.streams.stream_heads().await?;
         let span = Span {
-            events: (from.events, to.events.min(events_now)),
-            devices: (from.device_lists, to.device_lists.min(devices_now)),
+            events: (from.events, to.events.min(heads.events)),
+            devices: (from.device_lists, to.device_lists.min(heads.device_lists)),
         };
         self.changes(user_id, span).await
     }

@@ -35,7 +35,6 @@ pub trait AccountDataStore: Send + Sync {
         user_id: &str,
         after: i64,
     ) -> Result<Vec<AccountData>, Error>;
-    async fn max_account_data_stream(&self) -> Result<i64, Error>;
     /// Every user who has global account data of `data_type`.
     async fn users_with_account_data(&self, data_type: &str) -> Result<Vec<String>, Error>;
 }

@@ -77,8 +77,6 @@ pub trait KeyStore: Send + Sync {
     ) -> Result<Option<StoredKey>, Error>;
     /// The users whose device lists changed in `(after, up_to]`, each once.
     async fn device_list_changes(&self, after: i64, up_to: i64) -> Result<Vec<String>, Error>;
-    /// The latest device-list change (0 before any).
-    async fn max_device_list_stream(&self) -> Result<i64, Error>;
     /// The user's cross-signing keys by usage (`master`, `self_signing`, `user_signing`).
     async fn cross_signing_keys(&self, user_id: &str) -> Result<BTreeMap<String, Value>, Error>;
     /// Replaces the given cross-signing keys, dropping the signatures made on the keys

@@ -20,5 +20,4 @@ pub trait ReceiptStore: Send + Sync {
     async fn put_receipt(&self, receipt: Receipt) -> Result<i64, Error>;
     /// The room's receipts whose stream id is above `after`.
     async fn receipts_after(&self, room_id: &str, after: i64) -> Result<Vec<Receipt>, Error>;
-    async fn max_receipt_stream(&self) -> Result<i64, Error>;
 }

@@ -108,17 +108,6 @@ impl AccountDataStore for Database {
             })
             .collect()
     }
-
-    async fn max_account_data_stream(&self) -> Result<i64, Error> {
-        let max: Option<i64> = self
-            .read(|conn| {
-                account_data::table
-                    .select(diesel::dsl::max(account_data::stream_id))
-                    .first(conn)
-            })
-            .await?;
-        Ok(max.unwrap_or(0))
-    }
 }
 
 fn parse(content: &str) -> Result<Value, Error> {

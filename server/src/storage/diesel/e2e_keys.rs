@@ -316,17 +316,6 @@ impl KeyStore for Database {
         .await
     }
 
-    async fn max_device_list_stream(&self) -> Result<i64, Error> {
-        let max: Option<i64> = self
-            .read(|conn| {
-                device_list_changes::table
-                    .select(diesel::dsl::max(device_list_changes::stream_id))
-                    .first(conn)
-            })
-            .await?;
-        Ok(max.unwrap_or(0))
-    }
-
     async fn cross_signing_keys(&self, user_id: &str) -> Result<BTreeMap<String, Value>, Error> {
         let user = user_id.to_owned();
         let rows: Vec<(String, String)> = self

@@ -209,7 +209,7 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, ::diesel::result::Error> + Send + 'static,
     {
-        self.write_then_forget(f, None).await
+        self.write_then_forget(f, false).await
     }
 
     /// A write that changes access tokens, devices or the users they belong to. The token
@@ -220,14 +220,10 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, ::diesel::result::Error> + Send + 'static,
     {
-        self.write_then_forget(f, Some(self.tokens.clone())).await
+        self.write_then_forget(f, true).await
     }
 
-    async fn write_then_forget<T, F>(
-        &self,
-        f: F,
-        tokens: Option<Arc<token_cache::TokenCache>>,
-    ) -> Result<T, Error>
+    async fn write_then_forget<T, F>(&self, f: F, forget_tokens: bool) -> Result<T, Error>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, ::diesel::result::Error> + Send + 'static,
@@ -241,6 +237,7 @@ impl Database {
             ),
             None => None,
         };
+        let tokens = forget_tokens.then(|| self.tokens.clone());
         self.read(move |conn| {
             use ::diesel::Connection as _;
             let result = conn.transaction(f);

@@ -72,15 +72,4 @@ impl ReceiptStore for Database {
             )
             .collect())
     }
-
-    async fn max_receipt_stream(&self) -> Result<i64, Error> {
-        let max: Option<i64> = self
-            .read(|conn| {
-                receipts::table
-                    .select(diesel::dsl::max(receipts::stream_id))
-                    .first(conn)
-            })
-            .await?;
-        Ok(max.unwrap_or(0))
-    }
 }
