@@ -4,7 +4,7 @@
 use http::Method;
 use serde_json::{Value, json};
 
-use super::common::{create_room, join, send_message};
+use super::common::{create_room, join, send_message, set_state};
 use crate::{
     case,
     case::{Case, CaseError, CaseResult},
@@ -26,6 +26,16 @@ pub fn cases() -> Vec<Case> {
         ),
         case!(
             sync_filters_select_rooms_types_and_senders,
+            section = "client-server-api/#filtering",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
+            state_filters_select_the_state_sections_events,
+            section = "client-server-api/#filtering",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
+            federation_event_format_applies_to_state_events,
             section = "client-server-api/#filtering",
             op = ("GET", "/_matrix/client/v3/sync")
         ),
@@ -98,6 +108,132 @@ async fn sync_filters_select_rooms_types_and_senders(ctx: Ctx) -> CaseResult {
     ensure!(
         timeline.iter().all(|e| e["type"] == "m.room.message"),
         "only messages in the timeline"
+    );
+    Ok(())
+}
+
+/// The `state` filter picks the state section's events by type and sender, as the
+/// `timeline` filter does the timeline's, and a sync without it still sends them all.
+async fn state_filters_select_the_state_sections_events(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("state_filter_a").await?;
+    let bob = ctx.register_user("state_filter_b").await?;
+    let room = create_room(&ctx, &alice, json!({"preset": "public_chat"})).await?;
+    join(&ctx, &bob, &room).await?.expect_status(200)?;
+    set_state(
+        &ctx,
+        &alice,
+        &room,
+        ("m.room.topic", ""),
+        json!({"topic": "filters"}),
+    )
+    .await?;
+    send_message(&ctx, &alice, &room, "the timeline's one event").await?;
+    let state_of = |body: &Value| -> Vec<(String, String, String)> {
+        events(&body["rooms"]["join"][room.as_str()]["state"])
+            .iter()
+            .map(|e| {
+                let field = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+                (field("type"), field("state_key"), field("sender"))
+            })
+            .collect()
+    };
+    // Unfiltered first: any response a server keeps from it must not answer the next one.
+    let all =
+        state_of(&filtered_sync(&ctx, &alice, json!({"room": {"timeline": {"limit": 1}}})).await?);
+    for (kind, key) in [
+        ("m.room.member", alice.user_id.as_str()),
+        ("m.room.member", bob.user_id.as_str()),
+        ("m.room.topic", ""),
+    ] {
+        ensure!(
+            all.iter().any(|(t, k, _)| t == kind && k == key),
+            "the unfiltered state holds {kind}/{key}: {all:?}"
+        );
+    }
+    let filtered = state_of(
+        &filtered_sync(
+            &ctx,
+            &alice,
+            json!({"room": {
+                "timeline": {"limit": 1},
+                "state": {"types": ["m.room.member"], "not_senders": [bob.user_id]},
+            }}),
+        )
+        .await?,
+    );
+    ensure!(
+        filtered.iter().all(|(t, _, _)| t == "m.room.member"),
+        "only member events pass `types`: {filtered:?}"
+    );
+    ensure!(
+        filtered.iter().all(|(_, _, sender)| sender != &bob.user_id),
+        "bob's own member event is left out by `not_senders`: {filtered:?}"
+    );
+    ensure!(
+        filtered.iter().any(|(_, key, _)| key == &alice.user_id),
+        "alice's member event passes: {filtered:?}"
+    );
+    Ok(())
+}
+
+/// `event_format: federation` holds for the state section as for the timeline.
+async fn federation_event_format_applies_to_state_events(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("pdu_state_reader").await?;
+    let room = create_room(&ctx, &alice, json!({})).await?;
+    set_state(
+        &ctx,
+        &alice,
+        &room,
+        ("m.room.topic", ""),
+        json!({"topic": "as a PDU"}),
+    )
+    .await?;
+    send_message(&ctx, &alice, &room, "after the topic").await?;
+    let synced = |filter: Value| {
+        ctx.op(Method::GET, "/_matrix/client/v3/sync")
+            .token(&alice.access_token)
+            .query("filter", &filter.to_string())
+            .query("timeout", "0")
+            // Federation-format events are not client events; their schema does not apply.
+            .without_schema()
+            .send()
+    };
+    let topic_in = |body: &Value| -> Option<Value> {
+        events(&body["rooms"]["join"][room.as_str()]["state"])
+            .into_iter()
+            .find(|e| e["type"] == "m.room.topic")
+            .cloned()
+    };
+    let client = synced(json!({"room": {"timeline": {"limit": 1}}}))
+        .await?
+        .expect_status(200)?;
+    let topic = topic_in(client.json()?)
+        .ok_or_else(|| CaseError::Fail("the topic is not in the state section".into()))?;
+    ensure!(
+        topic.get("signatures").is_none() && topic.get("hashes").is_none(),
+        "the client format keeps server fields out: {topic}"
+    );
+    let raw = synced(json!({"event_format": "federation", "room": {"timeline": {"limit": 1}}}))
+        .await?
+        .expect_status(200)?;
+    let topic = topic_in(raw.json()?)
+        .ok_or_else(|| CaseError::Fail("the topic is not in the state section".into()))?;
+    for field in [
+        "hashes",
+        "signatures",
+        "auth_events",
+        "prev_events",
+        "room_id",
+    ] {
+        ensure!(
+            topic.get(field).is_some(),
+            "federation format has {field}: {topic}"
+        );
+    }
+    ensure_eq!(
+        topic["content"]["topic"],
+        json!("as a PDU"),
+        "the topic's content"
     );
     Ok(())
 }

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 use http::Method;
 use serde_json::{Value, json};
 
-use super::common::{create_room, send_message as send, send_thread_reply, sync, timeline_ids};
+use super::common::{
+    create_room, send_message as send, send_thread_reply, set_state, sync, timeline_ids,
+};
 use crate::{
     case,
     case::{Case, CaseError, CaseResult},
@@ -15,6 +17,7 @@ use crate::{
 
 const SYNC: &str = "/_matrix/client/v3/sync";
 const MESSAGES: &str = "/_matrix/client/v3/rooms/{roomId}/messages";
+const REDACT: &str = "/_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}";
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -65,6 +68,11 @@ pub fn cases() -> Vec<Case> {
         case!(
             initial_sync_shows_joined_rooms_with_state_and_timeline,
             section = "client-server-api/#get_matrixclientv3sync",
+            op = ("GET", "/_matrix/client/v3/sync")
+        ),
+        case!(
+            a_redacted_state_event_is_synced_redacted,
+            section = "client-server-api/#redactions",
             op = ("GET", "/_matrix/client/v3/sync")
         ),
         case!(
@@ -141,6 +149,71 @@ async fn initial_sync_shows_joined_rooms_with_state_and_timeline(ctx: Ctx) -> Ca
     ] {
         ensure!(types.contains(&t), "{t} is neither in state nor timeline");
     }
+    Ok(())
+}
+
+/// A state event redacted after clients have seen it is sent redacted from then on, in the
+/// state section of a later first sync too: the stripped event "is thereafter returned anytime
+/// a client or remote server requests it", with the redaction under `redacted_because`.
+async fn a_redacted_state_event_is_synced_redacted(ctx: Ctx) -> CaseResult {
+    let alice = ctx.register_user("state_redactor").await?;
+    let room = create_room(&ctx, &alice, json!({})).await?;
+    let topic = set_state(
+        &ctx,
+        &alice,
+        &room,
+        ("m.room.topic", ""),
+        json!({"topic": "regrettable"}),
+    )
+    .await?;
+    send(&ctx, &alice, &room, "before the redaction").await?;
+    let filter = json!({"room": {"timeline": {"limit": 1}}}).to_string();
+    let first_sync = || {
+        ctx.op(Method::GET, SYNC)
+            .token(&alice.access_token)
+            .query("filter", &filter)
+            .query("timeout", "0")
+            .send()
+    };
+    let topic_in = |body: &Value| -> Option<Value> {
+        body["rooms"]["join"][room.as_str()]["state"]["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["event_id"] == topic.as_str())
+            .cloned()
+    };
+    let before = first_sync().await?.expect_status(200)?;
+    let shown = topic_in(before.json()?)
+        .ok_or_else(|| CaseError::Fail("the topic is not in the state section".into()))?;
+    ensure_eq!(
+        shown["content"]["topic"],
+        json!("regrettable"),
+        "the topic before"
+    );
+    ctx.op(Method::PUT, REDACT)
+        .arg(&room)
+        .arg(&topic)
+        .arg(&format!("r{}", rand::random::<u64>()))
+        .token(&alice.access_token)
+        .json(&json!({"reason": "conformance"}))
+        .send()
+        .await?
+        .expect_status(200)?;
+    send(&ctx, &alice, &room, "after the redaction").await?;
+    let after = first_sync().await?.expect_status(200)?;
+    let shown = topic_in(after.json()?).ok_or_else(|| {
+        CaseError::Fail("the redacted topic is no longer in the state section".into())
+    })?;
+    ensure!(
+        shown["content"].get("topic").is_none(),
+        "the topic's content is gone: {shown}"
+    );
+    ensure_eq!(
+        shown["unsigned"]["redacted_because"]["type"],
+        json!("m.room.redaction"),
+        "unsigned.redacted_because holds the redaction: {shown}"
+    );
     Ok(())
 }
 

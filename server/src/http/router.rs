@@ -195,11 +195,12 @@ impl Router {
     /// As [`Router::endpoint_authed`], for a handler that builds its JSON body itself instead
     /// of through ruma's response type (used where ruma's serialisation departs from the
     /// spec's schema; each such handler says why).
-    pub fn endpoint_authed_json<R, F, Fut>(&mut self, handler: F)
+    pub fn endpoint_authed_json<R, T, F, Fut>(&mut self, handler: F)
     where
         R: IncomingRequest + Send + 'static,
+        T: serde::Serialize + Send + 'static,
         F: Fn(AppState, AuthedUser, R) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<serde_json::Value, Error>> + Send + 'static,
+        Fut: Future<Output = Result<T, Error>> + Send + 'static,
     {
         self.register_authed::<R, _, _, _>(handler, json_response, BodyKind::Json);
     }
@@ -375,8 +376,9 @@ fn respond<T: OutgoingResponse>(response: T) -> Result<http::Response<Bytes>, Er
         .map_err(|e| Error::internal(format!("serialising response: {e}")))
 }
 
-fn json_response(body: serde_json::Value) -> Result<http::Response<Bytes>, Error> {
-    let mut response = http::Response::new(Bytes::from(body.to_string()));
+fn json_response<T: serde::Serialize>(body: T) -> Result<http::Response<Bytes>, Error> {
+    let body = serde_json::to_vec(&body).map_err(|e| Error::internal(e.to_string()))?;
+    let mut response = http::Response::new(Bytes::from(body));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),

@@ -27,7 +27,11 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use super::{Error, ErrorKind, notifier::Notifier};
+use super::{
+    Error, ErrorKind,
+    event_cache::{EventCache, SyncForm},
+    notifier::Notifier,
+};
 use crate::{
     core::{event::Pdu, room_version::RoomVersion},
     storage::{self, Append, NewEvent, Stores, TxnKey},
@@ -40,6 +44,8 @@ pub(super) struct Pipeline {
 struct Inner {
     stores: Stores,
     notifier: Arc<Notifier>,
+    /// Committed state events go in here, ready for the first syncs that send them.
+    event_cache: Arc<EventCache>,
     staged: Mutex<Staged>,
     commit_lock: tokio::sync::Mutex<()>,
 }
@@ -138,11 +144,12 @@ pub(super) struct Ticket {
 }
 
 impl Pipeline {
-    pub fn new(stores: Stores, notifier: Arc<Notifier>) -> Self {
+    pub fn new(stores: Stores, notifier: Arc<Notifier>, event_cache: Arc<EventCache>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 stores,
                 notifier,
+                event_cache,
                 staged: Mutex::default(),
                 commit_lock: tokio::sync::Mutex::new(()),
             }),
@@ -306,11 +313,23 @@ impl Inner {
             group.into_iter().map(|q| (q.append, q.done)).unzip();
         let ids: Vec<String> = appends.iter().map(|a| a.event.event_id.clone()).collect();
         let txns: Vec<TxnKey> = appends.iter().filter_map(|a| a.txn.clone()).collect();
+        let forms: Vec<(String, SyncForm)> = appends
+            .iter()
+            .filter(|a| a.event.state_key.is_some())
+            .filter_map(|a| {
+                let e = &a.event;
+                let form = SyncForm::new(&e.json, &e.event_id, &e.room_id).ok()?;
+                Some((e.event_id.clone(), form))
+            })
+            .collect();
         let result = self.stores.rooms.append_events(appends).await;
         let result = {
             let mut staged = self.staged();
             match result {
                 Ok(_) => {
+                    for (event_id, form) in forms {
+                        self.event_cache.insert(event_id, Arc::new(form));
+                    }
                     for event_id in &ids {
                         staged.events.remove(event_id);
                     }

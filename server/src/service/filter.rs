@@ -134,20 +134,27 @@ impl EventFilter {
 
     /// Whether a stored room event passes (rooms, types, senders, `contains_url`).
     pub fn allows_event(&self, event: &StoredEvent) -> bool {
-        if !self.rooms.allows(&event.room_id) {
-            return false;
-        }
         let json = &event.json;
-        if !self.allows(
+        self.allows_described(
+            &event.room_id,
             json["type"].as_str().unwrap_or_default(),
             json["sender"].as_str(),
-        ) {
-            return false;
-        }
-        match self.contains_url {
-            Some(wanted) => json["content"].get("url").is_some_and(Value::is_string) == wanted,
-            None => true,
-        }
+            json["content"].get("url").is_some_and(Value::is_string),
+        )
+    }
+
+    /// [`EventFilter::allows_event`] for an event known by what the filter looks at: its
+    /// room, type, sender, and whether `content.url` is a string.
+    pub fn allows_described(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        sender: Option<&str>,
+        has_url: bool,
+    ) -> bool {
+        self.rooms.allows(room_id)
+            && self.allows(event_type, sender)
+            && self.contains_url.is_none_or(|wanted| has_url == wanted)
     }
 
     /// Whether the filter can drop events (beyond limiting how many).

@@ -11,6 +11,7 @@ pub mod device_lists;
 pub mod discovery;
 pub mod e2e_keys;
 mod error;
+pub mod event_cache;
 pub mod filter;
 pub mod health;
 mod ids;
@@ -110,12 +111,14 @@ impl Services {
             stores.clone(),
             notifier.clone(),
         ));
+        let event_cache = Arc::new(event_cache::EventCache::default());
         let rooms = Arc::new(rooms::RoomService::new(
             config.server_name.clone(),
             stores.clone(),
             signing_key.clone(),
             notifier.clone(),
             push.clone(),
+            event_cache.clone(),
         ));
         Self {
             room_upgrades: room_upgrade::RoomUpgradeService::new(rooms.clone(), stores.clone()),
@@ -135,6 +138,7 @@ impl Services {
                 to_device.clone(),
                 keys.clone(),
                 device_lists.clone(),
+                event_cache,
             ),
             device_lists,
             key_backups: key_backup::KeyBackupService::new(stores.clone()),

@@ -69,9 +69,10 @@ impl RoomService {
         signing_key: Arc<SigningKey>,
         notifier: Arc<Notifier>,
         push: Arc<PushService>,
+        event_cache: Arc<super::event_cache::EventCache>,
     ) -> Self {
         Self {
-            pipeline: Pipeline::new(stores.clone(), notifier.clone()),
+            pipeline: Pipeline::new(stores.clone(), notifier.clone(), event_cache),
             server_name,
             stores,
             signing_key,

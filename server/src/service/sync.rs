@@ -13,8 +13,13 @@
 //! changes, rather than the state at the timeline's start (storage keeps current state only
 //! so far); clients applying the timeline in order still end at the right state.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
+use serde::{Serialize, ser::SerializeMap};
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -22,7 +27,8 @@ use super::{
     accounts::AuthedUser,
     device_lists::{DeviceListService, Span},
     e2e_keys::KeyService,
-    filter::{EventFormat, SyncFilterDef, lazy_members},
+    event_cache::{EventCache, EventJson, SyncForm},
+    filter::{EventFilter, EventFormat, SyncFilterDef, lazy_members},
     notifier::Notifier,
     presence::PresenceService,
     relations::bundle_aggregations,
@@ -55,6 +61,93 @@ pub struct SyncService {
     to_device: Arc<ToDeviceService>,
     keys: Arc<KeyService>,
     device_lists: Arc<DeviceListService>,
+    event_cache: Arc<EventCache>,
+}
+
+/// A sync response: its JSON body, and each joined room's `state` events apart from it, so
+/// that events serialised for an earlier response go out as they are. The body holds an
+/// empty `state.events` for those rooms; serialising the response fills it in.
+#[derive(Debug)]
+pub struct SyncResponse {
+    body: Value,
+    room_state: HashMap<String, Vec<EventJson>>,
+}
+
+impl SyncResponse {
+    /// The body without the joined rooms' state events.
+    pub fn body(&self) -> &Value {
+        &self.body
+    }
+
+    /// The whole response as one JSON value (for tests; serialising does not need this).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+impl Serialize for SyncResponse {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WithState {
+            value: &self.body,
+            level: Level::Top,
+            room_state: &self.room_state,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// Where in the body [`WithState`] is: the path `rooms.join.<room>.state.events` leads to a
+/// room's state events; anything off it is written as it is.
+#[derive(Clone, Copy)]
+enum Level<'a> {
+    Top,
+    Rooms,
+    Join,
+    Room(&'a str),
+    State(&'a str),
+    Elsewhere,
+}
+
+struct WithState<'a> {
+    value: &'a Value,
+    level: Level<'a>,
+    room_state: &'a HashMap<String, Vec<EventJson>>,
+}
+
+impl Serialize for WithState<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fields = match (self.level, self.value) {
+            (Level::Elsewhere, value) => return value.serialize(serializer),
+            (_, Value::Object(fields)) => fields,
+            (_, value) => return value.serialize(serializer),
+        };
+        let mut map = serializer.serialize_map(Some(fields.len()))?;
+        for (key, value) in fields {
+            let level = match (self.level, key.as_str()) {
+                (Level::Top, "rooms") => Level::Rooms,
+                (Level::Rooms, "join") => Level::Join,
+                (Level::Join, room) => Level::Room(room),
+                (Level::Room(room), "state") => Level::State(room),
+                (Level::State(room), "events") => match self.room_state.get(room) {
+                    Some(events) => {
+                        map.serialize_entry(key, events)?;
+                        continue;
+                    }
+                    None => Level::Elsewhere,
+                },
+                _ => Level::Elsewhere,
+            };
+            map.serialize_entry(
+                key,
+                &WithState {
+                    value,
+                    level,
+                    room_state: self.room_state,
+                },
+            )?;
+        }
+        map.end()
+    }
 }
 
 /// The filter a sync names: an uploaded one by id, or a definition inline.
@@ -126,6 +219,8 @@ pub fn sync_token(position: SyncPosition) -> String {
 }
 
 impl SyncService {
+    // One argument per service a sync reads from.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         stores: Stores,
         notifier: Arc<Notifier>,
@@ -134,6 +229,7 @@ impl SyncService {
         to_device: Arc<ToDeviceService>,
         keys: Arc<KeyService>,
         device_lists: Arc<DeviceListService>,
+        event_cache: Arc<EventCache>,
     ) -> Self {
         Self {
             stores,
@@ -143,6 +239,7 @@ impl SyncService {
             to_device,
             keys,
             device_lists,
+            event_cache,
         }
     }
 
@@ -215,7 +312,7 @@ impl SyncService {
         timeout: Duration,
         full_state: bool,
         filter: &SyncFilterDef,
-    ) -> Result<Value, Error> {
+    ) -> Result<SyncResponse, Error> {
         let since = since.map(parse_sync_token).transpose()?;
         let deadline = tokio::time::Instant::now() + timeout.min(MAX_TIMEOUT);
         let mut changes = self.notifier.subscribe();
@@ -224,13 +321,14 @@ impl SyncService {
             let response = self.build_now(user, since, full_state, filter).await?;
             // Other users' events move the stream too: keep waiting until this user has
             // something, or the timeout passes.
+            let body = response.body();
             let waiting = since.is_some()
                 && !full_state
-                && response.get("rooms").is_none()
-                && response.get("account_data").is_none()
-                && response.get("presence").is_none()
-                && response.get("to_device").is_none()
-                && response.get("device_lists").is_none();
+                && body.get("rooms").is_none()
+                && body.get("account_data").is_none()
+                && body.get("presence").is_none()
+                && body.get("to_device").is_none()
+                && body.get("device_lists").is_none();
             if !waiting || tokio::time::Instant::now() >= deadline {
                 return Ok(response);
             }
@@ -252,7 +350,7 @@ impl SyncService {
         since: Option<SyncPosition>,
         full_state: bool,
         filter: &SyncFilterDef,
-    ) -> Result<Value, Error> {
+    ) -> Result<SyncResponse, Error> {
         let (this, user, filter) = (self.clone(), user.clone(), filter.clone());
         crate::storage::with_direct_storage(async move {
             let heads = this.stores.streams.stream_heads().await?;
@@ -268,7 +366,7 @@ impl SyncService {
         heads: StreamHeads,
         full_state: bool,
         filter: &SyncFilterDef,
-    ) -> Result<Value, Error> {
+    ) -> Result<SyncResponse, Error> {
         let now = heads.events;
         let typing_now = self.typing.serial();
         let receipts_now = heads.receipts;
@@ -330,6 +428,7 @@ impl SyncService {
             _ => None,
         };
         let mut join = Map::new();
+        let mut room_state = HashMap::new();
         for room_id in joined_rooms
             .iter()
             .filter(|r| filter.allows_room(r))
@@ -349,7 +448,8 @@ impl SyncService {
                     &ignored,
                 )
                 .await?;
-            if let Some(room) = room {
+            if let Some((room, state)) = room {
+                room_state.insert(room_id.clone(), state);
                 join.insert(room_id, room);
             }
         }
@@ -455,6 +555,7 @@ impl SyncService {
                     .into_iter()
                     .flat_map(|rooms| rooms.values_mut())
                 {
+                    // Joined rooms' state events are projected as they are read.
                     for part in ["timeline", "state"] {
                         if let Some(events) = room[part]["events"].as_array_mut() {
                             for event in events.iter_mut() {
@@ -491,7 +592,10 @@ impl SyncService {
                 response["presence"] = json!({ "events": presence });
             }
         }
-        Ok(response)
+        Ok(SyncResponse {
+            body: response,
+            room_state,
+        })
     }
 
     /// Those whose presence changed after `since` and who share a room with the user (whose
@@ -546,7 +650,7 @@ impl SyncService {
         full_state: bool,
         filter: &SyncFilterDef,
         ignored: &std::collections::HashSet<String>,
-    ) -> Result<Option<Value>, Error> {
+    ) -> Result<Option<(Value, Vec<EventJson>)>, Error> {
         let wants = |kind: &str| filter.ephemeral.allows(kind, None);
         let typing = self
             .typing
@@ -596,24 +700,12 @@ impl SyncService {
         }
         let needs_state = since.is_none() || limited || full_state;
         let state = if needs_state {
-            let in_timeline: std::collections::HashSet<&str> =
-                events.iter().map(|e| e.event_id.as_str()).collect();
+            let in_timeline: HashSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
             // Lazily loaded, only the members the timeline needs are read at all.
             let members = (filter.state.lazy_load_members && !full_state)
                 .then(|| lazy_members(&events, user_id));
-            let mut state = self
-                .stores
-                .rooms
-                .state_at_with_members(room_id, now, members)
-                .await?;
-            state.retain(|e| {
-                !in_timeline.contains(e.event_id.as_str()) && filter.state.allows_event(e)
-            });
-            super::rooms::apply_redactions(&self.stores, &mut state).await?;
-            state
-                .into_iter()
-                .map(|e| into_room_event(e, filter.event_format))
-                .collect::<Vec<_>>()
+            self.state_section(room_id, now, members, &in_timeline, filter)
+                .await?
         } else {
             Vec::new()
         };
@@ -631,7 +723,7 @@ impl SyncService {
             "state": {},
         });
         room["timeline"]["events"] = Value::Array(timeline);
-        room["state"]["events"] = Value::Array(state);
+        room["state"]["events"] = json!([]);
         let unread = self
             .stores
             .notifications
@@ -663,7 +755,80 @@ impl SyncService {
         if !ephemeral.is_empty() {
             room["ephemeral"] = json!({ "events": ephemeral });
         }
-        Ok(Some(room))
+        Ok(Some((room, state)))
+    }
+
+    /// A joined room's `state` events: its state at `now` less what the timeline holds. An
+    /// unredacted event in the client format comes from the event cache (and goes into it
+    /// when read); the others are built for this response.
+    async fn state_section(
+        &self,
+        room_id: &str,
+        now: i64,
+        members: Option<Vec<String>>,
+        in_timeline: &HashSet<&str>,
+        filter: &SyncFilterDef,
+    ) -> Result<Vec<EventJson>, Error> {
+        let mut refs = self
+            .stores
+            .rooms
+            .state_refs_at(room_id, now, members)
+            .await?;
+        refs.retain(|r| !in_timeline.contains(r.event_id.as_str()));
+        let cacheable = filter.event_format == EventFormat::Client && filter.event_fields.is_none();
+        let cached: Vec<Option<Arc<SyncForm>>> = refs
+            .iter()
+            .map(|r| {
+                (cacheable && r.redacted_by.is_none())
+                    .then(|| self.event_cache.get(&r.event_id))
+                    .flatten()
+            })
+            .collect();
+        let missing: Vec<String> = refs
+            .iter()
+            .zip(&cached)
+            .filter(|(_, form)| form.is_none())
+            .map(|(r, _)| r.event_id.clone())
+            .collect();
+        let mut built = HashMap::new();
+        if !missing.is_empty() {
+            let redacted: HashSet<&str> = refs
+                .iter()
+                .filter(|r| r.redacted_by.is_some())
+                .map(|r| r.event_id.as_str())
+                .collect();
+            let mut events = self.stores.rooms.events_by_ids(missing).await?;
+            events.retain(|e| filter.state.allows_event(e));
+            let (plain, mut changed): (Vec<_>, Vec<_>) = events
+                .into_iter()
+                .partition(|e| cacheable && !redacted.contains(e.event_id.as_str()));
+            for event in plain {
+                let form = self
+                    .event_cache
+                    .form_of(&event)
+                    .map_err(|e| Error::internal(format!("serialising {}: {e}", event.event_id)))?;
+                built.insert(event.event_id, EventJson::Cached(form));
+            }
+            super::rooms::apply_redactions(&self.stores, &mut changed).await?;
+            for event in changed {
+                let event_id = event.event_id.clone();
+                let mut json = into_room_event(event, filter.event_format);
+                if filter.event_fields.is_some() {
+                    json = filter.project(&json);
+                }
+                built.insert(event_id, EventJson::Built(json));
+            }
+        }
+        Ok(refs
+            .iter()
+            .zip(cached)
+            .filter_map(|(r, form)| match form {
+                Some(form) => {
+                    allows_form(&filter.state, room_id, &form).then_some(EventJson::Cached(form))
+                }
+                None => built.remove(&r.event_id),
+            })
+            .collect())
     }
 
     /// The room's `m.receipt` event with receipts newer than `after`, leaving out other
@@ -756,6 +921,10 @@ impl SyncService {
         }
         Ok(events)
     }
+}
+
+fn allows_form(filter: &EventFilter, room_id: &str, form: &SyncForm) -> bool {
+    filter.allows_described(room_id, &form.event_type, Some(&form.sender), form.has_url)
 }
 
 /// A room event as the filter's `event_format` asks: the client format, or the PDU as servers

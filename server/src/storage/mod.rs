@@ -46,7 +46,7 @@ pub use profiles::ProfileStore;
 pub use receipts::{Receipt, ReceiptStore};
 pub use relations::{Relation, RelationQuery, RelationRow, RelationStore};
 pub use reports::{Report, ReportStore};
-pub use rooms::{Append, NewEvent, Room, RoomHead, RoomStore, StoredEvent, TxnKey};
+pub use rooms::{Append, NewEvent, Room, RoomHead, RoomStore, StateRef, StoredEvent, TxnKey};
 pub use streams::{StreamHeads, StreamStore};
 pub use to_device::{QueuedToDevice, ToDeviceMessage, ToDeviceStore};
 pub use users::{NewUser, User, UserStore};

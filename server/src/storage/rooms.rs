@@ -41,6 +41,17 @@ pub struct StoredEvent {
     pub json: Value,
 }
 
+/// Which event holds one key of a room's state, and the redaction that applies to it, if any:
+/// a state listing without the events' JSON, for callers that may already hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRef {
+    pub event_type: String,
+    pub state_key: String,
+    pub event_id: String,
+    pub stream_ordering: i64,
+    pub redacted_by: Option<String>,
+}
+
 /// What a new local event builds on: the room's forward extremities (with depths) and its
 /// current state as (type, state_key, event_id).
 #[derive(Debug, Clone, Default)]
@@ -161,7 +172,30 @@ pub trait RoomStore: Send + Sync {
         room_id: &str,
         up_to: i64,
         members: Option<Vec<String>>,
-    ) -> Result<Vec<StoredEvent>, Error>;
+    ) -> Result<Vec<StoredEvent>, Error> {
+        let refs = self.state_refs_at(room_id, up_to, members).await?;
+        let ids = refs.iter().map(|r| r.event_id.clone()).collect();
+        let mut events: std::collections::HashMap<String, StoredEvent> = self
+            .events_by_ids(ids)
+            .await?
+            .into_iter()
+            .map(|e| (e.event_id.clone(), e))
+            .collect();
+        Ok(refs
+            .iter()
+            .filter_map(|r| events.remove(&r.event_id))
+            .collect())
+    }
+    /// The keys of the state `state_with_members` reads, ordered by type and state key, each
+    /// with the event that holds it and any redaction of that event.
+    async fn state_refs_at(
+        &self,
+        room_id: &str,
+        up_to: i64,
+        members: Option<Vec<String>>,
+    ) -> Result<Vec<StateRef>, Error>;
+    /// The stored events among `event_ids`, in no particular order (unknown ids are skipped).
+    async fn events_by_ids(&self, event_ids: Vec<String>) -> Result<Vec<StoredEvent>, Error>;
     /// Every event that set the room's state at (`event_type`, `state_key`), oldest first.
     async fn state_history(
         &self,

@@ -10,7 +10,11 @@ use serde_json::Value;
 
 use crate::{
     http::{AppState, router::Router},
-    service::{Error, accounts::AuthedUser, sync::SyncFilter},
+    service::{
+        Error,
+        accounts::AuthedUser,
+        sync::{SyncFilter, SyncResponse},
+    },
 };
 
 pub fn register(router: &mut Router) {
@@ -25,7 +29,7 @@ async fn sync(
     state: AppState,
     user: AuthedUser,
     request: sync_events::v3::Request,
-) -> Result<Value, Error> {
+) -> Result<SyncResponse, Error> {
     state
         .services
         .presence

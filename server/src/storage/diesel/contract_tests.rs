@@ -1067,6 +1067,98 @@ async fn state_at_a_position_and_the_history_of_one_key() {
     }
 }
 
+#[tokio::test]
+async fn state_refs_name_each_key_with_its_redaction_and_events_are_read_by_id() {
+    for t in backends() {
+        let rooms = &t.stores.rooms;
+        create_room(rooms, "!r:x").await;
+        let mut prev: Vec<String> = vec![];
+        let mut orderings = Vec::new();
+        for (depth, (id, kind, key, membership)) in [
+            ("$c", "m.room.create", Some(""), None),
+            ("$j", "m.room.member", Some("@a:x"), Some("join")),
+            ("$t1", "m.room.topic", Some(""), None),
+            ("$jb", "m.room.member", Some("@b:x"), Some("join")),
+            ("$r", "m.room.redaction", None, None),
+            ("$r2", "m.room.redaction", None, None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut event = room_event(id, kind, key, membership, depth as i64 + 1);
+            // Both redactions redact the topic: a listing still names the key once.
+            if kind == "m.room.redaction" {
+                event.redacts = Some("$t1".into());
+            }
+            orderings.push(rooms.append_event(event, prev.clone(), None).await.unwrap());
+            prev = vec![id.to_owned()];
+        }
+        let listing = |refs: Vec<crate::storage::StateRef>| {
+            refs.into_iter()
+                .map(|r| {
+                    (
+                        r.event_type,
+                        r.state_key,
+                        r.event_id,
+                        r.redacted_by.is_some(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let row = |t: &str, k: &str, id: &str, redacted: bool| {
+            (t.to_owned(), k.to_owned(), id.to_owned(), redacted)
+        };
+        assert_eq!(
+            listing(rooms.state_refs_at("!r:x", i64::MAX, None).await.unwrap()),
+            vec![
+                row("m.room.create", "", "$c", false),
+                row("m.room.member", "@a:x", "$j", false),
+                row("m.room.member", "@b:x", "$jb", false),
+                row("m.room.topic", "", "$t1", true),
+            ],
+            "current state, by type and key"
+        );
+        assert_eq!(
+            listing(
+                rooms
+                    .state_refs_at("!r:x", orderings[2], Some(vec!["@b:x".into()]))
+                    .await
+                    .unwrap()
+            ),
+            vec![
+                row("m.room.create", "", "$c", false),
+                row("m.room.topic", "", "$t1", true),
+            ],
+            "a past position, with one member who had not joined yet"
+        );
+        let refs = rooms.state_refs_at("!r:x", i64::MAX, None).await.unwrap();
+        let topic = refs.iter().find(|r| r.event_id == "$t1").unwrap();
+        assert!(matches!(topic.redacted_by.as_deref(), Some("$r" | "$r2")));
+        assert_eq!(topic.stream_ordering, orderings[2]);
+
+        let mut found = rooms
+            .events_by_ids(vec!["$jb".into(), "$nope".into(), "$c".into()])
+            .await
+            .unwrap();
+        found.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+        assert_eq!(
+            found
+                .iter()
+                .map(|e| (
+                    e.event_id.as_str(),
+                    e.stream_ordering,
+                    e.json["type"].as_str()
+                ))
+                .collect::<Vec<_>>(),
+            vec![
+                ("$c", orderings[0], Some("m.room.create")),
+                ("$jb", orderings[3], Some("m.room.member")),
+            ]
+        );
+        assert!(rooms.events_by_ids(vec![]).await.unwrap().is_empty());
+    }
+}
+
 /// The relations migration fills its table from events stored before it existed; its SQL is
 /// written once per backend, so both are run here on real rows.
 #[tokio::test]

@@ -9,7 +9,8 @@ use super::{
     },
 };
 use crate::storage::{
-    Append, Error, ErrorKind, NewEvent, Notify, Room, RoomHead, RoomStore, StoredEvent, TxnKey,
+    Append, Error, ErrorKind, NewEvent, Notify, Room, RoomHead, RoomStore, StateRef, StoredEvent,
+    TxnKey,
 };
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -339,14 +340,15 @@ impl RoomStore for Database {
         stored_events(rows)
     }
 
-    async fn state_at_with_members(
+    async fn state_refs_at(
         &self,
         room_id: &str,
         up_to: i64,
         members: Option<Vec<String>>,
-    ) -> Result<Vec<StoredEvent>, Error> {
+    ) -> Result<Vec<StateRef>, Error> {
         let room = room_id.to_owned();
-        let rows: Vec<(String, String, String, i64, String)> = self
+        type Row = (String, String, String, i64, Option<String>);
+        let rows: Vec<Row> = self
             .read(move |conn| {
                 let head: Option<i64> = events::table
                     .filter(events::room_id.eq(&room))
@@ -357,13 +359,14 @@ impl RoomStore for Database {
                 if head.is_none_or(|head| up_to >= head) {
                     let mut current = current_state::table
                         .inner_join(events::table.on(events::event_id.eq(current_state::event_id)))
+                        .left_join(redactions::table.on(redactions::redacts.eq(events::event_id)))
                         .filter(current_state::room_id.eq(&room))
                         .select((
                             current_state::event_type,
                             current_state::state_key,
                             events::event_id,
                             events::stream_ordering,
-                            events::json,
+                            redactions::event_id.nullable(),
                         ))
                         .into_boxed();
                     if let Some(members) = &members {
@@ -376,6 +379,7 @@ impl RoomStore for Database {
                     return current.load(conn);
                 }
                 let mut history = events::table
+                    .left_join(redactions::table.on(redactions::redacts.eq(events::event_id)))
                     .filter(events::room_id.eq(&room))
                     .filter(events::state_key.is_not_null())
                     .filter(events::stream_ordering.le(up_to))
@@ -385,7 +389,7 @@ impl RoomStore for Database {
                         events::state_key.assume_not_null(),
                         events::event_id,
                         events::stream_ordering,
-                        events::json,
+                        redactions::event_id.nullable(),
                     ))
                     .into_boxed();
                 if let Some(members) = &members {
@@ -401,10 +405,35 @@ impl RoomStore for Database {
         // Later events replace earlier ones at the same key; the order out is by key so that
         // callers see a stable listing.
         let mut latest = std::collections::BTreeMap::new();
-        for (kind, key, event_id, ordering, json) in rows {
-            latest.insert((kind, key), (event_id, room_id.to_owned(), ordering, json));
+        for (event_type, state_key, event_id, stream_ordering, redacted_by) in rows {
+            latest.insert(
+                (event_type.clone(), state_key.clone()),
+                StateRef {
+                    event_type,
+                    state_key,
+                    event_id,
+                    stream_ordering,
+                    redacted_by,
+                },
+            );
         }
-        stored_events(latest.into_values().collect())
+        Ok(latest.into_values().collect())
+    }
+
+    async fn events_by_ids(&self, event_ids: Vec<String>) -> Result<Vec<StoredEvent>, Error> {
+        let mut found = Vec::with_capacity(event_ids.len());
+        for chunk in chunked(&event_ids) {
+            let rows: Vec<(String, String, i64, String)> = self
+                .read(move |conn| {
+                    events::table
+                        .filter(events::event_id.eq_any(chunk))
+                        .select(STORED_EVENT)
+                        .load(conn)
+                })
+                .await?;
+            found.extend(stored_events(rows)?);
+        }
+        Ok(found)
     }
 
     async fn state_history(

@@ -96,7 +96,8 @@
     forward_extremities,
     event_relations,
     receipts,
-    current_state
+    current_state,
+    redactions
 );
 
 ::diesel::table! {
