@@ -327,9 +327,6 @@ impl Inner {
             let mut staged = self.staged();
             match result {
                 Ok(_) => {
-                    for (event_id, form) in forms {
-                        self.event_cache.insert(event_id, Arc::new(form));
-                    }
                     for event_id in &ids {
                         staged.events.remove(event_id);
                     }
@@ -354,6 +351,10 @@ impl Inner {
         };
         match result {
             Ok(()) => {
+                // Outside the staged lock: builds need not wait on the cache.
+                for (event_id, form) in forms {
+                    self.event_cache.insert(event_id, Arc::new(form));
+                }
                 for waiter in waiters {
                     let _ = waiter.send(Ok(()));
                 }

@@ -32,7 +32,7 @@ pub const DEFAULT_BUDGET_BYTES: usize = 8 << 20;
 #[derive(Debug)]
 pub struct SyncForm {
     pub event_type: String,
-    pub sender: String,
+    pub sender: Option<String>,
     /// Whether `content.url` is a string (the filters' `contains_url`).
     pub has_url: bool,
     pub json: Box<RawValue>,
@@ -52,7 +52,7 @@ impl SyncForm {
         }
         Ok(Self {
             event_type: str_field(pdu, "type"),
-            sender: str_field(pdu, "sender"),
+            sender: pdu["sender"].as_str().map(str::to_owned),
             has_url: pdu["content"]["url"].is_string(),
             json: serde_json::value::to_raw_value(&client)?,
         })
@@ -60,7 +60,10 @@ impl SyncForm {
 
     fn bytes(&self) -> usize {
         // The strings' contents, plus a rough allowance for the entry's own allocations.
-        self.json.get().len() + self.event_type.len() + self.sender.len() + 128
+        self.json.get().len()
+            + self.event_type.len()
+            + self.sender.as_ref().map_or(0, String::len)
+            + 128
     }
 }
 
@@ -124,13 +127,17 @@ impl EventCache {
             return Some(form.clone());
         }
         let (event_id, form) = generations.previous.remove_entry(event_id)?;
-        self.insert_locked(&mut generations, event_id, form.clone());
+        let dropped = self.insert_locked(&mut generations, event_id, form.clone());
+        drop(generations);
+        drop(dropped);
         Some(form)
     }
 
     pub fn insert(&self, event_id: String, form: Arc<SyncForm>) {
         let mut generations = self.generations();
-        self.insert_locked(&mut generations, event_id, form);
+        let dropped = self.insert_locked(&mut generations, event_id, form);
+        drop(generations);
+        drop(dropped);
     }
 
     /// The form of a stored, unredacted event: from the cache, or made and kept.
@@ -143,16 +150,27 @@ impl EventCache {
         Ok(form)
     }
 
-    fn insert_locked(&self, generations: &mut Generations, event_id: String, form: Arc<SyncForm>) {
+    /// Returns the generation a rotation dropped, for the caller to free once it has let go
+    /// of the lock (thousands of entries; lookups should not wait on that).
+    #[must_use]
+    fn insert_locked(
+        &self,
+        generations: &mut Generations,
+        event_id: String,
+        form: Arc<SyncForm>,
+    ) -> HashMap<String, Arc<SyncForm>> {
         let bytes = form.bytes() + event_id.len();
+        let mut dropped = HashMap::new();
         if generations.current_bytes + bytes > self.budget / 2 {
-            generations.previous = std::mem::take(&mut generations.current);
+            let current = std::mem::take(&mut generations.current);
+            dropped = std::mem::replace(&mut generations.previous, current);
             generations.current_bytes = 0;
         }
         generations.current_bytes += bytes;
         if let Some(old) = generations.current.insert(event_id, form) {
             generations.current_bytes -= old.bytes().min(generations.current_bytes);
         }
+        dropped
     }
 
     /// Entries held, for tests.
@@ -191,7 +209,7 @@ mod tests {
         let parsed: Value = serde_json::from_str(form.json.get()).unwrap();
         assert_eq!(parsed, super::super::sync::sync_event(&event));
         assert!(parsed.get("room_id").is_none());
-        assert_eq!(form.sender, "@a:x");
+        assert_eq!(form.sender.as_deref(), Some("@a:x"));
         assert_eq!(form.event_type, "m.room.member");
         assert!(!form.has_url);
     }

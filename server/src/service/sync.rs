@@ -924,7 +924,12 @@ impl SyncService {
 }
 
 fn allows_form(filter: &EventFilter, room_id: &str, form: &SyncForm) -> bool {
-    filter.allows_described(room_id, &form.event_type, Some(&form.sender), form.has_url)
+    filter.allows_described(
+        room_id,
+        &form.event_type,
+        form.sender.as_deref(),
+        form.has_url,
+    )
 }
 
 /// A room event as the filter's `event_format` asks: the client format, or the PDU as servers
