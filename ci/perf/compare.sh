@@ -17,9 +17,11 @@ mkdir -p "$out"
 pg_url="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
 load_args=("$@")
 
-cargo build --release -q -p rechain-server -p rechain-load
-rechain="$target_dir/release/rechain"
-load="$target_dir/release/rechain-load"
+# PROFILE=dist measures the deployment build (link-time optimised).
+profile="${PROFILE:-release}"
+cargo build --profile "$profile" -q -p rechain-server -p rechain-load
+rechain="$target_dir/$profile/rechain"
+load="$target_dir/$profile/rechain-load"
 
 # shellcheck source=ci/servers.sh
 source ci/servers.sh

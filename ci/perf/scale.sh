@@ -19,7 +19,9 @@ if [ "${1:-}" = --postgres ]; then
     shift
 fi
 
-cargo build --release -q -p rechain-server -p rechain-load
+# PROFILE=dist measures the deployment build (link-time optimised).
+profile="${PROFILE:-release}"
+cargo build --profile "$profile" -q -p rechain-server -p rechain-load
 # shellcheck source=ci/servers.sh
 source ci/servers.sh
 
@@ -34,10 +36,10 @@ if [ "$database" = postgres ]; then
     db_url="$pg_url/rechain_scale"
 fi
 rechain_config "$dir" "$port" "$db_url"
-"$target_dir/release/rechain" serve --config "$dir/rechain.toml" > "$dir/server.log" 2>&1 &
+"$target_dir/$profile/rechain" serve --config "$dir/rechain.toml" > "$dir/server.log" 2>&1 &
 pid=$!
 wait_for "$url"
-"$target_dir/release/rechain-load" --homeserver "$url" --server-pid "$pid" \
+"$target_dir/$profile/rechain-load" --homeserver "$url" --server-pid "$pid" \
     --output "$out/load.json" "$@" > /dev/null
 kill "$pid"
 wait "$pid" 2>/dev/null || true
