@@ -46,10 +46,7 @@ impl SyncForm {
 
     /// The form of an unredacted event given by its PDU.
     pub fn new(pdu: &Value, event_id: &str, room_id: &str) -> Result<Self, serde_json::Error> {
-        let mut client = super::rooms::client_event(pdu, event_id, room_id);
-        if let Some(fields) = client.as_object_mut() {
-            fields.remove("room_id");
-        }
+        let client = super::sync::sync_form(pdu, event_id, room_id);
         Ok(Self {
             event_type: str_field(pdu, "type"),
             sender: pdu["sender"].as_str().map(str::to_owned),
@@ -140,16 +137,6 @@ impl EventCache {
         drop(dropped);
     }
 
-    /// The form of a stored, unredacted event: from the cache, or made and kept.
-    pub fn form_of(&self, event: &StoredEvent) -> Result<Arc<SyncForm>, serde_json::Error> {
-        if let Some(form) = self.get(&event.event_id) {
-            return Ok(form);
-        }
-        let form = Arc::new(SyncForm::of(event)?);
-        self.insert(event.event_id.clone(), form.clone());
-        Ok(form)
-    }
-
     /// Returns the generation a rotation dropped, for the caller to free once it has let go
     /// of the lock (thousands of entries; lookups should not wait on that).
     #[must_use]
@@ -214,12 +201,17 @@ mod tests {
         assert!(!form.has_url);
     }
 
+    fn keep(cache: &EventCache, event: &StoredEvent) {
+        let form = Arc::new(SyncForm::of(event).unwrap());
+        cache.insert(event.event_id.clone(), form);
+    }
+
     #[test]
-    fn form_of_makes_once_and_then_shares() {
+    fn a_kept_form_is_shared_by_every_lookup() {
         let cache = EventCache::default();
-        let event = member("$a", "@a:x");
-        let first = cache.form_of(&event).unwrap();
-        let second = cache.form_of(&event).unwrap();
+        keep(&cache, &member("$a", "@a:x"));
+        let first = cache.get("$a").unwrap();
+        let second = cache.get("$a").unwrap();
         assert!(Arc::ptr_eq(&first, &second));
         assert!(cache.get("$b").is_none());
     }
@@ -231,7 +223,7 @@ mod tests {
         let cache = EventCache::with_budget(one * 9);
         for i in 0..40 {
             let event = member(&format!("${i}"), &format!("@u{i}:x"));
-            cache.form_of(&event).unwrap();
+            keep(&cache, &event);
             // `$0` is used all along, so it is never the one forgotten.
             assert!(cache.get("$0").is_some(), "after {i}");
         }

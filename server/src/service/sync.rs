@@ -802,11 +802,13 @@ impl SyncService {
             let (plain, mut changed): (Vec<_>, Vec<_>) = events
                 .into_iter()
                 .partition(|e| cacheable && !redacted.contains(e.event_id.as_str()));
+            // These missed the cache a moment ago: made and kept without asking it again.
             for event in plain {
-                let form = self
-                    .event_cache
-                    .form_of(&event)
+                let form = SyncForm::of(&event)
                     .map_err(|e| Error::internal(format!("serialising {}: {e}", event.event_id)))?;
+                let form = Arc::new(form);
+                self.event_cache
+                    .insert(event.event_id.clone(), form.clone());
                 built.insert(event.event_id, EventJson::Cached(form));
             }
             super::rooms::apply_redactions(&self.stores, &mut changed).await?;
@@ -959,7 +961,12 @@ fn into_room_event(event: StoredEvent, format: EventFormat) -> Value {
 
 /// An event in the client format without `room_id`, as `/sync` nests events under their room.
 pub fn sync_event(event: &StoredEvent) -> Value {
-    let mut out = super::rooms::client_event(&event.json, &event.event_id, &event.room_id);
+    sync_form(&event.json, &event.event_id, &event.room_id)
+}
+
+/// [`sync_event`] of an event given by its PDU.
+pub fn sync_form(pdu: &Value, event_id: &str, room_id: &str) -> Value {
+    let mut out = super::rooms::client_event(pdu, event_id, room_id);
     if let Some(fields) = out.as_object_mut() {
         fields.remove("room_id");
     }
