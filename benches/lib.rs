@@ -7,7 +7,12 @@ use std::{
     sync::Arc,
 };
 
-use rechain_server::core::{auth, event::Pdu, room_version::RoomVersion, state_res::StateIds};
+use rechain_server::core::{
+    auth,
+    event::{self, Pdu},
+    room_version::RoomVersion,
+    state_res::StateIds,
+};
 use ruma::{
     EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId, RoomVersionId,
     UInt,
@@ -158,7 +163,7 @@ impl LargeRoom {
                     s.iter()
                         .map(|((t, k), id)| {
                             (
-                                (StateEventType::from(t.as_str()), k.clone()),
+                                (StateEventType::from(t.as_str()), k.to_string()),
                                 owned_event_id(id),
                             )
                         })
@@ -257,7 +262,7 @@ impl RumaOracle {
 pub fn to_state_ids(state: oracle::StateMap<OwnedEventId>) -> StateIds {
     state
         .into_iter()
-        .map(|((t, k), id)| ((t.to_string(), k), id.to_string()))
+        .map(|((t, k), id)| (event::state_key(&t.to_string(), &k), id.to_string()))
         .collect()
 }
 
@@ -294,7 +299,7 @@ impl Builder {
         json["auth_events"] = json!(auth);
         let pdu = Pdu::from_trusted_json(json, &self.version).expect("valid");
         self.state.insert(
-            (event_type.to_owned(), state_key.to_owned()),
+            event::state_key(event_type, state_key),
             pdu.event_id.clone(),
         );
         self.head = Some(pdu.event_id.clone());

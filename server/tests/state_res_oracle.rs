@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use common::room_gen::{Op, Room};
 use proptest::{prelude::*, test_runner::FileFailurePersistence};
 use rechain_server::core::{
-    event::Pdu,
+    event::{Pdu, state_key},
     room_version::RoomVersion,
     state_res::{self, StateIds},
 };
@@ -138,7 +138,7 @@ fn ruma_resolve(room: &Room, sets: &[StateIds]) -> StateIds {
             s.iter()
                 .map(|((t, k), id)| {
                     (
-                        (StateEventType::from(t.as_str()), k.clone()),
+                        (StateEventType::from(t.as_str()), k.to_string()),
                         OwnedEventId::try_from(id.as_str()).unwrap(),
                     )
                 })
@@ -188,7 +188,7 @@ fn ruma_resolve(room: &Room, sets: &[StateIds]) -> StateIds {
     .expect("ruma resolves");
     resolved
         .into_iter()
-        .map(|((t, k), id)| ((t.to_string(), k), id.to_string()))
+        .map(|((t, k), id)| (state_key(&t.to_string(), &k), id.to_string()))
         .collect()
 }
 

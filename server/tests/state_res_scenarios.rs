@@ -24,7 +24,7 @@ use std::{
 use rechain_server::{
     core::{
         auth,
-        event::Pdu,
+        event::{Pdu, state_key},
         room_version::RoomVersion,
         state_res::{self, StateIds},
     },
@@ -209,7 +209,7 @@ fn build(scenario: &Value, version: &RoomVersion) -> HashMap<String, Pdu> {
         let pdu = Pdu::from_trusted_json(json, version).unwrap();
         let mut after = before;
         if let Some(key) = &pdu.state_key {
-            after.insert((pdu.event_type.clone(), key.clone()), pdu.event_id.clone());
+            after.insert(state_key(&pdu.event_type, key), pdu.event_id.clone());
         }
         depth.insert(short.to_owned(), pdu.depth);
         state_after.insert(short.to_owned(), after);

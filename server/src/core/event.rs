@@ -1,5 +1,6 @@
 //! A PDU parsed once into the fields the core reads, with the original JSON kept beside it.
 
+use compact_str::CompactString;
 use serde_json::Value;
 
 use super::{
@@ -7,6 +8,26 @@ use super::{
     pdu::{self, PduError},
     room_version::RoomVersion,
 };
+
+/// A (event type, state key) pair. Both parts are kept inline when short (up to 24 bytes, as
+/// most event types and user ids are), so comparing and copying the keys of a large room's
+/// state reads the map's own nodes instead of chasing a heap pointer per string.
+pub type StateKey = (CompactString, CompactString);
+
+/// The state key of `(event_type, state_key)`.
+pub fn state_key(event_type: &str, state_key: &str) -> StateKey {
+    (event_type.into(), state_key.into())
+}
+
+/// Keys the core looks up by name.
+pub const CREATE_KEY: StateKey = (
+    CompactString::const_new("m.room.create"),
+    CompactString::const_new(""),
+);
+pub const POWER_LEVELS_KEY: StateKey = (
+    CompactString::const_new("m.room.power_levels"),
+    CompactString::const_new(""),
+);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pdu {

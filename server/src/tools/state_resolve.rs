@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::core::{
-    event::Pdu,
+    event::{Pdu, state_key},
     room_version::RoomVersion,
     state_res::{self, StateIds, dag},
 };
@@ -84,10 +84,10 @@ fn state_map(n: usize, ids: &[String], events: &HashMap<String, Pdu>) -> Result<
             .ok_or_else(|| format!("state_sets[{n}]: {id} is not among the events"))?;
         let key = pdu
             .state_key
-            .clone()
+            .as_deref()
             .ok_or_else(|| format!("state_sets[{n}]: {id} is not a state event"))?;
         if map
-            .insert((pdu.event_type.clone(), key), id.clone())
+            .insert(state_key(&pdu.event_type, key), id.clone())
             .is_some()
         {
             return Err(format!("state_sets[{n}]: two events for the key of {id}"));

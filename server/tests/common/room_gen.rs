@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use rechain_server::core::{
     auth::{self, StateMap},
-    event::Pdu,
+    event::{self, POWER_LEVELS_KEY, Pdu, StateKey},
     room_version::RoomVersion,
     state_res::{self, StateIds},
 };
@@ -45,7 +45,7 @@ pub struct Room {
     pub branches: Vec<Branch>,
     counter: u32,
     /// Every accepted state event per key, oldest first.
-    history: HashMap<(String, String), Vec<String>>,
+    history: HashMap<StateKey, Vec<String>>,
     /// The state after each event, as the generator computed it while building.
     pub state_after: HashMap<String, StateIds>,
     /// Whether a stale state entry was injected (then states no longer follow the DAG).
@@ -168,7 +168,7 @@ impl Room {
             5 | 6 => {
                 let current = branch
                     .state
-                    .get(&("m.room.power_levels".to_owned(), String::new()))
+                    .get(&POWER_LEVELS_KEY)
                     .map(|id| self.events[id].content.clone())
                     .unwrap_or_else(|| json!({}));
                 let mut content = current;
@@ -212,9 +212,9 @@ impl Room {
                 // its heads but believes an older event holds a key (MSC4297's problems).
                 if op.value % 4 == 1 {
                     let keys = [
-                        ("m.room.power_levels".to_owned(), String::new()),
-                        ("m.room.join_rules".to_owned(), String::new()),
-                        ("m.room.member".to_owned(), t.to_owned()),
+                        event::state_key("m.room.power_levels", ""),
+                        event::state_key("m.room.join_rules", ""),
+                        event::state_key("m.room.member", t),
                     ];
                     let key = &keys[op.a as usize % keys.len()];
                     if let Some(past) = self.history.get(key).filter(|h| h.len() >= 2) {
@@ -301,10 +301,10 @@ impl Room {
             return false;
         }
         self.counter += 1;
-        if let Some(key) = pdu.state_key.clone() {
+        if let Some(key) = &pdu.state_key {
             branch
                 .state
-                .insert((pdu.event_type.clone(), key), pdu.event_id.clone());
+                .insert(event::state_key(&pdu.event_type, key), pdu.event_id.clone());
         }
         branch.heads = vec![pdu.event_id.clone()];
         branch.depth += 1;

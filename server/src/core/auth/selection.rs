@@ -2,28 +2,48 @@
 
 use serde_json::Value;
 
-use crate::core::{event::Pdu, room_version::RoomVersion};
+use compact_str::CompactString;
+
+use crate::core::{
+    event::{Pdu, StateKey},
+    room_version::RoomVersion,
+};
 
 /// The (type, state_key) pairs whose current events authorise `event`.
-pub fn auth_types_for_event(version: &RoomVersion, event: &Pdu) -> Vec<(String, String)> {
+pub fn auth_types_for_event(version: &RoomVersion, event: &Pdu) -> Vec<StateKey> {
     if event.event_type == "m.room.create" {
         return Vec::new();
     }
     let mut types = Vec::with_capacity(6);
     if !version.auth.room_id_is_create_event_id {
-        types.push(("m.room.create".to_owned(), String::new()));
+        types.push((
+            CompactString::const_new("m.room.create"),
+            CompactString::const_new(""),
+        ));
     }
-    types.push(("m.room.power_levels".to_owned(), String::new()));
-    types.push(("m.room.member".to_owned(), event.sender.clone()));
+    types.push((
+        CompactString::const_new("m.room.power_levels"),
+        CompactString::const_new(""),
+    ));
+    types.push((
+        CompactString::const_new("m.room.member"),
+        event.sender.as_str().into(),
+    ));
     if event.event_type == "m.room.member"
         && let Some(target) = &event.state_key
     {
         if *target != event.sender {
-            types.push(("m.room.member".to_owned(), target.clone()));
+            types.push((
+                CompactString::const_new("m.room.member"),
+                target.as_str().into(),
+            ));
         }
         let membership = event.membership();
         if matches!(membership, Some("join" | "invite" | "knock")) {
-            types.push(("m.room.join_rules".to_owned(), String::new()));
+            types.push((
+                CompactString::const_new("m.room.join_rules"),
+                CompactString::const_new(""),
+            ));
         }
         if membership == Some("invite")
             && let Some(token) = event
@@ -33,7 +53,10 @@ pub fn auth_types_for_event(version: &RoomVersion, event: &Pdu) -> Vec<(String, 
                 .and_then(|s| s.get("token"))
                 .and_then(Value::as_str)
         {
-            types.push(("m.room.third_party_invite".to_owned(), token.to_owned()));
+            types.push((
+                CompactString::const_new("m.room.third_party_invite"),
+                token.into(),
+            ));
         }
         if membership == Some("join")
             && version.auth.restricted_join_rule
@@ -43,7 +66,7 @@ pub fn auth_types_for_event(version: &RoomVersion, event: &Pdu) -> Vec<(String, 
                 .and_then(Value::as_str)
             && via != event.sender
         {
-            types.push(("m.room.member".to_owned(), via.to_owned()));
+            types.push((CompactString::const_new("m.room.member"), via.into()));
         }
     }
     types

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use super::{EventSource, StateIds, StateResError, resolve};
 use crate::core::{
     auth::{self, StateMap},
-    event::Pdu,
+    event::{Pdu, state_key},
     room_version::RoomVersion,
 };
 
@@ -90,7 +90,7 @@ pub fn walk(
         if !out.rejected.contains_key(id)
             && let Some(key) = &pdu.state_key
         {
-            after.insert((pdu.event_type.clone(), key.clone()), pdu.event_id.clone());
+            after.insert(state_key(&pdu.event_type, key), pdu.event_id.clone());
         }
         out.state_after.insert(id.to_owned(), after);
         for child in children.get(id).into_iter().flatten() {

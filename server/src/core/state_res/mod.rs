@@ -15,6 +15,9 @@ use std::{
     collections::{BTreeMap, HashMap},
 };
 
+pub use super::event::StateKey;
+pub use compact_str::CompactString;
+
 pub use graph::EventSource;
 
 use super::{
@@ -23,7 +26,7 @@ use super::{
 };
 
 /// A room state: event ids by (type, state_key).
-pub type StateIds = BTreeMap<(String, String), String>;
+pub type StateIds = BTreeMap<StateKey, String>;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StateResError {
@@ -60,7 +63,7 @@ fn require<'a>(events: &'a dyn EventSource, id: &str) -> Result<&'a Pdu, StateRe
 }
 
 /// The conflicted keys, each with every event any state set has for it.
-type Conflicted = BTreeMap<(String, String), Vec<String>>;
+type Conflicted = BTreeMap<StateKey, Vec<String>>;
 
 /// The state sets split by [`split_conflicts`].
 struct Split<'a> {
@@ -72,19 +75,24 @@ struct Split<'a> {
 }
 
 /// Splits the state sets into the unconflicted map (same event for the key in every set) and
-/// the conflicted keys with every event any set has for them. The sets are sorted maps, so
-/// they are walked together in one pass, comparing each set's next key with the smallest
-/// seen so far once.
+/// the conflicted keys with every event any set has for them.
+///
+/// The sets are sorted maps, so their keys (short ones inline) are merged in one pass that
+/// only collects which values each key has; the values, separate heap strings, are compared
+/// afterwards in a short loop whose reads the processor can overlap. The unconflicted map is
+/// the first set's clone without the conflicted keys, which copies the tree without comparing
+/// its keys again.
 fn split_conflicts(state_sets: &[StateIds]) -> Split<'_> {
+    let n = state_sets.len();
     let mut iters: Vec<_> = state_sets.iter().map(|s| s.iter().peekable()).collect();
-    let mut unconflicted = Vec::with_capacity(state_sets.first().map_or(0, StateIds::len));
-    let mut unconflicted_ids = Vec::with_capacity(unconflicted.capacity());
-    let mut conflicted = Conflicted::new();
-    let mut holders: Vec<usize> = Vec::with_capacity(state_sets.len());
-    let mut values: Vec<&String> = Vec::with_capacity(state_sets.len());
+    // Per key: the key, and how many of `values` (in set order) belong to it.
+    let mut rows: Vec<(&StateKey, usize)> =
+        Vec::with_capacity(state_sets.first().map_or(0, StateIds::len));
+    let mut values: Vec<&String> = Vec::with_capacity(rows.capacity() * n);
+    let mut holders: Vec<usize> = Vec::with_capacity(n);
     loop {
         holders.clear();
-        let mut smallest: Option<&(String, String)> = None;
+        let mut smallest: Option<&StateKey> = None;
         for (j, it) in iters.iter_mut().enumerate() {
             let Some(&(key, _)) = it.peek() else { continue };
             match smallest.map(|s| key.cmp(s)) {
@@ -98,24 +106,34 @@ fn split_conflicts(state_sets: &[StateIds]) -> Split<'_> {
             }
         }
         let Some(key) = smallest else { break };
-        values.clear();
         for &j in &holders {
             values.extend(iters[j].next().map(|(_, v)| v));
         }
-        let first = values[0];
-        if holders.len() == state_sets.len() && values[1..].iter().all(|v| *v == first) {
+        rows.push((key, holders.len()));
+    }
+
+    let mut unconflicted_ids = Vec::with_capacity(rows.len());
+    let mut conflicted = Conflicted::new();
+    let mut at = 0;
+    for (key, held) in rows {
+        let ids = &values[at..at + held];
+        at += held;
+        let first = ids[0];
+        if held == n && ids[1..].iter().all(|v| *v == first) {
             unconflicted_ids.push(first.as_str());
-            unconflicted.push((key.clone(), first.clone()));
         } else {
-            let mut ids: Vec<String> = values.iter().map(|v| (*v).clone()).collect();
+            let mut ids: Vec<String> = ids.iter().map(|v| (*v).clone()).collect();
             ids.sort_unstable();
             ids.dedup();
             conflicted.insert(key.clone(), ids);
         }
     }
+    let mut unconflicted = state_sets.first().cloned().unwrap_or_default();
+    for key in conflicted.keys() {
+        unconflicted.remove(key);
+    }
     Split {
-        // Built from keys in order, which BTreeMap turns into a map in linear time.
-        unconflicted: unconflicted.into_iter().collect(),
+        unconflicted,
         unconflicted_ids,
         conflicted,
     }
@@ -128,7 +146,10 @@ fn find_create<'a>(
     state_sets: &[StateIds],
     events: &'a dyn EventSource,
 ) -> Option<&'a Pdu> {
-    let key = ("m.room.create".to_owned(), String::new());
+    let key = (
+        CompactString::const_new("m.room.create"),
+        CompactString::const_new(""),
+    );
     if let Some(create) = state_sets
         .iter()
         .find_map(|s| s.get(&key))

@@ -9,7 +9,7 @@ use sha1::{Digest as _, Sha1};
 use super::{EventSource, StateIds};
 use crate::core::{
     auth::{self, StateMap},
-    event::Pdu,
+    event::{CREATE_KEY, Pdu, StateKey},
     room_version::RoomVersion,
 };
 
@@ -19,8 +19,8 @@ pub fn resolve(
     source: &dyn EventSource,
 ) -> StateIds {
     let mut resolved = StateIds::new();
-    let mut conflicted: BTreeMap<(String, String), Vec<&Pdu>> = BTreeMap::new();
-    let mut keys: Vec<&(String, String)> = state_sets.iter().flat_map(|s| s.keys()).collect();
+    let mut conflicted: BTreeMap<StateKey, Vec<&Pdu>> = BTreeMap::new();
+    let mut keys: Vec<&StateKey> = state_sets.iter().flat_map(|s| s.keys()).collect();
     keys.sort_unstable();
     keys.dedup();
     for key in keys {
@@ -38,13 +38,12 @@ pub fn resolve(
     }
 
     let order = [
-        |k: &(String, String)| k.0 == "m.room.power_levels" && k.1.is_empty(),
-        |k: &(String, String)| k.0 == "m.room.join_rules",
-        |k: &(String, String)| k.0 == "m.room.member",
+        |k: &StateKey| k.0 == "m.room.power_levels" && k.1.is_empty(),
+        |k: &StateKey| k.0 == "m.room.join_rules",
+        |k: &StateKey| k.0 == "m.room.member",
     ];
     for is_pass in order {
-        let keys: Vec<(String, String)> =
-            conflicted.keys().filter(|k| is_pass(k)).cloned().collect();
+        let keys: Vec<StateKey> = conflicted.keys().filter(|k| is_pass(k)).cloned().collect();
         let mut updates = Vec::new();
         for key in keys {
             let events = conflicted.remove(&key).unwrap_or_default();
@@ -88,8 +87,8 @@ fn allowed(
     source: &dyn EventSource,
 ) -> bool {
     let mut view = StateMap::new();
-    for (t, k) in auth::auth_types_for_event(version, event) {
-        if let Some(pdu) = state.get(&(t, k)).and_then(|id| source.event(id)) {
+    for key in auth::auth_types_for_event(version, event) {
+        if let Some(pdu) = state.get(&key).and_then(|id| source.event(id)) {
             view.insert(pdu);
         }
     }
@@ -97,9 +96,7 @@ fn allowed(
         view.insert(extra);
     }
     if auth::StateView::create(&view).is_none()
-        && let Some(create) = state
-            .get(&("m.room.create".to_owned(), String::new()))
-            .and_then(|id| source.event(id))
+        && let Some(create) = state.get(&CREATE_KEY).and_then(|id| source.event(id))
     {
         view.insert(create);
     }

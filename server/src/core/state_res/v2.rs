@@ -20,7 +20,7 @@ use super::{
 };
 use crate::core::{
     auth::{self, Level, PowerLevels, StateMap, StateView},
-    event::Pdu,
+    event::{POWER_LEVELS_KEY, Pdu, StateKey, state_key},
     room_version::{RoomVersion, StateResolution},
 };
 
@@ -97,8 +97,10 @@ pub fn resolve(
     let rest: Vec<Idx> = (0..n as Idx)
         .filter(|&i| full[i as usize] && !in_power[i as usize])
         .collect();
-    let pl_key = ("m.room.power_levels".to_owned(), String::new());
-    let resolved_pl = partial.state.get(&pl_key).and_then(|id| graph.idx(id));
+    let resolved_pl = partial
+        .state
+        .get(&POWER_LEVELS_KEY)
+        .and_then(|id| graph.idx(id));
     let sorted_rest = mainline_sort(&graph, &rest, resolved_pl);
 
     // Step 4.
@@ -127,8 +129,8 @@ pub fn resolve(
 /// replace it, for step 5 to restore.
 struct Resolving {
     state: StateIds,
-    overwritten: Vec<((String, String), String)>,
-    written: std::collections::HashSet<(String, String)>,
+    overwritten: Vec<(StateKey, String)>,
+    written: std::collections::HashSet<StateKey>,
     track: bool,
 }
 
@@ -142,7 +144,7 @@ impl Resolving {
         }
     }
 
-    fn set(&mut self, key: (String, String), id: String) {
+    fn set(&mut self, key: StateKey, id: String) {
         let old = self.state.insert(key.clone(), id);
         if self.track
             && self.written.insert(key.clone())
@@ -200,30 +202,44 @@ fn mark_unconflicted_chain<'a>(
     let mut starts: Vec<Idx> = Vec::new();
     let mut outside: Vec<&Pdu> = Vec::new();
     let mut seen_outside: foldhash::HashSet<&str> = foldhash::HashSet::default();
-    let mut follow = |pdu: &'a Pdu, starts: &mut Vec<Idx>, outside: &mut Vec<&'a Pdu>| {
-        for auth_id in &pdu.auth_events {
-            match graph.idx(auth_id) {
-                Some(i) => starts.push(i),
-                None => {
-                    if seen_outside.insert(auth_id.as_str())
-                        && let Some(auth_event) = source.event(auth_id)
-                    {
-                        outside.push(auth_event);
-                    }
+    let mut visit =
+        |auth_id: &'a str, starts: &mut Vec<Idx>, outside: &mut Vec<&'a Pdu>| match graph
+            .idx(auth_id)
+        {
+            Some(i) => starts.push(i),
+            None => {
+                if seen_outside.insert(auth_id)
+                    && let Some(auth_event) = source.event(auth_id)
+                {
+                    outside.push(auth_event);
                 }
             }
-        }
-    };
-    // Each event's auth events are read right after the event is found, while it is in cache.
-    for &id in unconflicted_ids {
-        let pdu = require(source, id)?;
+        };
+    // The reads are staged: every lookup, then every event's list of auth events, then the
+    // ids in those lists. Each loop's body is short and independent of the one before, so
+    // the processor overlaps the cache misses of many events instead of waiting on each.
+    let pdus = unconflicted_ids
+        .iter()
+        .map(|id| require(source, id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut lists: Vec<&'a [String]> = Vec::with_capacity(pdus.len());
+    for pdu in pdus {
         match graph.idx_of(pdu) {
             Some(i) => starts.push(i),
-            None => follow(pdu, &mut starts, &mut outside),
+            None => lists.push(&pdu.auth_events),
         }
     }
+    let auth_ids: Vec<&'a str> = lists
+        .iter()
+        .flat_map(|l| l.iter().map(String::as_str))
+        .collect();
+    for auth_id in auth_ids {
+        visit(auth_id, &mut starts, &mut outside);
+    }
     while let Some(pdu) = outside.pop() {
-        follow(pdu, &mut starts, &mut outside);
+        for auth_id in &pdu.auth_events {
+            visit(auth_id, &mut starts, &mut outside);
+        }
     }
     let mut marked = vec![false; graph.len()];
     graph.mark_closure(starts, &mut marked);
@@ -475,7 +491,7 @@ fn iterative_auth_checks(
 ) {
     for &i in events {
         let event = graph.pdu(i);
-        let Some(state_key) = event.state_key.as_deref() else {
+        let Some(key) = event.state_key.as_deref() else {
             continue;
         };
         let mut view = StateMap::new();
@@ -485,8 +501,8 @@ fn iterative_auth_checks(
                 view.insert(auth_event);
             }
         }
-        for (t, k) in auth::auth_types_for_event(version, event) {
-            if let Some(id) = resolving.state.get(&(t, k))
+        for key in auth::auth_types_for_event(version, event) {
+            if let Some(id) = resolving.state.get(&key)
                 && !source.is_rejected(id)
                 && let Some(pdu) = source.event(id)
             {
@@ -500,10 +516,7 @@ fn iterative_auth_checks(
         }
         let signed_by = super::carries_signature_of;
         if auth::check(version, event, &view, &signed_by).is_ok() {
-            resolving.set(
-                (event.event_type.clone(), state_key.to_owned()),
-                event.event_id.clone(),
-            );
+            resolving.set(state_key(&event.event_type, key), event.event_id.clone());
         }
     }
 }
@@ -530,7 +543,7 @@ mod tests {
     fn set(entries: &[(&str, &str, &str)]) -> StateIds {
         entries
             .iter()
-            .map(|(t, k, id)| ((t.to_string(), k.to_string()), format!("${id}:x")))
+            .map(|(t, k, id)| (state_key(t, k), format!("${id}:x")))
             .collect()
     }
 
@@ -626,16 +639,16 @@ mod tests {
         let mut a = set(&[("m.room.create", "", "c"), ("m.room.topic", "", "ta")]);
         let mut b = set(&[("m.room.create", "", "c"), ("m.room.topic", "", "tb")]);
         for s in [&mut a, &mut b] {
-            s.insert(("m.room.name".into(), String::new()), "$gone:x".into());
+            s.insert(state_key("m.room.name", ""), "$gone:x".into());
         }
         assert_eq!(
             resolve(&RoomVersion::V11, &[a.clone(), b.clone()], &events),
             Err(StateResError::MissingEvent("$gone:x".into()))
         );
         // A conflicted one too.
-        a.remove(&("m.room.name".into(), String::new()));
-        b.remove(&("m.room.name".into(), String::new()));
-        a.insert(("m.room.topic".into(), String::new()), "$lost:x".into());
+        a.remove(&state_key("m.room.name", ""));
+        b.remove(&state_key("m.room.name", ""));
+        a.insert(state_key("m.room.topic", ""), "$lost:x".into());
         assert_eq!(
             resolve(&RoomVersion::V11, &[a, b], &events),
             Err(StateResError::MissingEvent("$lost:x".into()))
