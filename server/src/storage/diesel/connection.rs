@@ -94,3 +94,21 @@ pub(super) fn mark_lost() {
 pub fn check_postgres(url: &str) -> Result<(), ::diesel::ConnectionError> {
     PgConnection::establish(url).map(drop)
 }
+
+#[cfg(test)]
+mod tests {
+    use ::diesel::{Connection as _, RunQueryDsl as _, SqliteConnection, dsl::sql, sql_types};
+
+    /// `.cargo/config.toml` builds SQLite with the query planner stability guarantee; without
+    /// it every statement with `LIMIT ?` is prepared again each time it runs.
+    #[test]
+    fn sqlite_keeps_its_plans_when_parameters_change() {
+        let mut conn = SqliteConnection::establish(":memory:").expect("in-memory database");
+        let used: i32 = ::diesel::select(sql::<sql_types::Integer>(
+            "sqlite_compileoption_used('ENABLE_QPSG')",
+        ))
+        .get_result(&mut conn)
+        .expect("compile options are readable");
+        assert_eq!(used, 1, "SQLite was built without SQLITE_ENABLE_QPSG");
+    }
+}
