@@ -16,12 +16,11 @@ use std::{
 };
 
 pub use super::event::StateKey;
-pub use compact_str::CompactString;
 
 pub use graph::EventSource;
 
 use super::{
-    event::Pdu,
+    event::{CREATE_KEY, Pdu},
     room_version::{RoomVersion, StateResolution},
 };
 
@@ -146,13 +145,9 @@ fn find_create<'a>(
     state_sets: &[StateIds],
     events: &'a dyn EventSource,
 ) -> Option<&'a Pdu> {
-    let key = (
-        CompactString::const_new("m.room.create"),
-        CompactString::const_new(""),
-    );
     if let Some(create) = state_sets
         .iter()
-        .find_map(|s| s.get(&key))
+        .find_map(|s| s.get(&CREATE_KEY))
         .and_then(|id| events.event(id))
     {
         return Some(create);

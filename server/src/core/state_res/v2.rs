@@ -491,7 +491,7 @@ fn iterative_auth_checks(
 ) {
     for &i in events {
         let event = graph.pdu(i);
-        let Some(key) = event.state_key.as_deref() else {
+        let Some(own_key) = event.state_key.as_deref() else {
             continue;
         };
         let mut view = StateMap::new();
@@ -516,7 +516,10 @@ fn iterative_auth_checks(
         }
         let signed_by = super::carries_signature_of;
         if auth::check(version, event, &view, &signed_by).is_ok() {
-            resolving.set(state_key(&event.event_type, key), event.event_id.clone());
+            resolving.set(
+                state_key(&event.event_type, own_key),
+                event.event_id.clone(),
+            );
         }
     }
 }
