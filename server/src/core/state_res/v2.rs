@@ -8,7 +8,7 @@
 
 use std::{
     cmp::{Ordering, Reverse},
-    collections::{BTreeSet, BinaryHeap, HashMap},
+    collections::{BinaryHeap, HashMap},
 };
 
 use serde_json::Value;
@@ -385,18 +385,24 @@ fn reverse_topological_power_sort(
 
     // Edges point from an event to its auth events; an event is ready once all its auth events
     // (within the set) are placed.
-    let mut pending: HashMap<Idx, usize> = HashMap::with_capacity(events.len());
-    let mut dependents: HashMap<Idx, Vec<Idx>> = HashMap::new();
+    // Indexed by graph index: the graph is small (the conflicted events and their chains).
+    let mut pending: Vec<usize> = vec![0; graph.len()];
+    let mut dependents: Vec<Vec<Idx>> = vec![Vec::new(); graph.len()];
+    let mut deps: Vec<Idx> = Vec::new();
     for &i in events {
-        let deps: BTreeSet<Idx> = graph
-            .auth(i)
-            .iter()
-            .copied()
-            .filter(|&a| members[a as usize])
-            .collect();
-        pending.insert(i, deps.len());
-        for d in deps {
-            dependents.entry(d).or_default().push(i);
+        deps.clear();
+        deps.extend(
+            graph
+                .auth(i)
+                .iter()
+                .copied()
+                .filter(|&a| members[a as usize]),
+        );
+        deps.sort_unstable();
+        deps.dedup();
+        pending[i as usize] = deps.len();
+        for &d in &deps {
+            dependents[d as usize].push(i);
         }
     }
     let key = |i: Idx| Key {
@@ -408,18 +414,14 @@ fn reverse_topological_power_sort(
     let mut ready: BinaryHeap<Reverse<Key<'_>>> = events
         .iter()
         .copied()
-        .filter(|i| pending[i] == 0)
+        .filter(|&i| pending[i as usize] == 0)
         .map(|i| Reverse(key(i)))
         .collect();
     let mut out = Vec::with_capacity(events.len());
     while let Some(Reverse(next)) = ready.pop() {
         out.push(next.idx);
-        for &d in dependents
-            .get(&next.idx)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            let left = pending.get_mut(&d).expect("dependent is in the set");
+        for &d in &dependents[next.idx as usize] {
+            let left = &mut pending[d as usize];
             *left -= 1;
             if *left == 0 {
                 ready.push(Reverse(key(d)));
