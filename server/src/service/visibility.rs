@@ -45,23 +45,24 @@ pub struct HistoryView {
 
 impl HistoryView {
     pub async fn load(stores: &Stores, room_id: &str, user_id: &str) -> Result<Self, Error> {
-        let history = stores
-            .rooms
-            .state_histories(
-                room_id,
-                ("m.room.history_visibility", ""),
-                ("m.room.member", user_id),
-            )
-            .await?;
-        let (mut visibility, mut membership) = (Vec::new(), Vec::new());
-        for e in &history {
-            let content = &e.json["content"];
-            if e.json["type"] == "m.room.member" {
-                membership.push((e.stream_ordering, membership_of(content)));
-            } else {
-                visibility.push((e.stream_ordering, Visibility::from_content(content)));
-            }
-        }
+        let rooms = &stores.rooms;
+        let visibility = rooms
+            .state_history(room_id, "m.room.history_visibility", "")
+            .await?
+            .iter()
+            .map(|e| {
+                (
+                    e.stream_ordering,
+                    Visibility::from_content(&e.json["content"]),
+                )
+            })
+            .collect();
+        let membership = rooms
+            .state_history(room_id, "m.room.member", user_id)
+            .await?
+            .iter()
+            .map(|e| (e.stream_ordering, membership_of(&e.json["content"])))
+            .collect();
         Ok(Self::new(user_id, visibility, membership))
     }
 

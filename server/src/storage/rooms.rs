@@ -203,15 +203,6 @@ pub trait RoomStore: Send + Sync {
         event_type: &str,
         state_key: &str,
     ) -> Result<Vec<StoredEvent>, Error>;
-    /// Every event that set the room's state at either of two keys, oldest first: the two
-    /// histories a user's view of a room is made of (history visibility and their own
-    /// membership) in one statement.
-    async fn state_histories(
-        &self,
-        room_id: &str,
-        first: (&str, &str),
-        second: (&str, &str),
-    ) -> Result<Vec<StoredEvent>, Error>;
     /// The member events of `rooms` in `(after, up_to]`, oldest first.
     async fn member_events_between(
         &self,

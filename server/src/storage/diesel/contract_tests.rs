@@ -1064,22 +1064,6 @@ async fn state_at_a_position_and_the_history_of_one_key() {
                 .unwrap()
                 .is_empty()
         );
-        let both = rooms
-            .state_histories("!r:x", ("m.room.member", "@a:x"), ("m.room.topic", ""))
-            .await
-            .unwrap();
-        assert_eq!(
-            both.iter()
-                .map(|e| (e.event_id.as_str(), e.stream_ordering))
-                .collect::<Vec<_>>(),
-            vec![
-                ("$j", orderings[1]),
-                ("$t1", orderings[2]),
-                ("$l", orderings[4]),
-                ("$t2", orderings[5])
-            ],
-            "two keys' histories interleaved by position, without @b's membership"
-        );
     }
 }
 

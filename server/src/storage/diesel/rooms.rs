@@ -461,33 +461,6 @@ impl RoomStore for Database {
         stored_events(rows)
     }
 
-    async fn state_histories(
-        &self,
-        room_id: &str,
-        first: (&str, &str),
-        second: (&str, &str),
-    ) -> Result<Vec<StoredEvent>, Error> {
-        let room = room_id.to_owned();
-        let (t1, k1) = (first.0.to_owned(), first.1.to_owned());
-        let (t2, k2) = (second.0.to_owned(), second.1.to_owned());
-        let rows: Vec<(String, String, i64, String)> = self
-            .read(move |conn| {
-                events::table
-                    .filter(events::room_id.eq(room))
-                    .filter(
-                        events::event_type
-                            .eq(t1)
-                            .and(events::state_key.eq(k1))
-                            .or(events::event_type.eq(t2).and(events::state_key.eq(k2))),
-                    )
-                    .order(events::stream_ordering.asc())
-                    .select(STORED_EVENT)
-                    .load(conn)
-            })
-            .await?;
-        stored_events(rows)
-    }
-
     async fn member_events_between(
         &self,
         rooms: Vec<String>,
