@@ -95,3 +95,47 @@ fn state_map(n: usize, ids: &[String], events: &HashMap<String, Pdu>) -> Result<
     }
     Ok(map)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::run;
+
+    fn event(id: &str, event_type: &str, state_key: Option<&str>) -> serde_json::Value {
+        let mut json = json!({"event_id": id, "room_id": "!r:x", "sender": "@a:x",
+                              "type": event_type, "content": {}, "auth_events": [],
+                              "prev_events": [], "depth": 1, "origin_server_ts": 1});
+        if let Some(key) = state_key {
+            json["state_key"] = json!(key);
+        }
+        json
+    }
+
+    fn resolve_sets(sets: serde_json::Value) -> Result<serde_json::Value, String> {
+        let input = json!({"room_version": "11", "state_sets": sets, "events": [
+            event("$c", "m.room.create", Some("")),
+            event("$t1", "m.room.topic", Some("")),
+            event("$t2", "m.room.topic", Some("")),
+            event("$m", "m.room.message", None),
+        ]});
+        run(&input.to_string())
+    }
+
+    #[test]
+    fn state_sets_naming_bad_events_are_refused_with_the_set_and_the_event() {
+        assert_eq!(
+            resolve_sets(json!([["$c"], ["$c", "$nope"]])),
+            Err("state_sets[1]: $nope is not among the events".to_owned())
+        );
+        assert_eq!(
+            resolve_sets(json!([["$c", "$m"], ["$c"]])),
+            Err("state_sets[0]: $m is not a state event".to_owned())
+        );
+        assert_eq!(
+            resolve_sets(json!([["$c"], ["$t1", "$t2"]])),
+            Err("state_sets[1]: two events for the key of $t2".to_owned())
+        );
+        assert!(resolve_sets(json!([["$c", "$t1"], ["$c", "$t1"]])).is_ok());
+    }
+}

@@ -2,10 +2,8 @@
 
 use serde_json::Value;
 
-use compact_str::CompactString;
-
 use crate::core::{
-    event::{Pdu, StateKey},
+    event::{CREATE_KEY, POWER_LEVELS_KEY, Pdu, StateKey, state_key},
     room_version::RoomVersion,
 };
 
@@ -16,34 +14,19 @@ pub fn auth_types_for_event(version: &RoomVersion, event: &Pdu) -> Vec<StateKey>
     }
     let mut types = Vec::with_capacity(6);
     if !version.auth.room_id_is_create_event_id {
-        types.push((
-            CompactString::const_new("m.room.create"),
-            CompactString::const_new(""),
-        ));
+        types.push(CREATE_KEY);
     }
-    types.push((
-        CompactString::const_new("m.room.power_levels"),
-        CompactString::const_new(""),
-    ));
-    types.push((
-        CompactString::const_new("m.room.member"),
-        event.sender.as_str().into(),
-    ));
+    types.push(POWER_LEVELS_KEY);
+    types.push(state_key("m.room.member", &event.sender));
     if event.event_type == "m.room.member"
         && let Some(target) = &event.state_key
     {
         if *target != event.sender {
-            types.push((
-                CompactString::const_new("m.room.member"),
-                target.as_str().into(),
-            ));
+            types.push(state_key("m.room.member", target));
         }
         let membership = event.membership();
         if matches!(membership, Some("join" | "invite" | "knock")) {
-            types.push((
-                CompactString::const_new("m.room.join_rules"),
-                CompactString::const_new(""),
-            ));
+            types.push(state_key("m.room.join_rules", ""));
         }
         if membership == Some("invite")
             && let Some(token) = event
@@ -53,10 +36,7 @@ pub fn auth_types_for_event(version: &RoomVersion, event: &Pdu) -> Vec<StateKey>
                 .and_then(|s| s.get("token"))
                 .and_then(Value::as_str)
         {
-            types.push((
-                CompactString::const_new("m.room.third_party_invite"),
-                token.into(),
-            ));
+            types.push(state_key("m.room.third_party_invite", token));
         }
         if membership == Some("join")
             && version.auth.restricted_join_rule
@@ -66,7 +46,7 @@ pub fn auth_types_for_event(version: &RoomVersion, event: &Pdu) -> Vec<StateKey>
                 .and_then(Value::as_str)
             && via != event.sender
         {
-            types.push((CompactString::const_new("m.room.member"), via.into()));
+            types.push(state_key("m.room.member", via));
         }
     }
     types

@@ -15,12 +15,10 @@ use std::{
     collections::{BTreeMap, HashMap},
 };
 
-pub use super::event::StateKey;
-
 pub use graph::EventSource;
 
 use super::{
-    event::{CREATE_KEY, Pdu},
+    event::{CREATE_KEY, Pdu, StateKey},
     room_version::{RoomVersion, StateResolution},
 };
 
