@@ -1,6 +1,6 @@
 //! End-to-end benchmarks through the service layer on a real SQLite database in a temporary
-//! directory (no HTTP): one message from send to committed, and the initial sync of a user in
-//! 100 rooms. A change that slows the send path or sync assembly shows up here before it
+//! directory (no HTTP): one message from send to committed, the initial sync of a user in
+//! 100 rooms, and that user's incremental sync when one of the rooms has news. A change that slows the send path or sync assembly shows up here before it
 //! shows up in `rechain-load`.
 
 use std::time::Duration;
@@ -145,9 +145,53 @@ fn initial_sync(c: &mut Criterion) {
     });
 }
 
+/// The sync a client's long-poll makes most often: one new message in one of the user's 100
+/// rooms since its token. Every iteration asks the same question of the same data.
+fn incremental_sync(c: &mut Criterion) {
+    let fixture = fixture();
+    let bob = user(&fixture, "bob");
+    let carol = user(&fixture, "carol");
+    let rooms: Vec<String> = (0..100)
+        .map(|_| room(&fixture, &carol, std::slice::from_ref(&bob)))
+        .collect();
+    let filter = SyncFilterDef::default();
+    let sync = |since: Option<&str>| {
+        fixture
+            .runtime
+            .block_on(
+                fixture
+                    .services
+                    .sync
+                    .sync(&bob, since, Duration::ZERO, false, &filter),
+            )
+            .unwrap()
+    };
+    let since = sync(None).body()["next_batch"].as_str().unwrap().to_owned();
+    fixture
+        .runtime
+        .block_on(fixture.services.rooms.send(
+            &carol,
+            &rooms[50],
+            "m.room.message",
+            None,
+            json!({"msgtype": "m.text", "body": "news"}),
+            None,
+        ))
+        .unwrap();
+    let joined = |response: &rechain_server::service::sync::SyncResponse| {
+        response.body()["rooms"]["join"]
+            .as_object()
+            .map_or(0, |rooms| rooms.len())
+    };
+    assert_eq!(joined(&sync(Some(&since))), 1, "only the room with news");
+    c.bench_function("incremental_sync/1_of_100_rooms", |b| {
+        b.iter(|| serde_json::to_vec(&sync(Some(&since))).unwrap())
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(5));
-    targets = send, initial_sync
+    targets = send, initial_sync, incremental_sync
 }
 criterion_main!(benches);

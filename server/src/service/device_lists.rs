@@ -11,7 +11,7 @@
 //! `changed` (an extra, harmless `/keys/query`) and no loss for `left`, which only fires once no
 //! room at all is shared.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use serde_json::{Value, json};
 
@@ -80,18 +80,20 @@ impl DeviceListService {
         } else {
             Vec::new()
         };
-        self.changes_knowing(user_id, span, &joined, &own_moves)
+        self.changes_knowing(user_id, span, &joined, &own_moves, None)
             .await
     }
 
     /// [`Self::changes`] for a caller that has read the user's joined rooms and their own
-    /// membership events in the span already (`/sync` needs both for itself).
+    /// membership events in the span already (`/sync` needs both for itself), and may know
+    /// which rooms had any event in it (`with_events`; `None` when not known).
     pub async fn changes_knowing(
         &self,
         user_id: &str,
         span: Span,
         joined: &[String],
         own_moves: &[StoredEvent],
+        with_events: Option<&HashSet<String>>,
     ) -> Result<DeviceListChanges, Error> {
         let rooms = &self.stores.rooms;
         let (after, up_to) = span.events;
@@ -101,10 +103,13 @@ impl DeviceListService {
         } else {
             Vec::new()
         };
-        let others_moves = if up_to > after {
-            rooms
-                .member_events_between(joined.to_vec(), after, up_to)
-                .await?
+        let moved: Vec<String> = joined
+            .iter()
+            .filter(|room| with_events.is_none_or(|rooms| rooms.contains(*room)))
+            .cloned()
+            .collect();
+        let others_moves = if up_to > after && !moved.is_empty() {
+            rooms.member_events_between(moved, after, up_to).await?
         } else {
             Vec::new()
         };

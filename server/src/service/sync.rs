@@ -41,6 +41,24 @@ use crate::storage::{StoredEvent, Stores, StreamHeads, UnreadCounts};
 /// Long polls are capped so a client cannot hold a connection forever.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The most events an incremental sync reads to learn which rooms have news; a token further
+/// behind than this has each room asked instead.
+const EVENTS_SCANNED_FOR_ROOMS: i64 = 1000;
+
+/// Where an incremental sync starts in one joined room, and what it already knows did not
+/// change there (so those questions are not asked).
+#[derive(Clone, Copy)]
+struct RoomSince {
+    /// `None`: the room is new to this sync (no token, or the user joined since it).
+    events: Option<i64>,
+    typing: Option<i64>,
+    receipts: Option<i64>,
+    /// No event in the room since the token.
+    no_events: bool,
+    /// No receipt anywhere since the token.
+    no_receipts: bool,
+}
+
 /// State types shown to invitees (the spec's stripped state).
 const INVITE_STATE_TYPES: &[&str] = &[
     "m.room.create",
@@ -318,45 +336,71 @@ impl SyncService {
         let mut changes = self.notifier.subscribe();
         loop {
             changes.borrow_and_update();
-            let response = self.build_now(user, since, full_state, filter).await?;
-            // Other users' events move the stream too: keep waiting until this user has
-            // something, or the timeout passes.
-            let body = response.body();
-            let waiting = since.is_some()
-                && !full_state
-                && body.get("rooms").is_none()
-                && body.get("account_data").is_none()
-                && body.get("presence").is_none()
-                && body.get("to_device").is_none()
-                && body.get("device_lists").is_none();
-            if !waiting || tokio::time::Instant::now() >= deadline {
-                return Ok(response);
+            let may_wait = tokio::time::Instant::now() < deadline;
+            let built = self
+                .build_now(user, since.filter(|_| may_wait), since, full_state, filter)
+                .await?;
+            if let Some(response) = built {
+                // Other users' events move the stream too: keep waiting until this user has
+                // something, or the timeout passes.
+                let body = response.body();
+                let waiting = since.is_some()
+                    && !full_state
+                    && body.get("rooms").is_none()
+                    && body.get("account_data").is_none()
+                    && body.get("presence").is_none()
+                    && body.get("to_device").is_none()
+                    && body.get("device_lists").is_none();
+                if !waiting || !may_wait {
+                    return Ok(response);
+                }
             }
             if tokio::time::timeout_at(deadline, changes.changed())
                 .await
                 .is_err()
             {
-                return self.build_now(user, since, full_state, filter).await;
+                let built = self
+                    .build_now(user, None, since, full_state, filter)
+                    .await?;
+                return built.ok_or_else(|| Error::new(ErrorKind::Internal, "no sync built"));
             }
         }
     }
 
-    /// A response at the stream's current position. Building one asks the database some
-    /// twenty small questions in turn, so it runs with direct storage: none of them costs a
-    /// hand-off between threads.
+    /// A response at the stream's current position, or `None` when no stream has moved past
+    /// `unless_at` (a long-poll's token: it would only wait). Building one asks the database
+    /// some twenty small questions in turn, so it runs with direct storage: none of them costs
+    /// a hand-off between threads.
     async fn build_now(
         &self,
         user: &AuthedUser,
+        unless_at: Option<SyncPosition>,
         since: Option<SyncPosition>,
         full_state: bool,
         filter: &SyncFilterDef,
-    ) -> Result<SyncResponse, Error> {
+    ) -> Result<Option<SyncResponse>, Error> {
         let (this, user, filter) = (self.clone(), user.clone(), filter.clone());
         crate::storage::with_direct_storage(async move {
             let heads = this.stores.streams.stream_heads().await?;
-            this.build(&user, since, heads, full_state, &filter).await
+            if unless_at.is_some_and(|at| !full_state && this.nothing_past(at, heads)) {
+                return Ok(None);
+            }
+            this.build(&user, since, heads, full_state, &filter)
+                .await
+                .map(Some)
         })
         .await?
+    }
+
+    /// Whether every stream a sync reports is at or before `at`: a response would be empty.
+    fn nothing_past(&self, at: SyncPosition, heads: StreamHeads) -> bool {
+        heads.events <= at.events
+            && heads.receipts <= at.receipts
+            && heads.account_data <= at.account_data
+            && heads.device_lists <= at.device_lists
+            && heads.to_device <= at.to_device
+            && self.typing.serial() <= at.typing
+            && self.presence.serial() <= at.presence
     }
 
     async fn build(
@@ -378,15 +422,33 @@ impl SyncService {
         let presence_since = since.map_or(0, |p| p.presence.min(presence_now));
         let (to_device, to_device_now) = self
             .to_device
-            .for_sync(user, since.map(|p| p.to_device))
+            .for_sync(user, since.map(|p| p.to_device), heads.to_device)
             .await?;
         let device_lists_now = heads.device_lists;
         let device_lists_since = since.map(|p| p.device_lists.min(device_lists_now));
         let since = since.map(|p| p.events.min(now));
         let user_id = user.user_id.as_str();
         let ignored = super::account_data::ignored_users(&self.stores, user_id).await?;
+        // An incremental sync usually follows its token closely: one statement then finds the
+        // rooms with events since it, and no other room's timeline is read.
+        let rooms_with_events = match since {
+            Some(since) if since >= now => Some(HashSet::new()),
+            Some(since) if !full_state => {
+                self.stores
+                    .rooms
+                    .rooms_with_events_between(since, now, EVENTS_SCANNED_FOR_ROOMS)
+                    .await?
+            }
+            _ => None,
+        };
+        let quiet = |room_id: &str| {
+            rooms_with_events
+                .as_ref()
+                .is_some_and(|r| !r.contains(room_id))
+        };
         // The user's own membership changes since the token, read once for every section.
         let membership_changes = match since {
+            Some(_) if rooms_with_events.as_ref().is_some_and(HashSet::is_empty) => Vec::new(),
             Some(since) => {
                 self.stores
                     .rooms
@@ -421,7 +483,13 @@ impl SyncService {
                 };
                 let changes = self
                     .device_lists
-                    .changes_knowing(user_id, span, &joined_rooms, &membership_changes)
+                    .changes_knowing(
+                        user_id,
+                        span,
+                        &joined_rooms,
+                        &membership_changes,
+                        rooms_with_events.as_ref(),
+                    )
                     .await?;
                 Some(changes)
             }
@@ -435,18 +503,15 @@ impl SyncService {
             .cloned()
         {
             let joined_since = changed_since(&room_id, Some("join"));
+            let from = RoomSince {
+                events: since.filter(|_| !joined_since),
+                typing: typing_since.filter(|_| !joined_since),
+                receipts: receipts_since.filter(|_| !joined_since),
+                no_events: !joined_since && !full_state && quiet(&room_id),
+                no_receipts: !joined_since && receipts_since == Some(receipts_now),
+            };
             let room = self
-                .joined_room(
-                    &room_id,
-                    since.filter(|_| !joined_since),
-                    typing_since.filter(|_| !joined_since),
-                    receipts_since.filter(|_| !joined_since),
-                    user_id,
-                    now,
-                    full_state,
-                    filter,
-                    &ignored,
-                )
+                .joined_room(&room_id, from, user_id, now, full_state, filter, &ignored)
                 .await?;
             if let Some((room, state)) = room {
                 room_state.insert(room_id.clone(), state);
@@ -618,6 +683,9 @@ impl SyncService {
     ) -> Result<(Vec<Value>, BTreeMap<String, Vec<Value>>), Error> {
         let mut global = Vec::new();
         let mut rooms: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        if after >= now {
+            return Ok((global, rooms));
+        }
         for data in self
             .stores
             .account_data
@@ -642,22 +710,21 @@ impl SyncService {
     async fn joined_room(
         &self,
         room_id: &str,
-        since: Option<i64>,
-        typing_since: Option<i64>,
-        receipts_since: Option<i64>,
+        from: RoomSince,
         user_id: &str,
         now: i64,
         full_state: bool,
         filter: &SyncFilterDef,
         ignored: &std::collections::HashSet<String>,
     ) -> Result<Option<(Value, Vec<EventJson>)>, Error> {
+        let since = from.events;
         let wants = |kind: &str| filter.ephemeral.allows(kind, None);
         let typing = self
             .typing
-            .changes(room_id, typing_since)
+            .changes(room_id, from.typing)
             .filter(|_| wants("m.typing"));
-        let receipts = if wants("m.receipt") {
-            self.receipt_event(room_id, receipts_since.unwrap_or(0), user_id)
+        let receipts = if wants("m.receipt") && !from.no_receipts {
+            self.receipt_event(room_id, from.receipts.unwrap_or(0), user_id)
                 .await?
         } else {
             None
@@ -671,11 +738,14 @@ impl SyncService {
         } else {
             limit + 1
         };
-        let mut events = self
-            .stores
-            .rooms
-            .room_events_between(room_id, after, now, fetch)
-            .await?;
+        let mut events = if from.no_events {
+            Vec::new()
+        } else {
+            self.stores
+                .rooms
+                .room_events_between(room_id, after, now, fetch)
+                .await?
+        };
         let fetched_all = (events.len() as i64) < fetch;
         events.retain(|e| timeline_filter.allows_event(e));
         let limited = events.len() as i64 > limit || (!fetched_all && fetch > limit + 1);

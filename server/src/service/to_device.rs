@@ -96,11 +96,13 @@ impl ToDeviceService {
     }
 
     /// For a sync of the device with position `since` (0 for none): acknowledges what the
-    /// position covers, and returns the next messages and the position after them.
+    /// position covers, and returns the next messages and the position after them. `head` is
+    /// the last message queued for any device: at or past it, nothing is read.
     pub async fn for_sync(
         &self,
         user: &AuthedUser,
         since: Option<i64>,
+        head: i64,
     ) -> Result<(Vec<Value>, i64), Error> {
         let (user_id, device_id) = (user.user_id.as_str(), user.device_id.as_str());
         let store = &self.stores.to_device;
@@ -108,6 +110,9 @@ impl ToDeviceService {
             store.ack_to_device(user_id, device_id, since).await?;
         }
         let after = since.unwrap_or(0);
+        if after >= head {
+            return Ok((Vec::new(), after));
+        }
         let messages = store
             .to_device_after(user_id, device_id, after, MAX_PER_SYNC)
             .await?;

@@ -1,3 +1,5 @@
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -134,6 +136,14 @@ pub trait RoomStore: Send + Sync {
         up_to: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, Error>;
+    /// The rooms with events in `(after, up_to]`, or `None` when that span holds more than
+    /// `limit` events (a long absence: then each room is better asked on its own).
+    async fn rooms_with_events_between(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: i64,
+    ) -> Result<Option<HashSet<String>>, Error>;
     /// The room's events with stream ordering above `after`, oldest first, at most `limit`.
     async fn room_events_after(
         &self,

@@ -10,6 +10,10 @@ pub struct StreamHeads {
     pub receipts: i64,
     pub account_data: i64,
     pub device_lists: i64,
+    /// The last to-device message still queued, for any device (0 when none is): a device
+    /// whose token is at or past it has nothing waiting. Messages are numbered without
+    /// reuse, so one queued later is always past it.
+    pub to_device: i64,
 }
 
 #[async_trait]

@@ -617,6 +617,47 @@ fn notifying_only(user: &str, highlight: bool) -> crate::storage::Notifications 
 }
 
 #[tokio::test]
+async fn the_rooms_with_events_in_a_span_are_found_unless_the_span_holds_too_many() {
+    for t in backends() {
+        let rooms = &t.stores.rooms;
+        let mut positions = Vec::new();
+        for (room, id) in [("!a:x", "$a1"), ("!b:x", "$b1"), ("!a:x", "$a2")] {
+            if rooms.get_room(room).await.unwrap().is_none() {
+                create_room(rooms, room).await;
+            }
+            let mut event = room_event(id, "m.room.message", None, None, 1);
+            event.room_id = room.into();
+            positions.push(rooms.append_event(event, vec![], None).await.unwrap());
+        }
+        let (p1, p2, p3) = (positions[0], positions[1], positions[2]);
+        let found = |after, up_to, limit| async move {
+            rooms
+                .rooms_with_events_between(after, up_to, limit)
+                .await
+                .unwrap()
+                .map(|set| {
+                    let mut rooms: Vec<String> = set.into_iter().collect();
+                    rooms.sort();
+                    rooms
+                })
+        };
+        assert_eq!(
+            found(0, p3, 10).await,
+            Some(vec!["!a:x".into(), "!b:x".into()])
+        );
+        assert_eq!(found(p1, p2, 10).await, Some(vec!["!b:x".into()]));
+        assert_eq!(found(p2, p3, 10).await, Some(vec!["!a:x".into()]));
+        assert_eq!(found(p3, p3 + 5, 10).await, Some(vec![]));
+        assert_eq!(
+            found(0, p3, 3).await.map(|r| r.len()),
+            Some(2),
+            "three events, limit three"
+        );
+        assert_eq!(found(0, p3, 2).await, None, "more events than the limit");
+    }
+}
+
+#[tokio::test]
 async fn appended_events_move_state_extremities_and_stream_order() {
     use crate::storage::TxnKey;
     for t in backends() {
@@ -1425,6 +1466,20 @@ async fn to_device_messages_queue_once_per_transaction_and_go_when_acknowledged(
         let left = store.to_device_after("@b:x", "D", 0, 10).await.unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].content, serde_json::json!({"n": 2}));
+        let head = || async { t.stores.streams.stream_heads().await.unwrap().to_device };
+        assert_eq!(head().await, left[0].stream_id);
+        store
+            .ack_to_device("@b:x", "D", left[0].stream_id)
+            .await
+            .unwrap();
+        assert_eq!(head().await, 0, "nothing queued");
+        // A message queued after the queue emptied is numbered past every earlier one, so a
+        // token at the old head does not hide it.
+        store
+            .queue_to_device("@a:x", "A", "t2", vec![message(4)])
+            .await
+            .unwrap();
+        assert!(head().await > left[0].stream_id);
     }
 }
 

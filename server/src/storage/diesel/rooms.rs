@@ -1,3 +1,5 @@
+use std::collections::HashSet;
+
 use ::diesel::prelude::*;
 use async_trait::async_trait;
 
@@ -222,6 +224,29 @@ impl RoomStore for Database {
             })
             .await?;
         stored_events(rows)
+    }
+
+    async fn rooms_with_events_between(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: i64,
+    ) -> Result<Option<HashSet<String>>, Error> {
+        // Ordered and limited by position so that both planners walk the positions' index
+        // from `after`, whatever the span: a scan of every event for its room would cost as
+        // much as the table.
+        let rooms: Vec<String> = self
+            .read(move |conn| {
+                events::table
+                    .filter(events::stream_ordering.gt(after))
+                    .filter(events::stream_ordering.le(up_to))
+                    .order(events::stream_ordering.asc())
+                    .limit(limit + 1)
+                    .select(events::room_id)
+                    .load(conn)
+            })
+            .await?;
+        Ok((rooms.len() as i64 <= limit).then(|| rooms.into_iter().collect()))
     }
 
     async fn room_events_after(
@@ -729,7 +754,7 @@ fn move_extremities(conn: &mut DbConnection, appends: &[Append]) -> QueryResult<
     rooms.dedup();
     for room in rooms {
         let in_room = || appends.iter().filter(|a| a.event.room_id == room);
-        let cited: std::collections::HashSet<&str> = in_room()
+        let cited: HashSet<&str> = in_room()
             .flat_map(|a| a.prev_events.iter().map(String::as_str))
             .collect();
         let listed: Vec<&str> = cited.iter().copied().collect();
