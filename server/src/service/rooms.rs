@@ -13,7 +13,7 @@
 //! is the current state. Federation brings state at arbitrary events, and with it state
 //! snapshots.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use ruma::{OwnedServerName, RoomVersionId};
 use serde_json::{Map, Value, json};
@@ -60,6 +60,8 @@ pub struct RoomService {
     /// Held while an event is built (and, except for sends, until it commits).
     append_lock: Mutex<()>,
     pipeline: Pipeline,
+    /// Each room's version once read: it never changes, and every send needs it.
+    versions: std::sync::Mutex<HashMap<String, RoomVersion>>,
 }
 
 impl RoomService {
@@ -79,6 +81,7 @@ impl RoomService {
             notifier,
             push,
             append_lock: Mutex::new(()),
+            versions: Default::default(),
         }
     }
 
@@ -262,18 +265,13 @@ impl RoomService {
             device_id: user.device_id.to_string(),
             txn_id: format!("{room_id}\u{1f}{event_type}\u{1f}{txn_id}"),
         });
-        if let Some(txn) = &txn
-            && let Some(event_id) = self.stores.rooms.event_for_txn(txn).await?
-        {
-            return Ok(event_id);
-        }
         let version = self.room_version(room_id).await?;
         if event_type == "m.room.canonical_alias" && state_key == Some("") {
             self.check_canonical_aliases(room_id, &content).await?;
         }
         let _guard = self.append_lock.lock().await;
-        // Checked again under the lock: two concurrent retries of one transaction. A first
-        // try still waiting to commit is waited for.
+        // Checked under the lock, so that two concurrent retries of one transaction cannot
+        // both pass. A first try still waiting to commit is waited for.
         if let Some(txn) = &txn {
             if self.pipeline.txn_pending(txn) {
                 self.pipeline.flush().await;
@@ -853,14 +851,30 @@ impl RoomService {
     }
 
     async fn room_version(&self, room_id: &str) -> Result<RoomVersion, Error> {
+        if let Some(version) = self.known_version(room_id) {
+            return Ok(version);
+        }
         let room = self
             .stores
             .rooms
             .get_room(room_id)
             .await?
             .ok_or_else(|| Error::new(ErrorKind::NotFound, "Unknown room"))?;
-        RoomVersion::from_id(&room.room_version)
-            .ok_or_else(|| Error::internal(format!("stored room version {}", room.room_version)))
+        let version = RoomVersion::from_id(&room.room_version)
+            .ok_or_else(|| Error::internal(format!("stored room version {}", room.room_version)))?;
+        self.versions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(room.room_id, version);
+        Ok(version)
+    }
+
+    fn known_version(&self, room_id: &str) -> Option<RoomVersion> {
+        self.versions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(room_id)
+            .copied()
     }
 
     /// Builds and authorises one event at the room's head and queues it to commit. Caller
@@ -896,20 +910,14 @@ impl RoomService {
     ) -> Result<Pdu, Error> {
         let head = self.pipeline.head(room_id).await?;
         let prev: Vec<(String, i64)> = head.extremities.iter().take(20).cloned().collect();
-        // A first build only to learn which auth events this event selects; the second is
-        // the event itself (built from the same content: `build` may move fields out of it).
-        let draft = self.build(
-            version,
-            Some(room_id),
-            sender,
+        // Auth events: the current state entries the event's type selects.
+        let parts = auth::EventParts {
             event_type,
             state_key,
-            content.clone(),
-            &prev,
-            &[],
-        )?;
-        // Auth events: the current state entries the event's type selects.
-        let auth_ids: Vec<String> = auth::auth_types_for_event(version, &draft)
+            sender,
+            content: &content,
+        };
+        let auth_ids: Vec<String> = auth::auth_types_for(version, &parts)
             .into_iter()
             .filter_map(|(event_type, state_key)| {
                 head.state_id(&event_type, &state_key).map(str::to_owned)

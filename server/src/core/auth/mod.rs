@@ -11,7 +11,7 @@ mod selection;
 
 pub use power_levels::{Level, PowerLevels};
 pub use rules::check;
-pub use selection::auth_types_for_event;
+pub use selection::{EventParts, auth_types_for, auth_types_for_event};
 
 use super::{event::Pdu, room_version::RoomVersion};
 

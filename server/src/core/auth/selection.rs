@@ -9,6 +9,28 @@ use crate::core::{
 
 /// The (type, state_key) pairs whose current events authorise `event`.
 pub fn auth_types_for_event(version: &RoomVersion, event: &Pdu) -> Vec<StateKey> {
+    auth_types_for(
+        version,
+        &EventParts {
+            event_type: &event.event_type,
+            state_key: event.state_key.as_deref(),
+            sender: &event.sender,
+            content: &event.content,
+        },
+    )
+}
+
+/// What auth-event selection reads of an event: enough to choose before the event exists
+/// (a server building its own event learns its auth events this way, then builds it once).
+pub struct EventParts<'a> {
+    pub event_type: &'a str,
+    pub state_key: Option<&'a str>,
+    pub sender: &'a str,
+    pub content: &'a Value,
+}
+
+/// [`auth_types_for_event`] for an event given by its parts.
+pub fn auth_types_for(version: &RoomVersion, event: &EventParts<'_>) -> Vec<StateKey> {
     if event.event_type == "m.room.create" {
         return Vec::new();
     }
@@ -17,14 +39,14 @@ pub fn auth_types_for_event(version: &RoomVersion, event: &Pdu) -> Vec<StateKey>
         types.push(CREATE_KEY);
     }
     types.push(POWER_LEVELS_KEY);
-    types.push(state_key("m.room.member", &event.sender));
+    types.push(state_key("m.room.member", event.sender));
     if event.event_type == "m.room.member"
-        && let Some(target) = &event.state_key
+        && let Some(target) = event.state_key
     {
-        if *target != event.sender {
+        if target != event.sender {
             types.push(state_key("m.room.member", target));
         }
-        let membership = event.membership();
+        let membership = event.content.get("membership").and_then(Value::as_str);
         if matches!(membership, Some("join" | "invite" | "knock")) {
             types.push(state_key("m.room.join_rules", ""));
         }
