@@ -1172,6 +1172,33 @@ async fn state_refs_name_each_key_with_its_redaction_and_events_are_read_by_id()
             ],
             "a past position, with one member who had not joined yet"
         );
+        assert_eq!(
+            listing(
+                rooms
+                    .state_refs_at("!r:x", i64::MAX, Some(vec!["@b:x".into()]))
+                    .await
+                    .unwrap()
+            ),
+            vec![
+                row("m.room.create", "", "$c", false),
+                row("m.room.member", "@b:x", "$jb", false),
+                row("m.room.topic", "", "$t1", true),
+            ],
+            "current state, with one member"
+        );
+        assert_eq!(
+            listing(
+                rooms
+                    .state_refs_at("!r:x", orderings[1], None)
+                    .await
+                    .unwrap()
+            ),
+            vec![
+                row("m.room.create", "", "$c", false),
+                row("m.room.member", "@a:x", "$j", false),
+            ],
+            "a past position, every member"
+        );
         let refs = rooms.state_refs_at("!r:x", i64::MAX, None).await.unwrap();
         let topic = refs.iter().find(|r| r.event_id == "$t1").unwrap();
         assert!(matches!(topic.redacted_by.as_deref(), Some("$r" | "$r2")));

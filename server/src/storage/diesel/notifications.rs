@@ -195,7 +195,13 @@ fn read_positions(
         .inner_join(events::table.on(events::event_id.eq(receipts::event_id)))
         .filter(receipts::room_id.eq(room))
         .filter(receipts::user_id.eq(user))
-        .filter(receipts::receipt_type.eq_any(["m.read", "m.read.private"]))
+        // Two equalities, not `eq_any`: SQLite gets `IN` lists as a list of binds, which
+        // diesel does not keep prepared, and this runs in every room of every sync.
+        .filter(
+            receipts::receipt_type
+                .eq("m.read")
+                .or(receipts::receipt_type.eq("m.read.private")),
+        )
         .group_by(receipts::thread_id)
         .select((
             receipts::thread_id,

@@ -375,35 +375,45 @@ impl RoomStore for Database {
         type Row = (String, String, String, i64, Option<String>);
         let rows: Vec<Row> = self
             .read(move |conn| {
-                let head: Option<i64> = events::table
-                    .filter(events::room_id.eq(&room))
-                    .select(diesel::dsl::max(events::stream_ordering))
-                    .first(conn)?;
                 // At the head (what most callers ask for) the current state table already
-                // holds the answer; only past positions replay the room's state history.
+                // holds the answer, and the room's head comes with it in the same statement;
+                // only past positions replay the room's state history. Neither query is
+                // boxed: both stay prepared.
+                let later = diesel::alias!(events as later);
+                let room_head = later
+                    .filter(later.field(events::room_id).eq(&room))
+                    .select(diesel::dsl::max(later.field(events::stream_ordering)))
+                    .single_value();
+                let current = current_state::table
+                    .inner_join(events::table.on(events::event_id.eq(current_state::event_id)))
+                    .left_join(redactions::table.on(redactions::redacts.eq(events::event_id)))
+                    .filter(current_state::room_id.eq(&room))
+                    .select((
+                        current_state::event_type,
+                        current_state::state_key,
+                        events::event_id,
+                        events::stream_ordering,
+                        redactions::event_id.nullable(),
+                        room_head,
+                    ));
+                let not_other_members = |members: &Vec<String>| {
+                    current_state::event_type
+                        .ne("m.room.member")
+                        .or(current_state::state_key.eq_any(members.clone()))
+                };
+                let rows: Vec<(String, String, String, i64, Option<String>, Option<i64>)> =
+                    match &members {
+                        None => current.load(conn)?,
+                        Some(members) => current.filter(not_other_members(members)).load(conn)?,
+                    };
+                let head = rows.first().and_then(|row| row.5);
                 if head.is_none_or(|head| up_to >= head) {
-                    let mut current = current_state::table
-                        .inner_join(events::table.on(events::event_id.eq(current_state::event_id)))
-                        .left_join(redactions::table.on(redactions::redacts.eq(events::event_id)))
-                        .filter(current_state::room_id.eq(&room))
-                        .select((
-                            current_state::event_type,
-                            current_state::state_key,
-                            events::event_id,
-                            events::stream_ordering,
-                            redactions::event_id.nullable(),
-                        ))
-                        .into_boxed();
-                    if let Some(members) = &members {
-                        current = current.filter(
-                            current_state::event_type
-                                .ne("m.room.member")
-                                .or(current_state::state_key.eq_any(members.clone())),
-                        );
-                    }
-                    return current.load(conn);
+                    return Ok(rows
+                        .into_iter()
+                        .map(|(t, k, id, position, redacted, _)| (t, k, id, position, redacted))
+                        .collect());
                 }
-                let mut history = events::table
+                let history = events::table
                     .left_join(redactions::table.on(redactions::redacts.eq(events::event_id)))
                     .filter(events::room_id.eq(&room))
                     .filter(events::state_key.is_not_null())
@@ -415,16 +425,17 @@ impl RoomStore for Database {
                         events::event_id,
                         events::stream_ordering,
                         redactions::event_id.nullable(),
-                    ))
-                    .into_boxed();
-                if let Some(members) = &members {
-                    history = history.filter(
-                        events::event_type
-                            .ne("m.room.member")
-                            .or(events::state_key.eq_any(members.clone())),
-                    );
+                    ));
+                match &members {
+                    None => history.load(conn),
+                    Some(members) => history
+                        .filter(
+                            events::event_type
+                                .ne("m.room.member")
+                                .or(events::state_key.eq_any(members.clone())),
+                        )
+                        .load(conn),
                 }
-                history.load(conn)
             })
             .await?;
         // Later events replace earlier ones at the same key; the order out is by key so that
