@@ -45,10 +45,15 @@ pub struct HistoryView {
 
 impl HistoryView {
     pub async fn load(stores: &Stores, room_id: &str, user_id: &str) -> Result<Self, Error> {
-        let rooms = &stores.rooms;
-        let visibility = rooms
-            .state_history(room_id, "m.room.history_visibility", "")
-            .await?
+        let (visibility, membership) = stores
+            .rooms
+            .state_histories(
+                room_id,
+                ("m.room.history_visibility", ""),
+                ("m.room.member", user_id),
+            )
+            .await?;
+        let visibility = visibility
             .iter()
             .map(|e| {
                 (
@@ -57,9 +62,7 @@ impl HistoryView {
                 )
             })
             .collect();
-        let membership = rooms
-            .state_history(room_id, "m.room.member", user_id)
-            .await?
+        let membership = membership
             .iter()
             .map(|e| (e.stream_ordering, membership_of(&e.json["content"])))
             .collect();

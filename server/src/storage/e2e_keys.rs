@@ -61,12 +61,14 @@ pub trait KeyStore: Send + Sync {
         user_id: &str,
         device_id: &str,
     ) -> Result<BTreeMap<String, u64>, Error>;
-    /// Algorithms with a fallback key not handed out yet.
-    async fn unused_fallback_algorithms(
+    /// What every sync response tells the device about its keys, in one statement: unclaimed
+    /// one-time keys per algorithm, and the algorithms (in order) with a fallback key not
+    /// handed out yet.
+    async fn key_counts_for_sync(
         &self,
         user_id: &str,
         device_id: &str,
-    ) -> Result<Vec<String>, Error>;
+    ) -> Result<(BTreeMap<String, u64>, Vec<String>), Error>;
     /// Takes one one-time key of `algorithm` (deleting it), or else the fallback key (marking
     /// it used); `None` when the device has neither.
     async fn claim_key(

@@ -213,6 +213,14 @@ pub trait RoomStore: Send + Sync {
         event_type: &str,
         state_key: &str,
     ) -> Result<Vec<StoredEvent>, Error>;
+    /// [`RoomStore::state_history`] of two keys in one statement (a reader's view of a room
+    /// needs the visibility's history and their own membership's).
+    async fn state_histories(
+        &self,
+        room_id: &str,
+        first: (&str, &str),
+        second: (&str, &str),
+    ) -> Result<(Vec<StoredEvent>, Vec<StoredEvent>), Error>;
     /// The member events of `rooms` in `(after, up_to]`, oldest first.
     async fn member_events_between(
         &self,

@@ -172,15 +172,10 @@ impl KeyService {
     /// What `/sync` reports about the syncing device's keys.
     pub async fn sync_counts(&self, user: &AuthedUser) -> Result<(Value, Value), Error> {
         let (user_id, device_id) = (user.user_id.as_str(), user.device_id.as_str());
-        let counts = self
+        let (counts, fallback) = self
             .stores
             .keys
-            .one_time_key_counts(user_id, device_id)
-            .await?;
-        let fallback = self
-            .stores
-            .keys
-            .unused_fallback_algorithms(user_id, device_id)
+            .key_counts_for_sync(user_id, device_id)
             .await?;
         Ok((json!(counts), json!(fallback)))
     }

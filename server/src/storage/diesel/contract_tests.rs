@@ -1105,6 +1105,31 @@ async fn state_at_a_position_and_the_history_of_one_key() {
                 .unwrap()
                 .is_empty()
         );
+        let listed = |events: &[crate::storage::StoredEvent]| {
+            events
+                .iter()
+                .map(|e| (e.event_id.clone(), e.stream_ordering))
+                .collect::<Vec<_>>()
+        };
+        let (topics, member) = rooms
+            .state_histories("!r:x", ("m.room.topic", ""), ("m.room.member", "@a:x"))
+            .await
+            .unwrap();
+        assert_eq!(
+            listed(&topics),
+            [("$t1".into(), orderings[2]), ("$t2".into(), orderings[5])]
+        );
+        assert_eq!(
+            listed(&member),
+            listed(&history),
+            "each key's own, oldest first"
+        );
+        let (none, member_b) = rooms
+            .state_histories("!r:x", ("m.room.name", ""), ("m.room.member", "@b:x"))
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+        assert_eq!(listed(&member_b), [("$jb".into(), orderings[6])]);
     }
 }
 
@@ -1537,9 +1562,30 @@ async fn one_time_keys_are_claimed_once_and_the_fallback_key_last() {
         keys.put_fallback_keys("@b:x", "D", vec![key("fb")])
             .await
             .unwrap();
+        let other = |id: &str| StoredKey {
+            algorithm: "other_algorithm".into(),
+            ..key(id)
+        };
+        keys.add_one_time_keys("@b:x", "D", vec![other("o")])
+            .await
+            .unwrap();
+        keys.put_fallback_keys("@b:x", "D", vec![other("ofb")])
+            .await
+            .unwrap();
+        let counts = |pairs: &[(&str, u64)]| {
+            pairs
+                .iter()
+                .map(|(a, n)| (a.to_string(), *n))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let both = counts(&[("other_algorithm", 1), ("signed_curve25519", 2)]);
+        assert_eq!(keys.one_time_key_counts("@b:x", "D").await.unwrap(), both);
         assert_eq!(
-            keys.one_time_key_counts("@b:x", "D").await.unwrap()["signed_curve25519"],
-            2
+            keys.key_counts_for_sync("@b:x", "D").await.unwrap(),
+            (
+                both,
+                vec!["other_algorithm".to_owned(), "signed_curve25519".to_owned()]
+            )
         );
         let mut handed = Vec::new();
         for _ in 0..4 {
@@ -1559,11 +1605,17 @@ async fn one_time_keys_are_claimed_once_and_the_fallback_key_last() {
             ],
             "the fallback key is reused once one-time keys run out"
         );
-        assert!(
-            keys.unused_fallback_algorithms("@b:x", "D")
-                .await
-                .unwrap()
-                .is_empty()
+        assert_eq!(
+            keys.key_counts_for_sync("@b:x", "D").await.unwrap(),
+            (
+                counts(&[("other_algorithm", 1)]),
+                vec!["other_algorithm".to_owned()]
+            ),
+            "no signed_curve25519 key left unclaimed, its fallback key handed out"
+        );
+        assert_eq!(
+            keys.key_counts_for_sync("@b:x", "NONE").await.unwrap(),
+            (counts(&[]), vec![])
         );
         assert_eq!(
             keys.claim_key("@b:x", "OTHER", "signed_curve25519")

@@ -1,6 +1,10 @@
 use std::collections::BTreeMap;
 
-use ::diesel::prelude::*;
+use ::diesel::{
+    dsl::count_star,
+    prelude::*,
+    sql_types::{BigInt, Bool},
+};
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -202,38 +206,68 @@ impl KeyStore for Database {
         device_id: &str,
     ) -> Result<BTreeMap<String, u64>, Error> {
         let (user, device) = (user_id.to_owned(), device_id.to_owned());
-        let algorithms: Vec<String> = self
+        let counts: Vec<(String, i64)> = self
             .read(move |conn| {
                 one_time_keys::table
                     .filter(one_time_keys::user_id.eq(user))
                     .filter(one_time_keys::device_id.eq(device))
-                    .select(one_time_keys::algorithm)
+                    .group_by(one_time_keys::algorithm)
+                    .select((one_time_keys::algorithm, count_star()))
                     .load(conn)
             })
             .await?;
-        let mut counts = BTreeMap::new();
-        for algorithm in algorithms {
-            *counts.entry(algorithm).or_insert(0) += 1;
-        }
-        Ok(counts)
+        Ok(counts
+            .into_iter()
+            .map(|(algorithm, n)| (algorithm, u64::try_from(n).unwrap_or(0)))
+            .collect())
     }
 
-    async fn unused_fallback_algorithms(
+    async fn key_counts_for_sync(
         &self,
         user_id: &str,
         device_id: &str,
-    ) -> Result<Vec<String>, Error> {
+    ) -> Result<(BTreeMap<String, u64>, Vec<String>), Error> {
         let (user, device) = (user_id.to_owned(), device_id.to_owned());
-        self.read(move |conn| {
-            fallback_keys::table
-                .filter(fallback_keys::user_id.eq(user))
-                .filter(fallback_keys::device_id.eq(device))
-                .filter(fallback_keys::used.eq(false))
-                .order(fallback_keys::algorithm)
-                .select(fallback_keys::algorithm)
-                .load(conn)
-        })
-        .await
+        // (algorithm, one-time keys, whether the row is a fallback key)
+        let rows: Vec<(String, i64, bool)> = self
+            .read(move |conn| {
+                let one_time = one_time_keys::table
+                    .filter(one_time_keys::user_id.eq(&user))
+                    .filter(one_time_keys::device_id.eq(&device))
+                    .group_by(one_time_keys::algorithm)
+                    .select((
+                        one_time_keys::algorithm,
+                        count_star(),
+                        false.into_sql::<Bool>(),
+                    ));
+                let fallback = fallback_keys::table
+                    .filter(fallback_keys::user_id.eq(&user))
+                    .filter(fallback_keys::device_id.eq(&device))
+                    .filter(fallback_keys::used.eq(false))
+                    .select((
+                        fallback_keys::algorithm,
+                        0i64.into_sql::<BigInt>(),
+                        true.into_sql::<Bool>(),
+                    ));
+                // The multi-backend connection has no UNION; each backend has its own.
+                let both = one_time.union_all(fallback);
+                match conn {
+                    DbConnection::Sqlite(c) => both.load(c),
+                    DbConnection::Postgres(c) => both.load(c),
+                }
+            })
+            .await?;
+        let mut counts = BTreeMap::new();
+        let mut fallback = Vec::new();
+        for (algorithm, n, is_fallback) in rows {
+            if is_fallback {
+                fallback.push(algorithm);
+            } else {
+                counts.insert(algorithm, u64::try_from(n).unwrap_or(0));
+            }
+        }
+        fallback.sort();
+        Ok((counts, fallback))
     }
 
     async fn claim_key(

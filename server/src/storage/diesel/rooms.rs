@@ -497,6 +497,53 @@ impl RoomStore for Database {
         stored_events(rows)
     }
 
+    async fn state_histories(
+        &self,
+        room_id: &str,
+        first: (&str, &str),
+        second: (&str, &str),
+    ) -> Result<(Vec<StoredEvent>, Vec<StoredEvent>), Error> {
+        let room = room_id.to_owned();
+        let keys = [first, second].map(|(t, k)| (t.to_owned(), k.to_owned()));
+        let rows: Vec<(String, String, i64, String, bool)> = self
+            .read(move |conn| {
+                // A UNION ALL, not one SELECT with an OR: each half is a range of the room's
+                // state-history index, which an OR can lead the planner away from.
+                let history = |(kind, key): &(String, String), second: bool| {
+                    events::table
+                        .filter(events::room_id.eq(room.clone()))
+                        .filter(events::event_type.eq(kind.clone()))
+                        .filter(events::state_key.eq(key.clone()))
+                        .select((
+                            events::event_id,
+                            events::room_id,
+                            events::stream_ordering,
+                            events::json,
+                            second.into_sql::<diesel::sql_types::Bool>(),
+                        ))
+                };
+                let both = history(&keys[0], false).union_all(history(&keys[1], true));
+                // The multi-backend connection has no UNION; each backend has its own.
+                match conn {
+                    DbConnection::Sqlite(c) => both.load(c),
+                    DbConnection::Postgres(c) => both.load(c),
+                }
+            })
+            .await?;
+        let (mut firsts, mut seconds): (Vec<_>, Vec<_>) = rows.into_iter().partition(|row| !row.4);
+        for half in [&mut firsts, &mut seconds] {
+            half.sort_by_key(|row| row.2);
+        }
+        let strip = |rows: Vec<(String, String, i64, String, bool)>| {
+            stored_events(
+                rows.into_iter()
+                    .map(|(id, room, position, json, _)| (id, room, position, json))
+                    .collect(),
+            )
+        };
+        Ok((strip(firsts)?, strip(seconds)?))
+    }
+
     async fn member_events_between(
         &self,
         rooms: Vec<String>,
