@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use rechain_server::{
-    app,
     service::{
         Services, accounts::AuthedUser, filter::SyncFilterDef, rooms::CreateRoomParams,
         sync::SyncResponse,
@@ -16,22 +15,6 @@ use rechain_server::{
     storage::Device,
 };
 use serde_json::{Value, json};
-
-async fn services(dir: &std::path::Path) -> Arc<Services> {
-    app::build_state(common::test_config(dir))
-        .await
-        .unwrap()
-        .services
-}
-
-fn session(name: &str) -> AuthedUser {
-    AuthedUser {
-        user_id: format!("@{name}:localhost").as_str().try_into().unwrap(),
-        device_id: "DEV".into(),
-        is_guest: false,
-        client_ip: None,
-    }
-}
 
 /// Alice and bob, and `count` rooms of alice's that bob has joined.
 async fn rooms_of_two(services: &Services, count: usize) -> (AuthedUser, AuthedUser, Vec<String>) {
@@ -42,7 +25,10 @@ async fn rooms_of_two(services: &Services, count: usize) -> (AuthedUser, AuthedU
             .await
             .unwrap();
     }
-    let (alice, bob) = (session("alice"), session("bob"));
+    let (alice, bob) = (
+        common::session("@alice:localhost"),
+        common::session("@bob:localhost"),
+    );
     let mut rooms = Vec::new();
     for _ in 0..count {
         let params = CreateRoomParams {
@@ -114,7 +100,7 @@ fn bodies(response: &SyncResponse, room: &str) -> Vec<String> {
 #[tokio::test]
 async fn only_rooms_with_news_are_listed_and_their_events_all_arrive() {
     let dir = tempfile::tempdir().unwrap();
-    let services = services(dir.path()).await;
+    let services = common::services(dir.path()).await;
     let (alice, bob, rooms) = rooms_of_two(&services, 5).await;
     let since = next_batch(&sync(&services, &bob, None, Duration::ZERO).await);
     say(&services, &alice, &rooms[1], "one").await;
@@ -153,7 +139,7 @@ async fn only_rooms_with_news_are_listed_and_their_events_all_arrive() {
 #[tokio::test]
 async fn a_token_far_behind_still_gets_every_room_with_news() {
     let dir = tempfile::tempdir().unwrap();
-    let services = services(dir.path()).await;
+    let services = common::services(dir.path()).await;
     let (alice, bob, rooms) = rooms_of_two(&services, 3).await;
     let since = next_batch(&sync(&services, &bob, None, Duration::ZERO).await);
     for i in 0..1010 {
@@ -176,7 +162,7 @@ async fn a_token_far_behind_still_gets_every_room_with_news() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_long_poll_wakes_for_its_to_device_message() {
     let dir = tempfile::tempdir().unwrap();
-    let services = services(dir.path()).await;
+    let services = common::services(dir.path()).await;
     let (alice, bob, _rooms) = rooms_of_two(&services, 1).await;
     for device in ["DEV", "OTHER"] {
         let device = Device {

@@ -4,29 +4,10 @@
 
 mod common;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use rechain_server::{
-    app,
-    service::{Services, accounts::AuthedUser, filter::SyncFilterDef, rooms::CreateRoomParams},
-};
+use rechain_server::service::{Services, filter::SyncFilterDef, rooms::CreateRoomParams};
 use serde_json::{Value, json};
-
-async fn services(dir: &std::path::Path) -> Arc<Services> {
-    app::build_state(common::test_config(dir))
-        .await
-        .unwrap()
-        .services
-}
-
-fn session(user_id: &str) -> AuthedUser {
-    AuthedUser {
-        user_id: user_id.try_into().unwrap(),
-        device_id: "DEV".into(),
-        is_guest: false,
-        client_ip: None,
-    }
-}
 
 /// A public room of alice's with bob and carol in it, a topic, an avatar (whose content has a
 /// URL), a redacted name, and a last message: returns the room id.
@@ -38,14 +19,14 @@ async fn populated_room(services: &Services) -> String {
             .await
             .unwrap();
     }
-    let alice = session("@alice:localhost");
+    let alice = common::session("@alice:localhost");
     let params = CreateRoomParams {
         preset: Some("public_chat".into()),
         ..CreateRoomParams::default()
     };
     let room = services.rooms.create_room(&alice, params).await.unwrap();
     for name in ["bob", "carol"] {
-        let member = session(&format!("@{name}:localhost"));
+        let member = common::session(&format!("@{name}:localhost"));
         let id = member.user_id.to_string();
         services
             .rooms
@@ -91,7 +72,7 @@ async fn state_section(services: &Services, room: &str, filter: Value) -> Vec<Va
     let response = services
         .sync
         .sync(
-            &session("@alice:localhost"),
+            &common::session("@alice:localhost"),
             None,
             Duration::ZERO,
             false,
@@ -113,14 +94,14 @@ fn one_event_timeline() -> Value {
 #[tokio::test]
 async fn a_cold_cache_a_warm_one_and_the_uncached_format_send_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
-    let services_before = services(dir.path()).await;
+    let services_before = common::services(dir.path()).await;
     let room = populated_room(&services_before).await;
     // Filled as the events were written.
     let warm = state_section(&services_before, &room, one_event_timeline()).await;
     drop(services_before);
 
     // A new process on the same data: nothing cached.
-    let services = services(dir.path()).await;
+    let services = common::services(dir.path()).await;
     let cold = state_section(&services, &room, one_event_timeline()).await;
     let again = state_section(&services, &room, one_event_timeline()).await;
     assert_eq!(cold, warm);
@@ -192,7 +173,7 @@ async fn a_cold_cache_a_warm_one_and_the_uncached_format_send_the_same_state() {
 #[tokio::test]
 async fn state_filters_apply_to_cached_events() {
     let dir = tempfile::tempdir().unwrap();
-    let services = services(dir.path()).await;
+    let services = common::services(dir.path()).await;
     let room = populated_room(&services).await;
     let ids = |events: Vec<Value>| -> Vec<(String, String)> {
         events
@@ -245,7 +226,7 @@ async fn state_filters_apply_to_cached_events() {
 #[tokio::test]
 async fn the_federation_format_is_never_served_from_the_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let services = services(dir.path()).await;
+    let services = common::services(dir.path()).await;
     let room = populated_room(&services).await;
     let pdus = state_section(
         &services,

@@ -2,10 +2,13 @@
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
+
 use rechain_server::{
     app::{self, RunningServer},
     config::Config,
     http::router::Router,
+    service::{Services, accounts::AuthedUser},
 };
 
 pub fn test_config(dir: &std::path::Path) -> Config {
@@ -27,6 +30,21 @@ pub async fn start_with_router(config: Config, router: Router) -> RunningServer 
     let state = app::build_state(config).await.unwrap().with_router(router);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     app::serve(state, listener).unwrap()
+}
+
+/// The services of a server on `dir`, without HTTP (for tests of the service layer).
+pub async fn services(dir: &std::path::Path) -> Arc<Services> {
+    app::build_state(test_config(dir)).await.unwrap().services
+}
+
+/// A session of `user_id` on device `DEV`, as the HTTP layer would hand it to a service.
+pub fn session(user_id: &str) -> AuthedUser {
+    AuthedUser {
+        user_id: user_id.try_into().unwrap(),
+        device_id: "DEV".into(),
+        is_guest: false,
+        client_ip: None,
+    }
 }
 
 pub fn url(server: &RunningServer, path: &str) -> String {
