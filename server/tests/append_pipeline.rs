@@ -8,7 +8,7 @@ use std::{collections::HashSet, sync::Arc};
 
 use rechain_server::{
     app,
-    service::{Services, accounts::AuthedUser, rooms::CreateRoomParams},
+    service::{ErrorKind, Services, accounts::AuthedUser, rooms::CreateRoomParams},
 };
 use serde_json::json;
 
@@ -305,4 +305,33 @@ async fn a_failed_group_fails_what_was_built_on_it_and_nothing_else_is_lost() {
     }
     let head = rooms.room_head(&room).await.unwrap();
     assert_eq!(head.extremities.len(), 1);
+}
+
+/// Room versions are kept once read; a room that does not exist is not found, every time,
+/// and its failure leaves sends to a real room alone.
+#[tokio::test]
+async fn a_send_to_an_unknown_room_is_not_found() {
+    let (services, _dir) = services().await;
+    let alice = user(&services, "alice").await;
+    let real = room(&services, &alice, &[]).await;
+    for attempt in 0..2 {
+        let refused = services
+            .rooms
+            .send(
+                &alice,
+                "!nowhere:localhost",
+                "m.room.message",
+                None,
+                message("lost"),
+                Some(format!("u{attempt}")),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::NotFound, "attempt {attempt}");
+        services
+            .rooms
+            .send(&alice, &real, "m.room.message", None, message("kept"), None)
+            .await
+            .unwrap();
+    }
 }

@@ -209,7 +209,10 @@ async fn a_waiting_long_poll_wakes_for_its_to_device_message() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!waiting.is_finished(), "woken for another device's message");
+    assert!(
+        !waiting.is_finished(),
+        "answered for another device's message"
+    );
     services
         .to_device
         .send(&alice, "m.test", "t2", to("@bob:localhost", "DEV"))

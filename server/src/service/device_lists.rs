@@ -103,15 +103,16 @@ impl DeviceListService {
         } else {
             Vec::new()
         };
+        // Only rooms with events in the span can hold others' joins and leaves in it.
         let moved: Vec<String> = joined
             .iter()
-            .filter(|room| with_events.is_none_or(|rooms| rooms.contains(*room)))
+            .filter(|room| up_to > after && with_events.is_none_or(|r| r.contains(*room)))
             .cloned()
             .collect();
-        let others_moves = if up_to > after && !moved.is_empty() {
-            rooms.member_events_between(moved, after, up_to).await?
-        } else {
+        let others_moves = if moved.is_empty() {
             Vec::new()
+        } else {
+            rooms.member_events_between(moved, after, up_to).await?
         };
         let mut out = DeviceListChanges::default();
         if key_changes.is_empty() && own_moves.is_empty() && others_moves.is_empty() {

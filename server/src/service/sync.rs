@@ -337,8 +337,10 @@ impl SyncService {
         loop {
             changes.borrow_and_update();
             let may_wait = tokio::time::Instant::now() < deadline;
+            // Only a poll that may still wait can be answered by waiting: past the deadline
+            // this builds a response whatever moved.
             let built = self
-                .build_now(user, since.filter(|_| may_wait), since, full_state, filter)
+                .build_now(user, since, may_wait, full_state, filter)
                 .await?;
             if let Some(response) = built {
                 // Other users' events move the stream too: keep waiting until this user has
@@ -355,34 +357,28 @@ impl SyncService {
                     return Ok(response);
                 }
             }
-            if tokio::time::timeout_at(deadline, changes.changed())
-                .await
-                .is_err()
-            {
-                let built = self
-                    .build_now(user, None, since, full_state, filter)
-                    .await?;
-                return built.ok_or_else(|| Error::new(ErrorKind::Internal, "no sync built"));
-            }
+            // Woken or timed out, the next turn builds; past the deadline it answers.
+            let _ = tokio::time::timeout_at(deadline, changes.changed()).await;
         }
     }
 
-    /// A response at the stream's current position, or `None` when no stream has moved past
-    /// `unless_at` (a long-poll's token: it would only wait). Building one asks the database
-    /// some twenty small questions in turn, so it runs with direct storage: none of them costs
-    /// a hand-off between threads.
+    /// A response at the stream's current position; `None` instead when `may_wait` and no
+    /// stream has moved past the token (the poll would only wait). Building one asks the
+    /// database some twenty small questions in turn, so it runs with direct storage: none of
+    /// them costs a hand-off between threads.
     async fn build_now(
         &self,
         user: &AuthedUser,
-        unless_at: Option<SyncPosition>,
         since: Option<SyncPosition>,
+        may_wait: bool,
         full_state: bool,
         filter: &SyncFilterDef,
     ) -> Result<Option<SyncResponse>, Error> {
         let (this, user, filter) = (self.clone(), user.clone(), filter.clone());
         crate::storage::with_direct_storage(async move {
             let heads = this.stores.streams.stream_heads().await?;
-            if unless_at.is_some_and(|at| !full_state && this.nothing_past(at, heads)) {
+            let unchanged = since.is_some_and(|at| this.nothing_past(at, heads));
+            if may_wait && !full_state && unchanged {
                 return Ok(None);
             }
             this.build(&user, since, heads, full_state, &filter)
@@ -431,15 +427,16 @@ impl SyncService {
         let ignored = super::account_data::ignored_users(&self.stores, user_id).await?;
         // An incremental sync usually follows its token closely: one statement then finds the
         // rooms with events since it, and no other room's timeline is read.
-        let rooms_with_events = match since {
+        // (`full_state` asks for every room whatever changed.)
+        let rooms_with_events = match since.filter(|_| !full_state) {
             Some(since) if since >= now => Some(HashSet::new()),
-            Some(since) if !full_state => {
+            Some(since) => {
                 self.stores
                     .rooms
                     .rooms_with_events_between(since, now, EVENTS_SCANNED_FOR_ROOMS)
                     .await?
             }
-            _ => None,
+            None => None,
         };
         let quiet = |room_id: &str| {
             rooms_with_events
@@ -507,7 +504,7 @@ impl SyncService {
                 events: since.filter(|_| !joined_since),
                 typing: typing_since.filter(|_| !joined_since),
                 receipts: receipts_since.filter(|_| !joined_since),
-                no_events: !joined_since && !full_state && quiet(&room_id),
+                no_events: !joined_since && quiet(&room_id),
                 no_receipts: !joined_since && receipts_since == Some(receipts_now),
             };
             let room = self
